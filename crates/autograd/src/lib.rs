@@ -1,0 +1,1 @@
+//! hebb-autograd (work in progress)

@@ -1,0 +1,1 @@
+//! hebb-data (work in progress)

@@ -1,0 +1,1 @@
+//! hebb-layers (work in progress)

@@ -1,0 +1,1 @@
+//! hebb-models (work in progress)

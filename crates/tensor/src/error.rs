@@ -1,0 +1,102 @@
+//! The error type of hebb-tensor.
+
+use crate::Device;
+
+/// Errors returned by tensor constructors and ops.
+///
+/// Every variant names the op that failed and the shapes (or values) involved,
+/// so that a message such as
+/// `matmul: shapes [120, 4] and [3, 16] are incompatible (inner dimensions 4 and 3 differ)`
+/// is enough to find the bug.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// Two operands have shapes the op cannot combine.
+    #[error("{op}: shapes {lhs:?} and {rhs:?} are incompatible{}", detail_suffix(.detail))]
+    ShapeMismatch {
+        /// The op, e.g. `"add"` or `"matmul"`.
+        op: &'static str,
+        /// Shape of the left operand.
+        lhs: Vec<usize>,
+        /// Shape of the right operand.
+        rhs: Vec<usize>,
+        /// What exactly does not fit (may be empty).
+        detail: String,
+    },
+    /// A buffer's length does not match the element count of the requested shape.
+    #[error("{op}: {len} elements cannot have shape {shape:?} ({} elements)", shape.iter().product::<usize>())]
+    ElementCount {
+        /// The op, e.g. `"from_vec"` or `"reshape"`.
+        op: &'static str,
+        /// The requested shape.
+        shape: Vec<usize>,
+        /// The number of elements supplied.
+        len: usize,
+    },
+    /// An op needs a tensor of a particular rank.
+    #[error("{op}: expected a tensor of rank {expected}, got shape {shape:?}")]
+    Rank {
+        /// The op.
+        op: &'static str,
+        /// The rank the op needs.
+        expected: usize,
+        /// The shape it got.
+        shape: Vec<usize>,
+    },
+    /// An axis argument is outside `0..rank`.
+    #[error("{op}: axis {axis} is out of range for shape {shape:?}")]
+    Axis {
+        /// The op.
+        op: &'static str,
+        /// The axis asked for.
+        axis: usize,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
+    /// An index (a class label, a row) is out of range.
+    #[error("{op}: index {index} is out of range 0..{bound}")]
+    Index {
+        /// The op.
+        op: &'static str,
+        /// The offending index.
+        index: usize,
+        /// The exclusive upper bound.
+        bound: usize,
+    },
+    /// An op was asked to reduce an empty axis where the result is undefined (max, argmax).
+    #[error("{op}: cannot reduce an empty axis of shape {shape:?}")]
+    EmptyReduction {
+        /// The op.
+        op: &'static str,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
+    /// Operands live on different devices.
+    #[error("{op}: operands are on different devices ({lhs} and {rhs})")]
+    DeviceMismatch {
+        /// The op.
+        op: &'static str,
+        /// Device of the left operand.
+        lhs: Device,
+        /// Device of the right operand.
+        rhs: Device,
+    },
+    /// A scalar argument is invalid (e.g. `clip` with `min > max`).
+    #[error("{op}: {reason}")]
+    InvalidArgument {
+        /// The op.
+        op: &'static str,
+        /// What is wrong with the argument.
+        reason: String,
+    },
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    }
+}
+
+/// `Result` with hebb-tensor's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

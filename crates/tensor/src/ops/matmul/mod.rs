@@ -1,0 +1,183 @@
+//! Matrix product of rank-2 tensors: `C = op(A) · op(B)`, where `op` is the
+//! identity or the transpose (`tf.matmul(a, b, transpose_a, transpose_b)`).
+//!
+//! Shapes: `[m, k] · [k, n] -> [m, n]`. The CPU kernel is nalgebra's GEMM
+//! (which hands matrices above 5×5 to `matrixmultiply`) over strided views of
+//! the row-major buffers, so transposes cost no copy.
+
+mod cpu_kernel;
+
+use crate::{Error, Result, Tensor};
+
+impl Tensor {
+    /// `self · rhs` for `[m, k]` and `[k, n]` tensors, giving `[m, n]` (`tf.matmul`).
+    ///
+    /// # Errors
+    /// [`Error::Rank`] if either operand is not rank 2;
+    /// [`Error::ShapeMismatch`] if the inner dimensions differ.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.matmul_with(rhs, false, false)
+    }
+
+    /// `op(self) · op(rhs)`, where `op` transposes its operand when the flag
+    /// is set (`tf.matmul(a, b, transpose_a=.., transpose_b=..)`). The backward
+    /// pass of `Y = X W` uses `dX = dY · Wᵀ` and `dW = Xᵀ · dY`.
+    ///
+    /// # Errors
+    /// [`Error::Rank`] if either operand is not rank 2;
+    /// [`Error::ShapeMismatch`] if the inner dimensions differ.
+    pub fn matmul_with(
+        &self,
+        rhs: &Tensor,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<Tensor> {
+        self.expect_rank(2, "matmul")?;
+        rhs.expect_rank(2, "matmul")?;
+        self.same_device(rhs, "matmul")?;
+        let (m, ka) = if transpose_a {
+            (self.shape[1], self.shape[0])
+        } else {
+            (self.shape[0], self.shape[1])
+        };
+        let (kb, n) = if transpose_b {
+            (rhs.shape[1], rhs.shape[0])
+        } else {
+            (rhs.shape[0], rhs.shape[1])
+        };
+        if ka != kb {
+            return Err(Error::ShapeMismatch {
+                op: "matmul",
+                lhs: self.shape.clone(),
+                rhs: rhs.shape.clone(),
+                detail: format!(
+                    "inner dimensions {ka} and {kb} differ{}",
+                    match (transpose_a, transpose_b) {
+                        (false, false) => "",
+                        (true, false) => ", lhs transposed",
+                        (false, true) => ", rhs transposed",
+                        (true, true) => ", both transposed",
+                    }
+                ),
+            });
+        }
+        let data = cpu_kernel::gemm(
+            self.host(),
+            &self.shape,
+            transpose_a,
+            rhs.host(),
+            &rhs.shape,
+            transpose_b,
+            (m, ka, n),
+        );
+        Ok(Tensor::from_parts(data, vec![m, n]))
+    }
+
+    /// The transpose of a rank-2 tensor: `[m, n] -> [n, m]`.
+    ///
+    /// # Errors
+    /// [`Error::Rank`] if the tensor is not rank 2.
+    pub fn transpose(&self) -> Result<Tensor> {
+        self.expect_rank(2, "transpose")?;
+        let (m, n) = (self.shape[0], self.shape[1]);
+        let x = self.host();
+        let mut out = Vec::with_capacity(m * n);
+        for j in 0..n {
+            out.extend((0..m).map(|i| x[i * n + j]));
+        }
+        Ok(Tensor::from_parts(out, vec![n, m]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(data: Vec<f32>, shape: &[usize]) -> Tensor {
+        Tensor::from_vec(data, shape).unwrap()
+    }
+
+    /// Reference product in f64.
+    fn naive(a: &Tensor, b: &Tensor) -> Vec<f32> {
+        let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
+        let (a, b) = (a.to_vec(), b.to_vec());
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k)
+                    .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                    .sum::<f64>() as f32;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn small_and_large_agree_with_reference() {
+        for &(m, k, n) in &[(2, 3, 4), (1, 1, 1), (7, 9, 11), (33, 20, 17), (120, 4, 3)] {
+            let a = t(
+                (0..m * k)
+                    .map(|i| ((i * 37 % 11) as f32 - 5.0) / 4.0)
+                    .collect(),
+                &[m, k],
+            );
+            let b = t(
+                (0..k * n)
+                    .map(|i| ((i * 13 % 7) as f32 - 3.0) / 8.0)
+                    .collect(),
+                &[k, n],
+            );
+            let c = a.matmul(&b).unwrap();
+            assert_eq!(c.shape(), &[m, n]);
+            for (x, y) in c.to_vec().iter().zip(naive(&a, &b)) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                    "{m}x{k}x{n}: {x} vs {y}"
+                );
+            }
+            // Transposed operands give the same product.
+            let at = a.transpose().unwrap();
+            let bt = b.transpose().unwrap();
+            assert_eq!(
+                at.matmul_with(&b, true, false).unwrap().to_vec(),
+                c.to_vec()
+            );
+            assert_eq!(
+                a.matmul_with(&bt, false, true).unwrap().to_vec(),
+                c.to_vec()
+            );
+            assert_eq!(
+                at.matmul_with(&bt, true, true).unwrap().to_vec(),
+                c.to_vec()
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_shapes() {
+        let a = Tensor::zeros(&[120, 4]);
+        let msg = a.matmul(&Tensor::zeros(&[3, 16])).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "matmul: shapes [120, 4] and [3, 16] are incompatible (inner dimensions 4 and 3 differ)"
+        );
+        assert!(matches!(
+            a.matmul(&Tensor::zeros(&[4])),
+            Err(Error::Rank { .. })
+        ));
+        assert_eq!(
+            Tensor::zeros(&[0, 4])
+                .matmul(&Tensor::zeros(&[4, 2]))
+                .unwrap()
+                .shape(),
+            &[0, 2]
+        );
+        assert_eq!(
+            Tensor::zeros(&[3, 0])
+                .matmul(&Tensor::zeros(&[0, 2]))
+                .unwrap()
+                .to_vec(),
+            vec![0.0; 6]
+        );
+    }
+}

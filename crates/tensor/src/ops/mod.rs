@@ -1,0 +1,12 @@
+//! Tensor ops. Each op is a folder: `mod.rs` holds the public API, its docs
+//! and tests; `cpu_kernel.rs` holds the host implementation. A CUDA backend
+//! adds `cuda_kernel.rs` beside it and a match arm in `mod.rs`.
+
+pub mod binary;
+pub mod index;
+pub mod matmul;
+pub mod reduce;
+pub mod softmax;
+pub mod unary;
+
+pub use binary::broadcast_shapes;

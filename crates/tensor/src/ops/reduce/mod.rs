@@ -1,0 +1,140 @@
+//! Reductions along one axis (`sum`, `mean`, `max`, `min`, `argmax`) and
+//! over all elements (`sum_all`, `mean_all`).
+//!
+//! For a tensor of shape `[d0, .., dk, .., dn]` reduced along axis `k`, the
+//! result has shape `[d0, .., dn]` without `dk`, or with `dk` replaced by 1
+//! when `keepdims` is true (TensorFlow's `reduce_*(x, axis, keepdims)`).
+//! Sums accumulate in `f32` in index order.
+
+mod cpu_kernel;
+
+pub(crate) use cpu_kernel::Reduce;
+
+use crate::{Error, Result, Tensor};
+
+impl Tensor {
+    /// Splits the shape around `axis` into `(outer, n, inner)` and the output shape.
+    fn reduce_dims(
+        &self,
+        axis: usize,
+        keepdims: bool,
+        op: &'static str,
+    ) -> Result<((usize, usize, usize), Vec<usize>)> {
+        if axis >= self.rank() {
+            return Err(Error::Axis {
+                op,
+                axis,
+                shape: self.shape.clone(),
+            });
+        }
+        let outer = self.shape[..axis].iter().product();
+        let inner = self.shape[axis + 1..].iter().product();
+        let mut shape = self.shape.clone();
+        if keepdims {
+            shape[axis] = 1;
+        } else {
+            shape.remove(axis);
+        }
+        Ok(((outer, self.shape[axis], inner), shape))
+    }
+
+    fn reduce(&self, axis: usize, keepdims: bool, how: Reduce, op: &'static str) -> Result<Tensor> {
+        let (dims, shape) = self.reduce_dims(axis, keepdims, op)?;
+        if dims.1 == 0 && matches!(how, Reduce::Max | Reduce::Min | Reduce::ArgMax) {
+            return Err(Error::EmptyReduction {
+                op,
+                shape: self.shape.clone(),
+            });
+        }
+        Ok(Tensor::from_parts(
+            cpu_kernel::reduce(how, self.host(), dims),
+            shape,
+        ))
+    }
+
+    /// Sum along `axis` (`tf.reduce_sum(x, axis, keepdims)`).
+    ///
+    /// # Errors
+    /// [`Error::Axis`] if `axis >= rank`.
+    pub fn sum(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
+        self.reduce(axis, keepdims, Reduce::Sum, "sum")
+    }
+
+    /// Mean along `axis` (`tf.reduce_mean(x, axis, keepdims)`): the sum divided by the axis length.
+    ///
+    /// # Errors
+    /// [`Error::Axis`] if `axis >= rank`.
+    pub fn mean(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
+        self.reduce(axis, keepdims, Reduce::Mean, "mean")
+    }
+
+    /// Maximum along `axis` (`tf.reduce_max`).
+    ///
+    /// # Errors
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty.
+    pub fn max(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
+        self.reduce(axis, keepdims, Reduce::Max, "max")
+    }
+
+    /// Minimum along `axis` (`tf.reduce_min`).
+    ///
+    /// # Errors
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty.
+    pub fn min(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
+        self.reduce(axis, keepdims, Reduce::Min, "min")
+    }
+
+    /// Index of the largest element along `axis`, as `f32` values (`tf.argmax`);
+    /// the first one wins ties. The axis is removed from the shape.
+    ///
+    /// # Errors
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty.
+    pub fn argmax(&self, axis: usize) -> Result<Tensor> {
+        self.reduce(axis, false, Reduce::ArgMax, "argmax")
+    }
+
+    /// Sum of all elements, as a scalar tensor (`tf.reduce_sum(x)`).
+    pub fn sum_all(&self) -> Tensor {
+        Tensor::scalar(cpu_kernel::reduce(Reduce::Sum, self.host(), (1, self.len(), 1))[0])
+    }
+
+    /// Mean of all elements, as a scalar tensor (`tf.reduce_mean(x)`); NaN when empty.
+    pub fn mean_all(&self) -> Tensor {
+        Tensor::scalar(cpu_kernel::reduce(Reduce::Mean, self.host(), (1, self.len(), 1))[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x() -> Tensor {
+        Tensor::from_vec(vec![1., 5., 3., 4., 2., 6.], &[2, 3]).unwrap()
+    }
+
+    #[test]
+    fn along_each_axis() {
+        assert_eq!(x().sum(0, false).unwrap().to_vec(), vec![5., 7., 9.]);
+        assert_eq!(x().sum(1, true).unwrap().shape(), &[2, 1]);
+        assert_eq!(x().mean(1, false).unwrap().to_vec(), vec![3., 4.]);
+        assert_eq!(x().max(0, false).unwrap().to_vec(), vec![4., 5., 6.]);
+        assert_eq!(x().min(1, false).unwrap().to_vec(), vec![1., 2.]);
+        assert_eq!(x().argmax(1).unwrap().to_vec(), vec![1., 2.]);
+        assert_eq!(x().argmax(0).unwrap().to_vec(), vec![1., 0., 1.]);
+        assert_eq!(x().sum_all().item().unwrap(), 21.0);
+        assert_eq!(x().mean_all().item().unwrap(), 3.5);
+    }
+
+    #[test]
+    fn argmax_first_of_ties_and_errors() {
+        let t = Tensor::from_vec(vec![2., 2., 1.], &[3]).unwrap();
+        assert_eq!(t.argmax(0).unwrap().to_vec(), vec![0.]);
+        assert!(matches!(t.sum(1, false), Err(Error::Axis { axis: 1, .. })));
+        let empty = Tensor::zeros(&[2, 0]);
+        assert!(matches!(
+            empty.max(1, false),
+            Err(Error::EmptyReduction { .. })
+        ));
+        assert_eq!(empty.sum(1, false).unwrap().to_vec(), vec![0., 0.]);
+    }
+}

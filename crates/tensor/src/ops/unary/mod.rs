@@ -1,0 +1,163 @@
+//! Elementwise unary ops: `neg`, `exp`, `log`, `sqrt`, `square`, `abs`,
+//! `reciprocal`, the activations `sigmoid`, `tanh`, `relu`, `step`,
+//! `leaky_relu`, and scalar arithmetic and `clip`.
+//!
+//! All are applied independently to every element; the output has the
+//! input's shape. They cannot fail, except `clip` with `min > max`.
+
+mod cpu_kernel;
+
+use crate::{Error, Result, Tensor};
+
+/// The unary elementwise ops. Kernels dispatch on this.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Square,
+    Abs,
+    Reciprocal,
+    Sigmoid,
+    Tanh,
+    Relu,
+    Step,
+    Sign,
+    AddScalar(f32),
+    MulScalar(f32),
+    Powf(f32),
+    Clip(f32, f32),
+    /// `z >= 0 ? z : z * slope`.
+    LeakyRelu(f32),
+}
+
+impl Tensor {
+    fn unary(&self, op: UnaryOp) -> Tensor {
+        Tensor::from_parts(cpu_kernel::unary(op, self.host()), self.shape.clone())
+    }
+
+    /// `-x`.
+    pub fn neg(&self) -> Tensor {
+        self.unary(UnaryOp::Neg)
+    }
+
+    /// `e^x` (`tf.exp`).
+    pub fn exp(&self) -> Tensor {
+        self.unary(UnaryOp::Exp)
+    }
+
+    /// Natural logarithm (`tf.math.log`); `-inf` at 0, NaN below.
+    pub fn log(&self) -> Tensor {
+        self.unary(UnaryOp::Log)
+    }
+
+    /// Square root; NaN below 0.
+    pub fn sqrt(&self) -> Tensor {
+        self.unary(UnaryOp::Sqrt)
+    }
+
+    /// `x * x`.
+    pub fn square(&self) -> Tensor {
+        self.unary(UnaryOp::Square)
+    }
+
+    /// `|x|`.
+    pub fn abs(&self) -> Tensor {
+        self.unary(UnaryOp::Abs)
+    }
+
+    /// `1 / x` (`tf.math.reciprocal`).
+    pub fn reciprocal(&self) -> Tensor {
+        self.unary(UnaryOp::Reciprocal)
+    }
+
+    /// `-1`, `0` or `1` by the sign of `x` (`tf.sign`).
+    pub fn sign(&self) -> Tensor {
+        self.unary(UnaryOp::Sign)
+    }
+
+    /// The logistic function `1 / (1 + e^-x)` (lecture 12.5).
+    pub fn sigmoid(&self) -> Tensor {
+        self.unary(UnaryOp::Sigmoid)
+    }
+
+    /// Hyperbolic tangent `(e^x - e^-x) / (e^x + e^-x)` (lecture 12.5).
+    pub fn tanh(&self) -> Tensor {
+        self.unary(UnaryOp::Tanh)
+    }
+
+    /// `max(0, x)` (lecture 12.5, `tf.nn.relu`).
+    pub fn relu(&self) -> Tensor {
+        self.unary(UnaryOp::Relu)
+    }
+
+    /// The M-P neuron's step function: `1` for `x >= 0`, else `0` (lecture 12.1).
+    pub fn step(&self) -> Tensor {
+        self.unary(UnaryOp::Step)
+    }
+
+    /// `x >= 0 ? x : slope * x` (Leaky-ReLU and PReLU with a scalar slope).
+    pub fn leaky_relu(&self, slope: f32) -> Tensor {
+        self.unary(UnaryOp::LeakyRelu(slope))
+    }
+
+    /// `x + c`.
+    pub fn add_scalar(&self, c: f32) -> Tensor {
+        self.unary(UnaryOp::AddScalar(c))
+    }
+
+    /// `x * c`.
+    pub fn mul_scalar(&self, c: f32) -> Tensor {
+        self.unary(UnaryOp::MulScalar(c))
+    }
+
+    /// `x^p` (`f32::powf`).
+    pub fn powf(&self, p: f32) -> Tensor {
+        self.unary(UnaryOp::Powf(p))
+    }
+
+    /// Clamps each element to `[min, max]` (`tf.clip_by_value`); NaN stays NaN.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `min > max` or either bound is NaN.
+    pub fn clip(&self, min: f32, max: f32) -> Result<Tensor> {
+        if min.is_nan() || max.is_nan() || min > max {
+            return Err(Error::InvalidArgument {
+                op: "clip",
+                reason: format!("bounds must satisfy min <= max, got min={min}, max={max}"),
+            });
+        }
+        Ok(self.unary(UnaryOp::Clip(min, max)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations_at_known_points() {
+        let z = Tensor::from_vec(vec![-2., -1., 0., 1., 2.], &[5]).unwrap();
+        assert_eq!(z.step().to_vec(), vec![0., 0., 1., 1., 1.]);
+        assert_eq!(z.relu().to_vec(), vec![0., 0., 0., 1., 2.]);
+        assert_eq!(z.leaky_relu(0.5).to_vec(), vec![-1., -0.5, 0., 1., 2.]);
+        let s = z.sigmoid().to_vec();
+        assert!((s[2] - 0.5).abs() < 1e-7 && (s[3] - 0.731_058_6).abs() < 1e-6);
+        let t = z.tanh().to_vec();
+        assert!((t[4] - 0.964_027_6).abs() < 1e-6 && t[2] == 0.0);
+        // Large negative inputs do not overflow.
+        let big = Tensor::from_vec(vec![-100.0, 100.0], &[2])
+            .unwrap()
+            .sigmoid()
+            .to_vec();
+        assert!(big[0] >= 0.0 && big[0] < 1e-40 && big[1] == 1.0);
+    }
+
+    #[test]
+    fn clip_checks_bounds() {
+        let z = Tensor::from_vec(vec![-2., 0.5, 2.], &[3]).unwrap();
+        assert_eq!(z.clip(0.0, 1.0).unwrap().to_vec(), vec![0., 0.5, 1.]);
+        assert!(z.clip(1.0, 0.0).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! The [`Tensor`] type: shape plus shared, immutable storage.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::{Device, Error, Result};
+
+/// Where the elements are. One variant per backend; the CUDA backend adds its
+/// own beside `Cpu`, and only the kernels look inside.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    /// Row-major elements in host memory.
+    Cpu(Arc<Vec<f32>>),
+}
+
+/// An n-dimensional array of `f32`, row-major (C order), immutable and cheap
+/// to clone (the storage is reference-counted).
+///
+/// Ops return new tensors and never modify their inputs; shape errors are
+/// [`Error`] values naming the op and both shapes. A rank-0 tensor (shape
+/// `[]`) is a scalar.
+///
+/// ```
+/// use hebb_tensor::Tensor;
+/// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+/// let y = x.matmul(&x)?;
+/// assert_eq!(y.to_vec(), vec![7.0, 10.0, 15.0, 22.0]);
+/// # Ok::<(), hebb_tensor::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) storage: Storage,
+}
+
+impl Tensor {
+    /// A tensor of `shape` holding `data` in row-major order.
+    ///
+    /// # Errors
+    /// [`Error::ElementCount`] if `data.len()` is not the product of `shape`.
+    pub fn from_vec(data: Vec<f32>, shape: &[usize]) -> Result<Self> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::ElementCount {
+                op: "from_vec",
+                shape: shape.to_vec(),
+                len: data.len(),
+            });
+        }
+        Ok(Self::from_parts(data, shape.to_vec()))
+    }
+
+    /// A tensor from `f64` values, each rounded to the nearest `f32`
+    /// (NumPy's `astype(np.float32)`, TensorFlow's `tf.cast(x, tf.float32)`).
+    ///
+    /// # Errors
+    /// [`Error::ElementCount`] if `data.len()` is not the product of `shape`.
+    pub fn from_f64(data: &[f64], shape: &[usize]) -> Result<Self> {
+        Self::from_vec(data.iter().map(|&v| v as f32).collect(), shape)
+    }
+
+    /// Builds a tensor whose length is already known to match (kernels).
+    pub(crate) fn from_parts(data: Vec<f32>, shape: Vec<usize>) -> Self {
+        debug_assert_eq!(data.len(), shape.iter().product::<usize>());
+        Self {
+            shape,
+            storage: Storage::Cpu(Arc::new(data)),
+        }
+    }
+
+    /// A rank-0 tensor holding `value`.
+    pub fn scalar(value: f32) -> Self {
+        Self::from_parts(vec![value], Vec::new())
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    pub fn full(shape: &[usize], value: f32) -> Self {
+        Self::from_parts(vec![value; shape.iter().product()], shape.to_vec())
+    }
+
+    /// A tensor of `shape` filled with zeros (`tf.zeros`).
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, 0.0)
+    }
+
+    /// A tensor of `shape` filled with ones (`tf.ones`).
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, 1.0)
+    }
+
+    /// A zero tensor with the shape of `self`.
+    pub fn zeros_like(&self) -> Self {
+        Self::zeros(&self.shape)
+    }
+
+    /// A tensor of ones with the shape of `self`.
+    pub fn ones_like(&self) -> Self {
+        Self::ones(&self.shape)
+    }
+
+    /// The dimensions, outermost first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of dimensions (0 for a scalar).
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The device holding the elements.
+    pub fn device(&self) -> Device {
+        match &self.storage {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+
+    /// Copies the tensor to `device` (a cheap clone when it is already there).
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Ok(self.clone()),
+        }
+    }
+
+    /// The elements in row-major order, copied to host memory.
+    pub fn to_vec(&self) -> Vec<f32> {
+        self.host().to_vec()
+    }
+
+    /// The elements as a host slice, row-major. CPU kernels read through this.
+    pub(crate) fn host(&self) -> &[f32] {
+        match &self.storage {
+            Storage::Cpu(data) => data,
+        }
+    }
+
+    /// The single element of a one-element tensor (of any rank), e.g. a loss.
+    ///
+    /// # Errors
+    /// [`Error::ElementCount`] if the tensor does not hold exactly one element.
+    pub fn item(&self) -> Result<f32> {
+        let data = self.host();
+        if data.len() != 1 {
+            return Err(Error::ElementCount {
+                op: "item",
+                shape: vec![1],
+                len: data.len(),
+            });
+        }
+        Ok(data[0])
+    }
+
+    /// The same elements with a new shape of equal element count.
+    ///
+    /// # Errors
+    /// [`Error::ElementCount`] if the element counts differ.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
+        if shape.iter().product::<usize>() != self.len() {
+            return Err(Error::ElementCount {
+                op: "reshape",
+                shape: shape.to_vec(),
+                len: self.len(),
+            });
+        }
+        Ok(Self {
+            shape: shape.to_vec(),
+            storage: self.storage.clone(),
+        })
+    }
+
+    /// Checks that `self` and `other` are on the same device.
+    pub(crate) fn same_device(&self, other: &Self, op: &'static str) -> Result<()> {
+        let (a, b) = (self.device(), other.device());
+        if a == b {
+            Ok(())
+        } else {
+            Err(Error::DeviceMismatch { op, lhs: a, rhs: b })
+        }
+    }
+
+    /// Checks that the tensor has rank `expected`.
+    pub(crate) fn expect_rank(&self, expected: usize, op: &'static str) -> Result<()> {
+        if self.rank() == expected {
+            Ok(())
+        } else {
+            Err(Error::Rank {
+                op,
+                expected,
+                shape: self.shape.clone(),
+            })
+        }
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tensor")
+            .field("shape", &self.shape)
+            .field("device", &self.device())
+            .field("data", &self.host())
+            .finish()
+    }
+}
+
+impl PartialEq for Tensor {
+    /// Same shape and bitwise-equal elements (NaN != NaN, as for `f32`).
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape && self.host() == other.host()
+    }
+}
