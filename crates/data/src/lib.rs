@@ -1,1 +1,57 @@
-//! hebb-data (work in progress)
+//! # hebb-data
+//!
+//! Data sets for hebb: a reader for TensorFlow's Iris CSV files (lecture
+//! 12.5–12.6) that reproduces the lecture's pandas/NumPy preprocessing bit for
+//! bit, and the data directory that finds data files, or downloads them from
+//! their canonical URLs with a sha256 check (MNIST for lecture 13).
+//!
+//! - [`read_iris_csv`] / [`load_iris`]: header `N,F,class names...`, then `N`
+//!   rows of `F` features and a label, into an [`IrisSplit`] with
+//!   [`centred`](IrisSplit::centred), [`features_tensor`](IrisSplit::features_tensor)
+//!   (`[N, F]`) and [`one_hot`](IrisSplit::one_hot) (`[N, C]`).
+//! - [`DataDir`]: `--data-dir`, else `$HEBB_DATA_DIR`, else `datasets/cache/`;
+//!   [`DataDir::file`] returns a file's path, downloading it first if needed
+//!   (see [`manifest::MANIFEST`]).
+//!
+//! Errors are [`Error`] values naming the file, and for CSV the line and
+//! column; nothing here panics on bad input.
+//!
+//! ```
+//! use hebb_data::read_iris_csv;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("iris_training.csv");
+//! std::fs::write(&path, "3,2,setosa,versicolor\n1.0,2.0,0\n2.0,4.0,1\n3.0,6.0,1\n")?;
+//!
+//! let train = read_iris_csv(&path)?;
+//! assert_eq!((train.len(), train.n_features), (3, 2));
+//! assert_eq!(train.labels, [0, 1, 1]);
+//! assert_eq!(train.column_means(), [2.0, 4.0]);
+//!
+//! // x_train = x_train - np.mean(x_train, axis=0); tf.cast(x_train, tf.float32)
+//! let x = train.centred().features_tensor()?;
+//! assert_eq!(x.shape(), &[3, 2]);
+//! assert_eq!(x.to_vec(), [-1.0, -2.0, 0.0, 0.0, 1.0, 2.0]);
+//! assert_eq!(train.one_hot()?.to_vec(), [1.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With the real files (downloaded into `datasets/cache/` on first use):
+//!
+//! ```no_run
+//! use hebb_data::{DataDir, load_iris};
+//!
+//! let (train, test) = load_iris(&DataDir::resolve(None))?;
+//! assert_eq!((train.len(), test.len()), (120, 30));
+//! # Ok::<(), hebb_data::Error>(())
+//! ```
+
+pub mod dir;
+mod error;
+pub mod iris;
+pub mod manifest;
+
+pub use dir::DataDir;
+pub use error::{Error, Result};
+pub use iris::{IrisSplit, load_iris, read_iris_csv};
+pub use manifest::{Check, DatasetFile};

@@ -1,1 +1,46 @@
-//! hebb-layers (work in progress)
+//! # hebb-layers
+//!
+//! The building blocks of the lecture's networks, on hebb-autograd's tape:
+//!
+//! - [`Dense`]: `Y = X W + B` with kernel `[in, units]` and bias `[units]`
+//!   (lecture 12.2, 12.6; Keras `Dense`), followed by an [`Activation`].
+//! - [`Activation`]: step, logistic (sigmoid), tanh, ReLU, Leaky-ReLU as the
+//!   lecture defines it (`z/a` for `z < 0`), softmax; [`PRelu`] with a
+//!   trainable slope and [`RRelu`] with a random slope in training
+//!   (lecture 12.5). Each has its value and derivative on plain tensors too.
+//! - [`losses`]: mean squared error, the lecture's half squared error
+//!   `1/2 Σ (y - ŷ)²`, binary and categorical cross-entropy with tf.keras's
+//!   semantics.
+//! - [`metrics`]: accuracy as the lecture computes it.
+//!
+//! ```
+//! use hebb_autograd::GradientTape;
+//! use hebb_layers::{Activation, Dense, losses};
+//! use hebb_tensor::{Tensor, random::RandomState};
+//!
+//! let mut rng = RandomState::new(612);
+//! let layer = Dense::new("dense", rng.randn_tensor(&[4, 3])?, Tensor::zeros(&[3]), Activation::Softmax)?;
+//! let x = Tensor::from_vec(vec![0.1, -0.2, 0.3, 0.4], &[1, 4])?;
+//! let y = Tensor::one_hot(&[2], 3)?;
+//!
+//! let tape = GradientTape::new();
+//! let pred = layer.forward(&tape, tape.constant(x))?;
+//! let loss = losses::categorical_crossentropy(tape.constant(y), pred)?.mean_all();
+//! let grads = tape.gradient_of(loss, &layer.trainable_variables())?;
+//! assert_eq!(grads[0].shape(), &[4, 3]);
+//! # Ok::<(), hebb_layers::Error>(())
+//! ```
+
+mod activation;
+mod dense;
+mod error;
+pub mod losses;
+pub mod metrics;
+mod prelu;
+mod rrelu;
+
+pub use activation::Activation;
+pub use dense::Dense;
+pub use error::{Error, Result};
+pub use prelu::PRelu;
+pub use rrelu::RRelu;

@@ -94,7 +94,7 @@ pub(super) fn binary(
     let sb = broadcast_strides(b_shape, out_shape);
     let inner = out_shape[rank - 1];
     let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
-    let outer = if inner == 0 { 0 } else { n / inner };
+    let outer = n.checked_div(inner).unwrap_or(0);
     let mut index = vec![0usize; rank.saturating_sub(1)];
     for _ in 0..outer {
         let oa: usize = index.iter().zip(&sa).map(|(i, s)| i * s).sum();
@@ -126,7 +126,7 @@ pub(super) fn sum_to_shape(src: &[f32], src_shape: &[usize], dst_shape: &[usize]
     }
     let inner = src_shape[rank - 1];
     let is = strides[rank - 1];
-    let outer = if inner == 0 { 0 } else { src.len() / inner };
+    let outer = src.len().checked_div(inner).unwrap_or(0);
     let mut index = vec![0usize; rank - 1];
     for row in 0..outer {
         let o: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
@@ -136,7 +136,7 @@ pub(super) fn sum_to_shape(src: &[f32], src_shape: &[usize], dst_shape: &[usize]
                 *d += v;
             }
         } else {
-            out[o] += run.iter().sum::<f32>();
+            out[o] += crate::ops::reduce::packet_sum(run);
         }
         for d in (0..rank - 1).rev() {
             index[d] += 1;

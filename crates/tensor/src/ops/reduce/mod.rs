@@ -4,11 +4,13 @@
 //! For a tensor of shape `[d0, .., dk, .., dn]` reduced along axis `k`, the
 //! result has shape `[d0, .., dn]` without `dk`, or with `dk` replaced by 1
 //! when `keepdims` is true (TensorFlow's `reduce_*(x, axis, keepdims)`).
-//! Sums accumulate in `f32` in index order.
+//! Sums accumulate in `f32`: along an outer axis in index order, along the
+//! inner-most axis (and over all elements) in the order of Eigen's
+//! vectorised reducer, as TensorFlow's CPU kernels do (see `packet_sum`).
 
 mod cpu_kernel;
 
-pub(crate) use cpu_kernel::Reduce;
+pub(crate) use cpu_kernel::{Reduce, packet_sum};
 
 use crate::{Error, Result, Tensor};
 

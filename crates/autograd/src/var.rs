@@ -1,0 +1,396 @@
+//! [`Var`]: a value recorded on a tape, and the differentiable ops on it.
+//!
+//! Each op computes its value with hebb-tensor and, when a watched value
+//! flows into it, records its backward rule. The rules follow TensorFlow's
+//! registered gradients (`math_grad.py`, `nn_grad.py`): broadcasting ops sum
+//! the gradient back to each operand's shape; `matmul` gives `dA = g·Bᵀ`,
+//! `dB = Aᵀ·g`; `div` gives `g/b` and `g·((-a/b)/b)`; `log` gives `g·(1/x)`;
+//! `sigmoid` `g·y·(1-y)`; `tanh` `g·(1-y²)`; `relu` passes `g` where `x > 0`;
+//! `clip` passes `g` where `min <= x <= max`; `softmax` gives
+//! `(g - Σ_last g·y)·y`; `mean` divides the broadcast gradient by the count.
+
+use hebb_tensor::Tensor;
+
+use crate::tape::Node;
+use crate::{GradientTape, Result};
+
+/// A handle to a value on a [`GradientTape`]: cheap to copy, tied to the
+/// tape's lifetime. Ops return new `Var`s on the same tape; combining `Var`s
+/// of different tapes is an [`Error::ForeignVar`](crate::Error::ForeignVar).
+#[derive(Clone, Copy)]
+pub struct Var<'t> {
+    pub(crate) tape: &'t GradientTape,
+    pub(crate) id: usize,
+}
+
+impl std::fmt::Debug for Var<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Var")
+            .field("id", &self.id)
+            .field("shape", &self.shape())
+            .finish()
+    }
+}
+
+/// `1.0` where `mask` holds, as a tensor of `x`'s shape.
+fn mask(x: &Tensor, keep: impl Fn(f32) -> bool) -> Result<Tensor> {
+    Ok(Tensor::from_vec(
+        x.to_vec()
+            .into_iter()
+            .map(|v| if keep(v) { 1.0 } else { 0.0 })
+            .collect(),
+        x.shape(),
+    )?)
+}
+
+/// Broadcasts `g` (the gradient of a reduction along `axis`) back to `shape`.
+fn unreduce(g: &Tensor, shape: &[usize], axis: usize, keepdims: bool) -> Result<Tensor> {
+    let g = if keepdims {
+        g.clone()
+    } else {
+        let mut kept = shape.to_vec();
+        kept[axis] = 1;
+        g.reshape(&kept)?
+    };
+    Ok(Tensor::zeros(shape).add(&g)?)
+}
+
+// `add`, `sub`, `mul`, `div` and `neg` return `Result` (shapes can
+// mismatch), so they cannot be the `std::ops` traits.
+#[allow(clippy::should_implement_trait)]
+impl<'t> Var<'t> {
+    pub(crate) fn new(tape: &'t GradientTape, id: usize) -> Self {
+        Self { tape, id }
+    }
+
+    /// The value (a cheap clone of the recorded tensor).
+    pub fn value(&self) -> Tensor {
+        self.tape.nodes.borrow()[self.id].value.clone()
+    }
+
+    /// The value's shape.
+    pub fn shape(&self) -> Vec<usize> {
+        self.tape.nodes.borrow()[self.id].value.shape().to_vec()
+    }
+
+    /// The tape this `Var` is recorded on.
+    pub fn tape(&self) -> &'t GradientTape {
+        self.tape
+    }
+
+    fn requires_grad(&self) -> bool {
+        self.tape.nodes.borrow()[self.id].requires_grad
+    }
+
+    /// Records a node computed from `inputs`; `backward` is kept only if a
+    /// watched value flows in.
+    fn record(
+        self,
+        value: Tensor,
+        inputs: &[Var<'t>],
+        backward: impl Fn(&Tensor) -> Result<Vec<Tensor>> + 'static,
+    ) -> Var<'t> {
+        let requires_grad = inputs.iter().any(Var::requires_grad);
+        self.tape.push(Node {
+            value,
+            inputs: inputs.iter().map(|v| v.id).collect(),
+            backward: requires_grad.then(|| Box::new(backward) as _),
+            requires_grad,
+        })
+    }
+
+    fn binary_inputs(self, rhs: Var<'t>, op: &'static str) -> Result<(Tensor, Tensor)> {
+        self.tape.owns(rhs, op)?;
+        Ok((self.value(), rhs.value()))
+    }
+
+    /// `self + rhs`, broadcasting (NumPy rules).
+    ///
+    /// # Errors
+    /// Shape mismatch, naming both shapes; foreign `Var`.
+    pub fn add(self, rhs: Var<'t>) -> Result<Var<'t>> {
+        let (a, b) = self.binary_inputs(rhs, "add")?;
+        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+        Ok(self.record(a.add(&b)?, &[self, rhs], move |g| {
+            Ok(vec![g.sum_to_shape(&sa)?, g.sum_to_shape(&sb)?])
+        }))
+    }
+
+    /// `self - rhs`, broadcasting.
+    ///
+    /// # Errors
+    /// Shape mismatch; foreign `Var`.
+    pub fn sub(self, rhs: Var<'t>) -> Result<Var<'t>> {
+        let (a, b) = self.binary_inputs(rhs, "sub")?;
+        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+        Ok(self.record(a.sub(&b)?, &[self, rhs], move |g| {
+            Ok(vec![g.sum_to_shape(&sa)?, g.sum_to_shape(&sb)?.neg()])
+        }))
+    }
+
+    /// `self * rhs` elementwise, broadcasting.
+    ///
+    /// # Errors
+    /// Shape mismatch; foreign `Var`.
+    pub fn mul(self, rhs: Var<'t>) -> Result<Var<'t>> {
+        let (a, b) = self.binary_inputs(rhs, "mul")?;
+        let value = a.mul(&b)?;
+        Ok(self.record(value, &[self, rhs], move |g| {
+            Ok(vec![
+                g.mul(&b)?.sum_to_shape(a.shape())?,
+                a.mul(g)?.sum_to_shape(b.shape())?,
+            ])
+        }))
+    }
+
+    /// `self / rhs` elementwise, broadcasting.
+    ///
+    /// # Errors
+    /// Shape mismatch; foreign `Var`.
+    pub fn div(self, rhs: Var<'t>) -> Result<Var<'t>> {
+        let (a, b) = self.binary_inputs(rhs, "div")?;
+        let value = a.div(&b)?;
+        Ok(self.record(value, &[self, rhs], move |g| {
+            Ok(vec![
+                g.div(&b)?.sum_to_shape(a.shape())?,
+                g.mul(&a.neg().div(&b)?.div(&b)?)?.sum_to_shape(b.shape())?,
+            ])
+        }))
+    }
+
+    /// Elementwise maximum, broadcasting; at ties the gradient goes to `self`.
+    ///
+    /// # Errors
+    /// Shape mismatch; foreign `Var`.
+    pub fn maximum(self, rhs: Var<'t>) -> Result<Var<'t>> {
+        let (a, b) = self.binary_inputs(rhs, "maximum")?;
+        let value = a.maximum(&b)?;
+        Ok(self.record(value, &[self, rhs], move |g| {
+            let pick_a = a.ge(&b)?;
+            let ga = g.mul(&pick_a)?;
+            Ok(vec![
+                ga.sum_to_shape(a.shape())?,
+                g.sub(&ga)?.sum_to_shape(b.shape())?,
+            ])
+        }))
+    }
+
+    /// Elementwise minimum, broadcasting; at ties the gradient goes to `self`.
+    ///
+    /// # Errors
+    /// Shape mismatch; foreign `Var`.
+    pub fn minimum(self, rhs: Var<'t>) -> Result<Var<'t>> {
+        let (a, b) = self.binary_inputs(rhs, "minimum")?;
+        let value = a.minimum(&b)?;
+        Ok(self.record(value, &[self, rhs], move |g| {
+            let pick_a = a.le(&b)?;
+            let ga = g.mul(&pick_a)?;
+            Ok(vec![
+                ga.sum_to_shape(a.shape())?,
+                g.sub(&ga)?.sum_to_shape(b.shape())?,
+            ])
+        }))
+    }
+
+    /// Matrix product `[m, k] · [k, n] -> [m, n]` (`tf.matmul`).
+    ///
+    /// # Errors
+    /// Rank or inner-dimension mismatch, naming both shapes; foreign `Var`.
+    pub fn matmul(self, rhs: Var<'t>) -> Result<Var<'t>> {
+        let (a, b) = self.binary_inputs(rhs, "matmul")?;
+        let value = a.matmul(&b)?;
+        Ok(self.record(value, &[self, rhs], move |g| {
+            Ok(vec![
+                g.matmul_with(&b, false, true)?,
+                a.matmul_with(g, true, false)?,
+            ])
+        }))
+    }
+
+    fn unary(
+        self,
+        value: Tensor,
+        backward: impl Fn(&Tensor) -> Result<Tensor> + 'static,
+    ) -> Var<'t> {
+        self.record(value, &[self], move |g| Ok(vec![backward(g)?]))
+    }
+
+    /// `-x`.
+    pub fn neg(self) -> Var<'t> {
+        let value = self.value().neg();
+        self.unary(value, |g| Ok(g.neg()))
+    }
+
+    /// `x + c` for a scalar `c`.
+    pub fn add_scalar(self, c: f32) -> Var<'t> {
+        let value = self.value().add_scalar(c);
+        self.unary(value, |g| Ok(g.clone()))
+    }
+
+    /// `x * c` for a scalar `c`.
+    pub fn mul_scalar(self, c: f32) -> Var<'t> {
+        let value = self.value().mul_scalar(c);
+        self.unary(value, move |g| Ok(g.mul_scalar(c)))
+    }
+
+    /// `x^p`; gradient `g · p · x^(p-1)`.
+    pub fn powf(self, p: f32) -> Var<'t> {
+        let x = self.value();
+        let value = x.powf(p);
+        self.unary(value, move |g| Ok(g.mul(&x.powf(p - 1.0).mul_scalar(p))?))
+    }
+
+    /// `x²`; gradient `g · 2x`.
+    pub fn square(self) -> Var<'t> {
+        let x = self.value();
+        let value = x.square();
+        self.unary(value, move |g| Ok(g.mul(&x.mul_scalar(2.0))?))
+    }
+
+    /// `√x`; gradient `0.5 g / y`.
+    pub fn sqrt(self) -> Var<'t> {
+        let y = self.value().sqrt();
+        let out = y.clone();
+        self.unary(out, move |g| Ok(g.mul_scalar(0.5).div(&y)?))
+    }
+
+    /// `|x|`; gradient `g · sign(x)`.
+    pub fn abs(self) -> Var<'t> {
+        let x = self.value();
+        let value = x.abs();
+        self.unary(value, move |g| Ok(g.mul(&x.sign())?))
+    }
+
+    /// `e^x`; gradient `g · y`.
+    pub fn exp(self) -> Var<'t> {
+        let y = self.value().exp();
+        let out = y.clone();
+        self.unary(out, move |g| Ok(g.mul(&y)?))
+    }
+
+    /// Natural log; gradient `g · (1/x)`.
+    pub fn log(self) -> Var<'t> {
+        let x = self.value();
+        let value = x.log();
+        self.unary(value, move |g| Ok(g.mul(&x.reciprocal())?))
+    }
+
+    /// Logistic sigmoid `1/(1+e^-x)`; gradient `g · y · (1 - y)` (lecture 12.5).
+    pub fn sigmoid(self) -> Var<'t> {
+        let y = self.value().sigmoid();
+        let out = y.clone();
+        self.unary(out, move |g| {
+            Ok(g.mul(&y)?.mul(&y.neg().add_scalar(1.0))?)
+        })
+    }
+
+    /// `tanh(x)`; gradient `g · (1 - y²)` (lecture 12.5).
+    pub fn tanh(self) -> Var<'t> {
+        let y = self.value().tanh();
+        let out = y.clone();
+        self.unary(out, move |g| Ok(g.mul(&y.square().neg().add_scalar(1.0))?))
+    }
+
+    /// `max(0, x)`; the gradient passes where `x > 0` (lecture 12.5).
+    pub fn relu(self) -> Var<'t> {
+        let x = self.value();
+        let value = x.relu();
+        self.unary(value, move |g| Ok(g.mul(&mask(&x, |v| v > 0.0)?)?))
+    }
+
+    /// `x >= 0 ? x : slope·x`; gradient `g` where `x > 0`, else `slope·g`
+    /// (Leaky-ReLU; the lecture's `z/a` is `slope = 1/a`).
+    pub fn leaky_relu(self, slope: f32) -> Var<'t> {
+        let x = self.value();
+        let value = x.leaky_relu(slope);
+        self.unary(value, move |g| {
+            let d = Tensor::from_vec(
+                x.to_vec()
+                    .into_iter()
+                    .map(|v| if v > 0.0 { 1.0 } else { slope })
+                    .collect(),
+                x.shape(),
+            )?;
+            Ok(g.mul(&d)?)
+        })
+    }
+
+    /// Clamps to `[min, max]` (`tf.clip_by_value`); the gradient passes only
+    /// where `min <= x <= max`, none where the value was clipped.
+    ///
+    /// # Errors
+    /// `min > max` or a NaN bound.
+    pub fn clip(self, min: f32, max: f32) -> Result<Var<'t>> {
+        let x = self.value();
+        let value = x.clip(min, max)?;
+        Ok(self.unary(value, move |g| {
+            Ok(g.mul(&mask(&x, |v| v >= min && v <= max)?)?)
+        }))
+    }
+
+    /// Softmax over the last axis (`tf.nn.softmax`); gradient `(g - Σ g·y)·y`.
+    ///
+    /// # Errors
+    /// A scalar or an empty last axis.
+    pub fn softmax(self) -> Result<Var<'t>> {
+        let y = self.value().softmax()?;
+        let out = y.clone();
+        Ok(self.unary(out, move |g| {
+            let last = y.rank() - 1;
+            let s = g.mul(&y)?.sum(last, true)?;
+            Ok(g.sub(&s)?.mul(&y)?)
+        }))
+    }
+
+    /// Sum along `axis` (`tf.reduce_sum(x, axis, keepdims)`).
+    ///
+    /// # Errors
+    /// `axis >= rank`.
+    pub fn sum(self, axis: usize, keepdims: bool) -> Result<Var<'t>> {
+        let x = self.value();
+        let value = x.sum(axis, keepdims)?;
+        let shape = x.shape().to_vec();
+        Ok(self.unary(value, move |g| unreduce(g, &shape, axis, keepdims)))
+    }
+
+    /// Mean along `axis` (`tf.reduce_mean(x, axis, keepdims)`).
+    ///
+    /// # Errors
+    /// `axis >= rank`.
+    pub fn mean(self, axis: usize, keepdims: bool) -> Result<Var<'t>> {
+        let x = self.value();
+        let value = x.mean(axis, keepdims)?;
+        let shape = x.shape().to_vec();
+        let n = shape[axis] as f32;
+        Ok(self.unary(value, move |g| {
+            Ok(unreduce(g, &shape, axis, keepdims)?.div(&Tensor::scalar(n))?)
+        }))
+    }
+
+    /// Sum of all elements, a scalar (`tf.reduce_sum(x)`).
+    pub fn sum_all(self) -> Var<'t> {
+        let x = self.value();
+        let shape = x.shape().to_vec();
+        self.unary(x.sum_all(), move |g| Ok(Tensor::zeros(&shape).add(g)?))
+    }
+
+    /// Mean of all elements, a scalar (`tf.reduce_mean(x)`).
+    pub fn mean_all(self) -> Var<'t> {
+        let x = self.value();
+        let shape = x.shape().to_vec();
+        let n = x.len() as f32;
+        self.unary(x.mean_all(), move |g| {
+            Ok(Tensor::zeros(&shape).add(g)?.div(&Tensor::scalar(n))?)
+        })
+    }
+
+    /// The same elements in a new shape of equal element count.
+    ///
+    /// # Errors
+    /// Element counts differ.
+    pub fn reshape(self, shape: &[usize]) -> Result<Var<'t>> {
+        let x = self.value();
+        let original = x.shape().to_vec();
+        Ok(self.unary(x.reshape(shape)?, move |g| Ok(g.reshape(&original)?)))
+    }
+}
