@@ -413,7 +413,10 @@ fn section_12_4() -> Result<()> {
         println!("{name:<32} {:>16} {:>16.9}", format!("{l:.digits$}"), e);
     }
     println!(
-        "The lecture rounds y_h = 0.5744 to 0.57 and y_o = 0.5917 to 0.59 before differentiating; autograd keeps every digit, so its values differ from the third significant digit on."
+        "The lecture rounds y_h = {:.4} to {yh} and y_o = sigmoid(w_o {yh} + b_o) = {:.4} to {yo} before differentiating;\n\
+         autograd keeps every digit (y_o = {yo_e:.4}), so the gradients differ from the second or third significant digit on.",
+        sigmoid(w_h * x + b_h),
+        sigmoid(w_o * yh + b_o),
     );
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Reader for TensorFlow's Iris CSV files (lecture 12.5–12.6).
+//! Reader for TensorFlow's Iris CSV files (lecture 12.1, 12.2, 12.6).
 //!
 //! The format is the one `tf.contrib.learn.datasets.base.load_csv_with_header`
 //! reads: a header line `N,F,name_0,...,name_{C-1}` (e.g.

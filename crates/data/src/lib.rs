@@ -1,7 +1,7 @@
 //! # hebb-data
 //!
 //! Data sets for hebb: a reader for TensorFlow's Iris CSV files (lecture
-//! 12.5–12.6) that reproduces the lecture's pandas/NumPy preprocessing bit for
+//! 12.1, 12.2, 12.6) that reproduces the lecture's pandas/NumPy preprocessing bit for
 //! bit, and the data directory that finds data files, or downloads them from
 //! their canonical URLs with a sha256 check (MNIST for lecture 13).
 //!

@@ -66,7 +66,7 @@ impl DatasetFile<'_> {
 }
 
 /// Every file hebb can download (see `datasets/README.md`):
-/// TensorFlow's Iris CSVs (lecture 12.5–12.6) and the canonical MNIST IDX
+/// TensorFlow's Iris CSVs (lecture 12.1, 12.2, 12.6) and the canonical MNIST IDX
 /// files from the mirror torchvision uses (lecture 13).
 pub const MANIFEST: &[DatasetFile<'static>] = &[
     DatasetFile {

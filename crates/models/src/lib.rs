@@ -34,3 +34,8 @@ mod perceptron;
 pub use error::{Error, Result};
 pub use mp::McCullochPitts;
 pub use perceptron::{Perceptron, PerceptronFit};
+
+/// The README's Rust examples, compiled and run as doctests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
