@@ -50,7 +50,7 @@ pub(crate) struct ReproduceArgs {
     /// Data directory (default: $HEBB_DATA_DIR, else datasets/cache, downloading what is missing).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Where figures go (default: target/reproduce/<chapter>).
+    /// Where figures go (default: `target/reproduce/CHAPTER`).
     #[arg(long)]
     out: Option<PathBuf>,
 }

@@ -35,7 +35,7 @@ pub fn accuracy(pred: &Tensor, labels: &[usize]) -> Result<f32> {
     Ok(Tensor::from_vec(hits, &[n])?.mean_all().item()?)
 }
 
-/// Fraction of predictions `p` with `(p >= threshold) == (y >= 0.5)`
+/// Fraction of predictions `p` with `(p > threshold) == (y >= 0.5)`
 /// (Keras' `binary_accuracy`), for `[batch, 1]` or `[batch]` probabilities.
 ///
 /// # Errors
@@ -56,7 +56,7 @@ pub fn binary_accuracy(pred: &Tensor, labels: &[f32], threshold: f32) -> Result<
         .iter()
         .zip(labels)
         .map(|(&p, &y)| {
-            if (p >= threshold) == (y >= 0.5) {
+            if (p > threshold) == (y >= 0.5) {
                 1.0
             } else {
                 0.0

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// In training each element draws its own `α ~ U(lower, upper)`; at
 /// inference `α` is fixed to the mean of that distribution, `(lower + upper)/2`
 /// (the lecture's "the average of the training slopes"; PyTorch's `RReLU`).
-/// Defaults are PyTorch's, `lower = 1/8`, `upper = 1/3`. The random slopes
+/// PyTorch uses `lower = 1/8`, `upper = 1/3` by default. The random slopes
 /// come from a seeded ChaCha8 generator.
 #[derive(Debug, Clone)]
 pub struct RRelu {

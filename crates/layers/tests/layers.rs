@@ -576,7 +576,6 @@ fn binary_accuracy_counts_thresholded_hits() {
 /// (`math_ops.cast(y_pred > threshold, ...)`), so a prediction equal to the
 /// threshold counts as 0; hebb counts `p >= threshold` as 1.
 #[test]
-#[ignore = "src bug: metrics::binary_accuracy uses p >= threshold, Keras uses p > threshold"]
 fn binary_accuracy_at_the_threshold_predicts_zero_like_keras() {
     let p = t(&[0.5], &[1, 1]);
     assert_eq!(metrics::binary_accuracy(&p, &[0.], 0.5).unwrap(), 1.0);
