@@ -32,15 +32,9 @@ impl std::fmt::Debug for Var<'_> {
     }
 }
 
-/// `1.0` where `mask` holds, as a tensor of `x`'s shape.
-fn mask(x: &Tensor, keep: impl Fn(f32) -> bool) -> Result<Tensor> {
-    Ok(Tensor::from_vec(
-        x.to_vec()
-            .into_iter()
-            .map(|v| if keep(v) { 1.0 } else { 0.0 })
-            .collect(),
-        x.shape(),
-    )?)
+/// `1.0` where `x > 0`, else `0.0`.
+fn positive(x: &Tensor) -> Result<Tensor> {
+    Ok(x.gt(&Tensor::scalar(0.0))?)
 }
 
 /// Broadcasts `g` (the gradient of a reduction along `axis`) back to `shape`.
@@ -295,7 +289,7 @@ impl<'t> Var<'t> {
     pub fn relu(self) -> Var<'t> {
         let x = self.value();
         let value = x.relu();
-        self.unary(value, move |g| Ok(g.mul(&mask(&x, |v| v > 0.0)?)?))
+        self.unary(value, move |g| Ok(g.mul(&positive(&x)?)?))
     }
 
     /// `x >= 0 ? x : slope·x`; gradient `g` where `x > 0`, else `slope·g`
@@ -304,14 +298,9 @@ impl<'t> Var<'t> {
         let x = self.value();
         let value = x.leaky_relu(slope);
         self.unary(value, move |g| {
-            let d = Tensor::from_vec(
-                x.to_vec()
-                    .into_iter()
-                    .map(|v| if v > 0.0 { 1.0 } else { slope })
-                    .collect(),
-                x.shape(),
-            )?;
-            Ok(g.mul(&d)?)
+            // 1 where x > 0, else slope: pos + (1 - pos) * slope.
+            let pos = positive(&x)?;
+            Ok(g.mul(&pos.add(&pos.neg().add_scalar(1.0).mul_scalar(slope))?)?)
         })
     }
 
@@ -324,7 +313,10 @@ impl<'t> Var<'t> {
         let x = self.value();
         let value = x.clip(min, max)?;
         Ok(self.unary(value, move |g| {
-            Ok(g.mul(&mask(&x, |v| v >= min && v <= max)?)?)
+            let inside = x
+                .ge(&Tensor::scalar(min))?
+                .mul(&x.le(&Tensor::scalar(max))?)?;
+            Ok(g.mul(&inside)?)
         }))
     }
 

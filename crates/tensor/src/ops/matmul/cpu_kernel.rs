@@ -18,62 +18,71 @@ use nalgebra::{DMatrixView, DMatrixViewMut, Dyn};
 /// nalgebra hands a product to `matrixmultiply` when every dimension exceeds this.
 const SMALL_DIM: usize = 5;
 
-/// The column-major view of `op(X)ᵀ`, where `X` is the row-major `[rows, cols]` buffer.
-fn view_t<'a>(data: &'a [f32], shape: &[usize], transpose: bool) -> DMatrixView<'a, f32, Dyn, Dyn> {
-    let (rows, cols) = (shape[0], shape[1]);
-    if transpose {
-        // op(X)ᵀ = X (rows × cols), row-major: strided.
-        DMatrixView::from_slice_with_strides_generic(data, Dyn(rows), Dyn(cols), Dyn(cols), Dyn(1))
-    } else {
-        // op(X)ᵀ = Xᵀ: the buffer itself, column-major (cols × rows).
-        DMatrixView::from_slice_with_strides_generic(data, Dyn(cols), Dyn(rows), Dyn(1), Dyn(cols))
+/// A row-major `[rows, cols]` operand `X`, used as `op(X)`: `X` or `Xᵀ`.
+#[derive(Clone, Copy)]
+pub(super) struct Operand<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    transpose: bool,
+}
+
+impl<'a> Operand<'a> {
+    /// A rank-2 tensor as an operand.
+    pub(super) fn of(t: &'a crate::Tensor, transpose: bool) -> Self {
+        Self {
+            data: t.host(),
+            rows: t.shape[0],
+            cols: t.shape[1],
+            transpose,
+        }
+    }
+
+    /// Strides `(row, col)` of `op(X)` in the buffer: `op(X)[i][j] = data[i * rs + j * cs]`.
+    fn strides(&self) -> (usize, usize) {
+        if self.transpose {
+            (1, self.cols)
+        } else {
+            (self.cols, 1)
+        }
+    }
+
+    /// The column-major view of `op(X)ᵀ` (whose row and column strides are `op(X)`'s swapped).
+    fn view_t(&self) -> DMatrixView<'a, f32, Dyn, Dyn> {
+        let (rs, cs) = self.strides();
+        let (r, c) = if self.transpose {
+            (self.rows, self.cols)
+        } else {
+            (self.cols, self.rows)
+        };
+        DMatrixView::from_slice_with_strides_generic(self.data, Dyn(r), Dyn(c), Dyn(cs), Dyn(rs))
     }
 }
 
 /// `C = op(A)·op(B)` with each element one fused-multiply-add chain in `k` order.
-#[allow(clippy::too_many_arguments)]
-fn fma_gemm(
-    out: &mut [f32],
-    a: &[f32],
-    a_shape: &[usize],
-    ta: bool,
-    b: &[f32],
-    b_shape: &[usize],
-    tb: bool,
-    (m, k, n): (usize, usize, usize),
-) {
-    // op(A)[i][p] = a[i * ars + p * acs], op(B)[p][j] = b[p * brs + j * bcs].
-    let (ars, acs) = if ta { (1, a_shape[1]) } else { (a_shape[1], 1) };
-    let (brs, bcs) = if tb { (1, b_shape[1]) } else { (b_shape[1], 1) };
-    for (i, row) in out.chunks_exact_mut(n).enumerate().take(m) {
+fn fma_gemm(out: &mut [f32], a: Operand<'_>, b: Operand<'_>, (k, n): (usize, usize)) {
+    let (ars, acs) = a.strides();
+    let (brs, bcs) = b.strides();
+    for (i, row) in out.chunks_exact_mut(n).enumerate() {
         for (j, c) in row.iter_mut().enumerate() {
             *c = (0..k).fold(0.0f32, |acc, p| {
-                a[i * ars + p * acs].mul_add(b[p * brs + j * bcs], acc)
+                a.data[i * ars + p * acs].mul_add(b.data[p * brs + j * bcs], acc)
             });
         }
     }
 }
 
-pub(super) fn gemm(
-    a: &[f32],
-    a_shape: &[usize],
-    ta: bool,
-    b: &[f32],
-    b_shape: &[usize],
-    tb: bool,
-    (m, k, n): (usize, usize, usize),
-) -> Vec<f32> {
+/// `op(A)·op(B)` for `op(A)` `[m, k]` and `op(B)` `[k, n]`, row-major `[m, n]`.
+pub(super) fn gemm(a: Operand<'_>, b: Operand<'_>, (m, k, n): (usize, usize, usize)) -> Vec<f32> {
     let mut out = vec![0.0f32; m * n];
     if m == 0 || n == 0 || k == 0 {
         return out;
     }
     if m <= SMALL_DIM || n <= SMALL_DIM || k <= SMALL_DIM {
-        fma_gemm(&mut out, a, a_shape, ta, b, b_shape, tb, (m, k, n));
+        fma_gemm(&mut out, a, b, (k, n));
         return out;
     }
-    let at = view_t(a, a_shape, ta);
-    let bt = view_t(b, b_shape, tb);
     let mut ct = DMatrixViewMut::from_slice(&mut out, n, m);
-    ct.gemm(1.0, &bt, &at, 0.0);
+    ct.gemm(1.0, &b.view_t(), &a.view_t(), 0.0);
     out
 }

@@ -61,13 +61,10 @@ impl Tensor {
                 ),
             });
         }
+        let operand = cpu_kernel::Operand::of;
         let data = cpu_kernel::gemm(
-            self.host(),
-            &self.shape,
-            transpose_a,
-            rhs.host(),
-            &rhs.shape,
-            transpose_b,
+            operand(self, transpose_a),
+            operand(rhs, transpose_b),
             (m, ka, n),
         );
         Ok(Tensor::from_parts(data, vec![m, n]))
