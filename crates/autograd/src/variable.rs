@@ -53,6 +53,17 @@ impl Variable {
         self.value.shape()
     }
 
+    /// The value, mutably, for in-place updates (optimisers write through
+    /// [`Tensor::as_mut_slice`]; a tape that still holds the old value keeps it,
+    /// copy-on-write).
+    ///
+    /// The shape must not change: callers must not reshape or replace the
+    /// tensor with one of another shape (use [`assign`](Self::assign) to
+    /// replace the value with a shape check).
+    pub fn value_mut(&mut self) -> &mut Tensor {
+        &mut self.value
+    }
+
     /// Replaces the value (`tf.Variable.assign`).
     ///
     /// # Errors

@@ -110,10 +110,57 @@ impl DataDir {
                     file: rel.to_string(),
                     url: None,
                     data_dir: self.root.clone(),
+                    also_searched: Vec::new(),
                     reason: "hebb knows no URL for it (it is not in the manifest)".into(),
                 })
             }
         }
+    }
+
+    /// Like [`file`](Self::file), but looks in other directories before
+    /// downloading: the path of `rel` in this directory if it is there, else
+    /// the first of `also_in` that holds a file of the same name (the last
+    /// component of `rel`), else [`file`](Self::file)'s download. Files found
+    /// in `also_in` are used as they are, like files already in the data
+    /// directory (no sha256 check).
+    ///
+    /// Fashion-MNIST uses this to find the files of Debian's
+    /// `dataset-fashion-mnist` package in `/usr/share/datasets/fashion-mnist`.
+    ///
+    /// # Errors
+    /// Those of [`file`](Self::file); [`Error::Missing`] lists `also_in` in
+    /// its `also_searched` field and message.
+    pub fn file_also_in(&self, rel: &str, also_in: &[&Path]) -> Result<PathBuf> {
+        if self.root.join(rel).is_file() {
+            return Ok(self.root.join(rel));
+        }
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        if let Some(found) = also_in
+            .iter()
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+        {
+            return Ok(found);
+        }
+        self.file(rel).map_err(|e| match e {
+            Error::Missing {
+                file,
+                url,
+                data_dir,
+                mut also_searched,
+                reason,
+            } => {
+                also_searched.extend(also_in.iter().map(|d| d.to_path_buf()));
+                Error::Missing {
+                    file,
+                    url,
+                    data_dir,
+                    also_searched,
+                    reason,
+                }
+            }
+            other => other,
+        })
     }
 
     /// The path of `entry` in this directory. If it is not there yet, it is
@@ -157,6 +204,7 @@ impl DataDir {
                 file: entry.path.to_string(),
                 url: Some(url.to_string()),
                 data_dir: self.root.clone(),
+                also_searched: Vec::new(),
                 reason: other.to_string(),
             },
         })?;

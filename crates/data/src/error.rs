@@ -88,8 +88,9 @@ pub enum Error {
     /// A data file is not in the data directory and could not be downloaded
     /// (offline, or no URL is known for it).
     #[error(
-        "{file}: not found in {} and {}; put the file there, or point HEBB_DATA_DIR (or --data-dir) at a directory that has it",
+        "{file}: not found in {}{} and {}; put the file there, or point HEBB_DATA_DIR (or --data-dir) at a directory that has it",
         data_dir.display(),
+        also_searched.iter().map(|d| format!(" nor in {}", d.display())).collect::<String>(),
         match url { Some(url) => format!("could not be downloaded from {url} ({reason})"), None => reason.clone() }
     )]
     Missing {
@@ -99,6 +100,9 @@ pub enum Error {
         url: Option<String>,
         /// The data directory that was searched.
         data_dir: PathBuf,
+        /// Other directories that were searched, after `data_dir` (for
+        /// Fashion-MNIST, Debian's `/usr/share/datasets/fashion-mnist`).
+        also_searched: Vec<PathBuf>,
         /// Why it could not be fetched.
         reason: String,
     },
@@ -123,6 +127,120 @@ pub enum Error {
         /// sha256 of the bytes received (lowercase hex).
         actual: String,
     },
+    /// A file does not start like an IDX file: two zero bytes, a type byte
+    /// and a number of dimensions (`00 00 08 03` for MNIST images).
+    #[error("{}: not an IDX file: it starts with {}{}, but an IDX file starts with two zero bytes, a type byte and a number of dimensions", path.display(), hex_bytes(found), idx_signature_hint(found))]
+    IdxMagic {
+        /// The file.
+        path: PathBuf,
+        /// Its first bytes (after gzip decompression, if it is compressed), up to 4.
+        found: Vec<u8>,
+    },
+    /// The IDX element type is not unsigned bytes (`0x08`), the only type
+    /// MNIST and Fashion-MNIST use.
+    #[error("{}: IDX element type 0x{code:02x} ({}) is not supported; only 0x08 (unsigned byte) is", path.display(), idx_type_name(*code))]
+    IdxType {
+        /// The file.
+        path: PathBuf,
+        /// The type byte found (third byte of the file).
+        code: u8,
+    },
+    /// The IDX header declares a number of dimensions outside `1..=4`.
+    #[error("{}: the IDX header declares {dims} dimensions; hebb reads 1 to 4", path.display())]
+    IdxDims {
+        /// The file.
+        path: PathBuf,
+        /// The number of dimensions declared (fourth byte of the file).
+        dims: u8,
+    },
+    /// The IDX header declares more data than hebb will allocate
+    /// ([`MAX_IDX_BYTES`](crate::idx::MAX_IDX_BYTES)); nothing was allocated.
+    #[error("{}: the IDX header declares shape {shape:?}, more than the {limit} bytes hebb reads from one file", path.display())]
+    IdxTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The declared dimensions.
+        shape: Vec<u32>,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The file (after decompression) holds fewer bytes than its IDX header
+    /// declares, or ends inside the header: a truncated download or copy.
+    #[error("{}: truncated: {expected} bytes expected ({what}), the file holds {found}{}", path.display(), if *compressed { " after gzip decompression" } else { "" })]
+    IdxTruncated {
+        /// The file.
+        path: PathBuf,
+        /// What the expected length covers, e.g. `header of 3 dimensions`
+        /// or `16-byte header + [10000, 28, 28] bytes of data`.
+        what: String,
+        /// Bytes the file must hold.
+        expected: u64,
+        /// Bytes it holds.
+        found: u64,
+        /// Whether the counts are of the decompressed stream.
+        compressed: bool,
+    },
+    /// The file (after decompression) holds more bytes than its IDX header
+    /// declares.
+    #[error("{}: {} bytes after the {expected} that the IDX header declares ({what}); the file is not a well-formed IDX file", path.display(), match found { Some(found) => format!("{} trailing", found.saturating_sub(*expected)), None => "trailing data".to_string() })]
+    IdxTrailing {
+        /// The file.
+        path: PathBuf,
+        /// What the expected length covers.
+        what: String,
+        /// Bytes the file should hold (after decompression).
+        expected: u64,
+        /// Bytes it holds, where known (a plain file); `None` for a gzip
+        /// stream, which is not decompressed past the first extra byte.
+        found: Option<u64>,
+    },
+    /// A gzip-compressed file is corrupt or ends early.
+    #[error("{}: corrupt or truncated gzip data after {decompressed} decompressed bytes: {source}", path.display())]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// Bytes decompressed before the error.
+        decompressed: u64,
+        /// flate2's error.
+        source: std::io::Error,
+    },
+    /// An IDX array has the wrong number of dimensions for its role
+    /// (images must be `[N, rows, cols]`, labels `[N]`).
+    #[error("{}: expected {role} of rank {expected}, found shape {shape:?}", path.display())]
+    IdxRank {
+        /// The file.
+        path: PathBuf,
+        /// `images` or `labels`.
+        role: &'static str,
+        /// The rank required.
+        expected: usize,
+        /// The shape found.
+        shape: Vec<usize>,
+    },
+    /// An image file and its label file hold different numbers of examples.
+    #[error("{} holds {images} images but {} holds {labels} labels", images_path.display(), labels_path.display())]
+    CountMismatch {
+        /// The image file.
+        images_path: PathBuf,
+        /// Images in it.
+        images: usize,
+        /// The label file.
+        labels_path: PathBuf,
+        /// Labels in it.
+        labels: usize,
+    },
+    /// A label in an IDX label file is not below the number of classes.
+    #[error("{}: label {label} at index {index} is out of range for {classes} classes (0..{classes})", path.display())]
+    IdxLabelOutOfRange {
+        /// The label file.
+        path: PathBuf,
+        /// 0-based index of the label in the file.
+        index: usize,
+        /// The label found.
+        label: u8,
+        /// Number of classes (10 for MNIST and Fashion-MNIST).
+        classes: usize,
+    },
     /// Building a tensor failed.
     #[error(transparent)]
     Tensor(#[from] hebb_tensor::Error),
@@ -130,3 +248,43 @@ pub enum Error {
 
 /// `Result` with hebb-data's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `bytes` as space-separated lowercase hex, e.g. `89 50 4e 47`.
+fn hex_bytes(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "nothing (the file is empty)".to_string();
+    }
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    hex.join(" ")
+}
+
+/// A hint naming a well-known format whose signature `bytes` start with.
+fn idx_signature_hint(bytes: &[u8]) -> &'static str {
+    const KNOWN: &[(&[u8], &str)] = &[
+        (b"\x89PNG", " (a PNG image)"),
+        (b"\x1f\x8b", " (gzip data inside a gzip file)"),
+        (b"PK\x03\x04", " (a zip archive)"),
+        (
+            b"<",
+            " (HTML or XML: an error page saved in place of the data?)",
+        ),
+        (b"\x93NUMPY", " (a NumPy .npy file)"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(sig, _)| bytes.starts_with(sig) || (bytes.len() >= 2 && sig.starts_with(bytes)))
+        .map_or("", |(_, hint)| hint)
+}
+
+/// The name of IDX type code `code`, as in LeCun's description of the format.
+pub(crate) fn idx_type_name(code: u8) -> &'static str {
+    match code {
+        0x08 => "unsigned byte",
+        0x09 => "signed byte",
+        0x0B => "short, 2 bytes",
+        0x0C => "int, 4 bytes",
+        0x0D => "float, 4 bytes",
+        0x0E => "double, 8 bytes",
+        _ => "not an IDX type",
+    }
+}

@@ -2,19 +2,31 @@
 //!
 //! Data sets for hebb: a reader for TensorFlow's Iris CSV files (lecture
 //! 12.1, 12.2, 12.6) that reproduces the lecture's pandas/NumPy preprocessing bit for
-//! bit, and the data directory that finds data files, or downloads them from
-//! their canonical URLs with a sha256 check (MNIST for lecture 13).
+//! bit, a reader for the IDX files of MNIST and Fashion-MNIST (lecture 13),
+//! and the data directory that finds data files, or downloads them from
+//! their canonical URLs with a sha256 check.
 //!
 //! - [`read_iris_csv`] / [`load_iris`]: header `N,F,class names...`, then `N`
 //!   rows of `F` features and a label, into an [`IrisSplit`] with
 //!   [`centred`](IrisSplit::centred), [`features_tensor`](IrisSplit::features_tensor)
 //!   (`[N, F]`) and [`one_hot`](IrisSplit::one_hot) (`[N, C]`).
+//! - [`read_idx`]: an IDX file (plain or gzip-compressed, unsigned bytes, 1 to
+//!   4 dimensions) into an [`IdxArray`] (`shape` and bytes), with
+//!   [`to_f32_divided`](IdxArray::to_f32_divided) for the lecture's
+//!   `tf.cast(x / 255.0, tf.float32)`.
+//! - [`mnist::load_data`] and [`fashion_mnist::load_data`]: Keras'
+//!   `mnist.load_data()` / `fashion_mnist.load_data()`, an [`Mnist`] of
+//!   `x_train [60000, 28, 28]`, `y_train [60000]`, `x_test [10000, 28, 28]`,
+//!   `y_test [10000]`; Fashion-MNIST is also found where Debian's
+//!   `dataset-fashion-mnist` package installs it
+//!   ([`fashion_mnist::DEBIAN_DIR`]).
 //! - [`DataDir`]: `--data-dir`, else `$HEBB_DATA_DIR`, else `datasets/cache/`;
 //!   [`DataDir::file`] returns a file's path, downloading it first if needed
 //!   (see [`manifest::MANIFEST`]).
 //!
 //! Errors are [`Error`] values naming the file, and for CSV the line and
-//! column; nothing here panics on bad input.
+//! column, for IDX the byte counts expected and found; nothing here panics
+//! on bad input.
 //!
 //! ```
 //! use hebb_data::read_iris_csv;
@@ -48,10 +60,15 @@
 
 pub mod dir;
 mod error;
+pub mod fashion_mnist;
+pub mod idx;
 pub mod iris;
 pub mod manifest;
+pub mod mnist;
 
 pub use dir::DataDir;
 pub use error::{Error, Result};
+pub use idx::{IdxArray, read_idx};
 pub use iris::{IrisSplit, load_iris, read_iris_csv};
 pub use manifest::{Check, DatasetFile};
+pub use mnist::Mnist;

@@ -66,8 +66,14 @@ impl DatasetFile<'_> {
 }
 
 /// Every file hebb can download (see `datasets/README.md`):
-/// TensorFlow's Iris CSVs (lecture 12.1, 12.2, 12.6) and the canonical MNIST IDX
-/// files from the mirror torchvision uses (lecture 13).
+/// TensorFlow's Iris CSVs (lecture 12.1, 12.2, 12.6), the canonical MNIST IDX
+/// files from the mirror torchvision uses (lecture 13), and Fashion-MNIST's
+/// IDX files from Zalando's canonical location.
+///
+/// The Fashion-MNIST sha256 values are those TensorFlow Datasets
+/// (`url_checksums/fashion_mnist.txt`) and torchvision (prototype
+/// `FashionMNIST._CHECKSUMS`) record; Zalando publishes only MD5s, which the
+/// same files match (`datasets/README.md` tells how this was checked).
 pub const MANIFEST: &[DatasetFile<'static>] = &[
     DatasetFile {
         path: IRIS_TRAINING,
@@ -108,5 +114,25 @@ pub const MANIFEST: &[DatasetFile<'static>] = &[
         path: "mnist/t10k-labels-idx1-ubyte.gz",
         url: "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
         check: Check::Sha256("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+    },
+    DatasetFile {
+        path: "fashion-mnist/train-images-idx3-ubyte.gz",
+        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+        check: Check::Sha256("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+    },
+    DatasetFile {
+        path: "fashion-mnist/train-labels-idx1-ubyte.gz",
+        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-labels-idx1-ubyte.gz",
+        check: Check::Sha256("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+    },
+    DatasetFile {
+        path: "fashion-mnist/t10k-images-idx3-ubyte.gz",
+        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-images-idx3-ubyte.gz",
+        check: Check::Sha256("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+    },
+    DatasetFile {
+        path: "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
+        check: Check::Sha256("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
     },
 ];

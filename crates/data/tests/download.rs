@@ -253,9 +253,13 @@ fn read_only_data_dir_with_the_files_works() {
         eprintln!("skipping: no {}", shared.display());
         return;
     }
-    // A mirror that cannot be reached: nothing may be fetched.
+    // A mirror that cannot be reached: nothing may be fetched. (The shared
+    // copy has Iris and MNIST; Fashion-MNIST's files are used where present.)
     let dir = DataDir::new(&shared).with_mirror("http://127.0.0.1:9");
     for entry in hebb_data::manifest::MANIFEST {
+        if entry.path.starts_with("fashion-mnist/") && !shared.join(entry.path).is_file() {
+            continue;
+        }
         assert_eq!(dir.file(entry.path).unwrap(), shared.join(entry.path));
     }
 }

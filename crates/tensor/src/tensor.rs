@@ -134,13 +134,23 @@ impl Tensor {
 
     /// The elements in row-major order, copied to host memory.
     pub fn to_vec(&self) -> Vec<f32> {
-        self.host().to_vec()
+        self.as_slice().to_vec()
     }
 
-    /// The elements as a host slice, row-major. CPU kernels read through this.
-    pub(crate) fn host(&self) -> &[f32] {
+    /// The elements as a host slice, row-major, without copying (tensors on
+    /// the CPU; in-place kernels such as optimiser updates read through this).
+    pub fn as_slice(&self) -> &[f32] {
         match &self.storage {
             Storage::Cpu(data) => data,
+        }
+    }
+
+    /// The elements as a mutable host slice, row-major, copying the storage
+    /// first if it is shared (copy-on-write, `Arc::make_mut`). For in-place
+    /// kernels such as optimiser updates.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        match &mut self.storage {
+            Storage::Cpu(data) => Arc::make_mut(data).as_mut_slice(),
         }
     }
 
@@ -149,7 +159,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::ElementCount`] if the tensor does not hold exactly one element.
     pub fn item(&self) -> Result<f32> {
-        let data = self.host();
+        let data = self.as_slice();
         if data.len() != 1 {
             return Err(Error::ElementCount {
                 op: "item",
@@ -207,7 +217,7 @@ impl fmt::Debug for Tensor {
         f.debug_struct("Tensor")
             .field("shape", &self.shape)
             .field("device", &self.device())
-            .field("data", &self.host())
+            .field("data", &self.as_slice())
             .finish()
     }
 }
@@ -215,6 +225,6 @@ impl fmt::Debug for Tensor {
 impl PartialEq for Tensor {
     /// Same shape and bitwise-equal elements (NaN != NaN, as for `f32`).
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.host() == other.host()
+        self.shape == other.shape && self.as_slice() == other.as_slice()
     }
 }

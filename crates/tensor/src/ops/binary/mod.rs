@@ -83,7 +83,14 @@ impl Tensor {
     fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
         self.same_device(rhs, op.name())?;
         let shape = broadcast_shapes(op.name(), &self.shape, &rhs.shape)?;
-        let data = cpu_kernel::binary(op, self.host(), &self.shape, rhs.host(), &rhs.shape, &shape);
+        let data = cpu_kernel::binary(
+            op,
+            self.as_slice(),
+            &self.shape,
+            rhs.as_slice(),
+            &rhs.shape,
+            &shape,
+        );
         Ok(Tensor::from_parts(data, shape))
     }
 
@@ -161,7 +168,7 @@ impl Tensor {
                 detail: "target does not broadcast to the source shape".into(),
             });
         }
-        let data = cpu_kernel::sum_to_shape(self.host(), &self.shape, shape);
+        let data = cpu_kernel::sum_to_shape(self.as_slice(), &self.shape, shape);
         Ok(Tensor::from_parts(data, shape.to_vec()))
     }
 }

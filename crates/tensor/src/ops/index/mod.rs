@@ -37,7 +37,7 @@ impl Tensor {
             });
         };
         let row: usize = rest.iter().product();
-        let x = self.host();
+        let x = self.as_slice();
         let mut data = Vec::with_capacity(indices.len() * row);
         for &i in indices {
             if i >= n {

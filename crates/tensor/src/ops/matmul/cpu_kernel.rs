@@ -31,7 +31,7 @@ impl<'a> Operand<'a> {
     /// A rank-2 tensor as an operand.
     pub(super) fn of(t: &'a crate::Tensor, transpose: bool) -> Self {
         Self {
-            data: t.host(),
+            data: t.as_slice(),
             rows: t.shape[0],
             cols: t.shape[1],
             transpose,

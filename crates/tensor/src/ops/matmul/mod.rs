@@ -77,7 +77,7 @@ impl Tensor {
     pub fn transpose(&self) -> Result<Tensor> {
         self.expect_rank(2, "transpose")?;
         let (m, n) = (self.shape[0], self.shape[1]);
-        let x = self.host();
+        let x = self.as_slice();
         let mut out = Vec::with_capacity(m * n);
         for j in 0..n {
             out.extend((0..m).map(|i| x[i * n + j]));

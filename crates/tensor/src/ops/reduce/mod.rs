@@ -49,7 +49,7 @@ impl Tensor {
             });
         }
         Ok(Tensor::from_parts(
-            cpu_kernel::reduce(how, self.host(), dims),
+            cpu_kernel::reduce(how, self.as_slice(), dims),
             shape,
         ))
     }
@@ -97,12 +97,12 @@ impl Tensor {
 
     /// Sum of all elements, as a scalar tensor (`tf.reduce_sum(x)`).
     pub fn sum_all(&self) -> Tensor {
-        Tensor::scalar(cpu_kernel::reduce(Reduce::Sum, self.host(), (1, self.len(), 1))[0])
+        Tensor::scalar(cpu_kernel::reduce(Reduce::Sum, self.as_slice(), (1, self.len(), 1))[0])
     }
 
     /// Mean of all elements, as a scalar tensor (`tf.reduce_mean(x)`); NaN when empty.
     pub fn mean_all(&self) -> Tensor {
-        Tensor::scalar(cpu_kernel::reduce(Reduce::Mean, self.host(), (1, self.len(), 1))[0])
+        Tensor::scalar(cpu_kernel::reduce(Reduce::Mean, self.as_slice(), (1, self.len(), 1))[0])
     }
 }
 

@@ -31,7 +31,7 @@ impl Tensor {
             });
         }
         Ok(Tensor::from_parts(
-            cpu_kernel::softmax(self.host(), classes),
+            cpu_kernel::softmax(self.as_slice(), classes),
             self.shape.clone(),
         ))
     }

@@ -34,7 +34,7 @@ pub(crate) enum UnaryOp {
 
 impl Tensor {
     fn unary(&self, op: UnaryOp) -> Tensor {
-        Tensor::from_parts(cpu_kernel::unary(op, self.host()), self.shape.clone())
+        Tensor::from_parts(cpu_kernel::unary(op, self.as_slice()), self.shape.clone())
     }
 
     /// `-x`.

@@ -1,0 +1,180 @@
+//! State and checks shared by every optimiser: the learning rate, the step
+//! counter, the variable shapes recorded at the first call, and range checks.
+
+use hebb_autograd::Variable;
+use hebb_tensor::Tensor;
+
+use crate::{Error, Result};
+
+/// The part of an optimiser that does not depend on its update rule
+/// (Keras `BaseOptimizer`: `learning_rate`, `iterations`, `build`).
+#[derive(Debug, Clone)]
+pub(crate) struct Core {
+    /// The learning rate, an `f32` as in Keras (a `floatx` variable).
+    pub(crate) learning_rate: f32,
+    /// Number of updates applied (Keras `optimizer.iterations`).
+    pub(crate) iterations: u64,
+    /// The variables' shapes at the first non-empty call; `None` before.
+    shapes: Option<Vec<Vec<usize>>>,
+}
+
+impl Core {
+    pub(crate) fn new(learning_rate: f32) -> Self {
+        Self {
+            learning_rate,
+            iterations: 0,
+            shapes: None,
+        }
+    }
+
+    /// Checks the arguments of `apply_gradients` and, at the first non-empty
+    /// call, records the variables' shapes (Keras `build`). Returns `false`
+    /// when there is nothing to update (no variables: Keras makes that a
+    /// no-op that does not count as a step).
+    ///
+    /// Nothing is modified when an error is returned.
+    pub(crate) fn begin(
+        &mut self,
+        optimizer: &'static str,
+        variables: &[&mut Variable],
+        gradients: &[Tensor],
+    ) -> Result<bool> {
+        check_lr(optimizer, self.learning_rate)?;
+        if variables.len() != gradients.len() {
+            return Err(Error::GradientCount {
+                optimizer,
+                variables: variables.len(),
+                gradients: gradients.len(),
+            });
+        }
+        for (v, g) in variables.iter().zip(gradients) {
+            if v.shape() != g.shape() {
+                return Err(Error::GradientShape {
+                    optimizer,
+                    variable: v.name().to_string(),
+                    variable_shape: v.shape().to_vec(),
+                    gradient_shape: g.shape().to_vec(),
+                });
+            }
+        }
+        if variables.is_empty() {
+            return Ok(false);
+        }
+        match &self.shapes {
+            None => {
+                self.shapes = Some(variables.iter().map(|v| v.shape().to_vec()).collect());
+            }
+            Some(shapes) => {
+                if shapes.len() != variables.len() {
+                    return Err(Error::VariableCount {
+                        optimizer,
+                        built: shapes.len(),
+                        got: variables.len(),
+                    });
+                }
+                for (index, (v, s)) in variables.iter().zip(shapes).enumerate() {
+                    if v.shape() != s.as_slice() {
+                        return Err(Error::SlotShape {
+                            optimizer,
+                            index,
+                            variable: v.name().to_string(),
+                            variable_shape: v.shape().to_vec(),
+                            slot_shape: s.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Builds one slot per variable, filled with `init`, if `slots` is empty
+/// (Keras `add_optimizer_variables` / `add_variable_from_reference`). Called
+/// after [`Core::begin`] has checked that the variables match the recorded
+/// shapes, so non-empty slots already fit.
+pub(crate) fn ensure_slots(slots: &mut Vec<Tensor>, variables: &[&mut Variable], init: f32) {
+    if slots.is_empty() {
+        slots.extend(variables.iter().map(|v| Tensor::full(v.shape(), init)));
+    }
+}
+
+/// Names slots as `"{kind}/{index}"`, kinds in the order given.
+pub(crate) fn named_slots<'a>(kinds: &[(&str, &'a [Tensor])]) -> Vec<(String, &'a Tensor)> {
+    kinds
+        .iter()
+        .flat_map(|(kind, slots)| {
+            slots
+                .iter()
+                .enumerate()
+                .map(move |(i, t)| (format!("{kind}/{i}"), t))
+        })
+        .collect()
+}
+
+/// The learning rate must be finite and `>= 0`.
+pub(crate) fn check_lr(optimizer: &'static str, lr: f32) -> Result<()> {
+    check(
+        optimizer,
+        "learning_rate",
+        f64::from(lr),
+        lr.is_finite() && lr >= 0.0,
+        "finite and >= 0",
+    )
+}
+
+/// A decay rate (`rho`, `beta_1`, `beta_2`) must be in `[0, 1)`.
+pub(crate) fn check_rate(optimizer: &'static str, name: &'static str, value: f64) -> Result<()> {
+    check(
+        optimizer,
+        name,
+        value,
+        (0.0..1.0).contains(&value),
+        "in [0, 1)",
+    )
+}
+
+/// A value that must be finite and `>= 0` (`epsilon`, `initial_accumulator_value`).
+pub(crate) fn check_non_negative(
+    optimizer: &'static str,
+    name: &'static str,
+    value: f64,
+) -> Result<()> {
+    check(
+        optimizer,
+        name,
+        value,
+        value.is_finite() && value >= 0.0,
+        "finite and >= 0",
+    )
+}
+
+/// A momentum must be in `[0, 1]` (Keras `sgd.py` and `rmsprop.py` check this).
+pub(crate) fn check_momentum(optimizer: &'static str, value: f64) -> Result<()> {
+    check(
+        optimizer,
+        "momentum",
+        value,
+        (0.0..=1.0).contains(&value),
+        "in [0, 1]",
+    )
+}
+
+pub(crate) fn check(
+    optimizer: &'static str,
+    name: &'static str,
+    value: f64,
+    ok: bool,
+    expected: &'static str,
+) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Hyperparameter {
+            optimizer,
+            name,
+            value,
+            expected,
+        })
+    }
+}

@@ -1,0 +1,197 @@
+//! # hebb-optim
+//!
+//! The optimisers of lecture 13.2 ("梯度下降法的优化"), each one update rule
+//! that turns gradients into in-place changes of trainable
+//! [`Variable`]s, with **Keras 3's update formulas, arithmetic order and
+//! defaults** (`keras/src/optimizers/*.py` in keras-team/keras):
+//!
+//! | type | Keras | `from_name` | idea |
+//! |---|---|---|---|
+//! | [`Sgd`] | `SGD` | `"sgd"` | `w ← w - lr·g`; momentum (Polyak 1964), Nesterov (1983) |
+//! | [`Adagrad`] | `Adagrad` | `"adagrad"` | per-parameter rates from the sum of `g²` (Duchi et al. 2011) |
+//! | [`Adadelta`] | `Adadelta` | `"adadelta"` | decaying averages of `g²` and `Δw²` (Zeiler 2012) |
+//! | [`RmsProp`] | `RMSprop` | `"rmsprop"` | divide by a running RMS of `g` (Hinton, lecture 6e) |
+//! | [`Adam`] | `Adam` | `"adam"` | momentum + RMSprop with bias correction (Kingma & Ba 2015) |
+//!
+//! Every optimiser implements [`Optimizer`], whose
+//! [`apply_gradients`](Optimizer::apply_gradients) is Keras'
+//! `optimizer.apply_gradients(zip(grads, vars))`: one step for every
+//! variable, in place. Optimiser state ("slots": velocities, moment
+//! averages) is allocated at the first call, one tensor per variable and
+//! kind, and updated in place afterwards; slot `i` belongs to variable `i`,
+//! so the variables must be passed in the same order at every call.
+//!
+//! All arithmetic is `f32`, in Keras' order; hyperparameters other than the
+//! learning rate are `f64` (Keras keeps them as Python floats) and are
+//! rounded to `f32` where Keras' tensor ops would round them, with
+//! differences such as `1 - β₁` taken in `f64` first, as Python does.
+//!
+//! Lecture 13.2 motivates momentum with a long, shallow valley: plain
+//! gradient descent crawls along it, while momentum keeps the previous
+//! direction and speeds up. On `f(w) = ½(0.05·w₀² + 2·w₁²)`:
+//!
+//! ```
+//! use hebb_autograd::Variable;
+//! use hebb_optim::{Optimizer, Sgd};
+//! use hebb_tensor::Tensor;
+//!
+//! let a = [0.05_f32, 2.0];
+//! let loss = |w: &Variable| {
+//!     let w = w.value().to_vec();
+//!     0.5 * (a[0] * w[0] * w[0] + a[1] * w[1] * w[1])
+//! };
+//! let minimise = |optimizer: &mut dyn Optimizer| -> Result<f32, hebb_optim::Error> {
+//!     let mut w = Variable::new("w", Tensor::from_vec(vec![1.0, 1.0], &[2]).unwrap());
+//!     for _ in 0..100 {
+//!         let v = w.value().to_vec();
+//!         let grad = Tensor::from_vec(vec![a[0] * v[0], a[1] * v[1]], &[2]).unwrap();
+//!         optimizer.apply_gradients(&mut [&mut w], &[grad])?;
+//!     }
+//!     Ok(loss(&w))
+//! };
+//!
+//! let plain = minimise(&mut Sgd::new(0.4))?;
+//! let momentum = minimise(&mut Sgd::new(0.4).with_momentum(0.9, false))?;
+//! assert!(plain > 1e-4);              // w₀ shrinks by only 2% a step: 4.4e-4
+//! assert!(momentum < plain / 100.0);  // ~5% a step in both directions: 1.2e-6
+//! # Ok::<(), hebb_optim::Error>(())
+//! ```
+//!
+//! With a tape, compute the gradients, let the tape go, then apply them (a
+//! tape still alive holds the old values, so the update would copy them
+//! first):
+//!
+//! ```
+//! use hebb_autograd::{GradientTape, Variable};
+//! use hebb_optim::{Adam, Optimizer};
+//! use hebb_tensor::Tensor;
+//!
+//! let mut w = Variable::new("dense/kernel", Tensor::from_vec(vec![0.5, -0.5], &[2, 1])?);
+//! let mut b = Variable::new("dense/bias", Tensor::zeros(&[1]));
+//! let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+//! let y = Tensor::from_vec(vec![1.0, 0.0], &[2, 1])?;
+//! let mut adam = Adam::default();
+//! let grads = {
+//!     let tape = GradientTape::new();
+//!     let pred = tape.constant(x).matmul(tape.watch(&w))?.add(tape.watch(&b))?;
+//!     let loss = pred.sub(tape.constant(y))?.square().mean_all();
+//!     tape.gradient_of(loss, &[&w, &b])?
+//! };
+//! adam.apply_gradients(&mut [&mut w, &mut b], &grads)?;
+//! assert_eq!(adam.iterations(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod adadelta;
+mod adagrad;
+mod adam;
+mod core;
+mod error;
+mod rmsprop;
+mod sgd;
+
+use hebb_autograd::Variable;
+use hebb_tensor::Tensor;
+
+pub use adadelta::Adadelta;
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use error::{Error, Result};
+pub use rmsprop::RmsProp;
+pub use sgd::Sgd;
+
+/// A gradient-based update rule for trainable variables (Keras
+/// `keras.optimizers.Optimizer`, `keras/src/optimizers/base_optimizer.py`).
+pub trait Optimizer: std::fmt::Debug + Send {
+    /// Keras `optimizer.apply_gradients(zip(grads, vars))`: one update step
+    /// of every variable, in place.
+    ///
+    /// `gradients[i]` is `∂loss/∂variables[i]` and has its shape. Variables
+    /// must be passed in the same order (and with the same shapes) at every
+    /// call: slot `i` belongs to variable `i`. The first call with at least
+    /// one variable builds the slots; an empty call is a no-op that does not
+    /// count as a step (as in Keras). On success
+    /// [`iterations`](Self::iterations) grows by one.
+    ///
+    /// The update writes through [`Tensor::as_mut_slice`]: no allocation for the
+    /// variables or slots after the first call, unless a variable's storage
+    /// is shared (e.g. a tape that recorded it is still alive), which is then
+    /// copied first. Each gradient is read through one copy of its elements
+    /// (hebb-tensor has no public read-only view of a tensor's elements).
+    /// Non-finite gradients are not checked (training loops check the loss).
+    ///
+    /// # Errors
+    /// Nothing is modified when an error is returned.
+    /// - [`Error::Hyperparameter`] if a hyperparameter is out of range (the
+    ///   optimiser's `validate` runs first, so a bad
+    ///   [`set_learning_rate`](Self::set_learning_rate) is caught here);
+    /// - [`Error::GradientCount`] if `gradients.len() != variables.len()`;
+    /// - [`Error::GradientShape`] naming the variable and both shapes;
+    /// - [`Error::VariableCount`] if the number of variables differs from the
+    ///   first call, [`Error::SlotShape`] if a variable's shape differs from
+    ///   its slot's (the variables were passed in another order).
+    fn apply_gradients(
+        &mut self,
+        variables: &mut [&mut Variable],
+        gradients: &[Tensor],
+    ) -> Result<()>;
+
+    /// The Keras class name: `"SGD"`, `"Adagrad"`, `"Adadelta"`, `"RMSprop"`, `"Adam"`.
+    fn name(&self) -> &'static str;
+
+    /// The current learning rate (`f32`, as Keras' `learning_rate` variable).
+    fn learning_rate(&self) -> f32;
+
+    /// Sets the learning rate for the following steps (schedules,
+    /// callbacks). It is checked at the next
+    /// [`apply_gradients`](Self::apply_gradients).
+    fn set_learning_rate(&mut self, lr: f32);
+
+    /// Number of steps taken (Keras `optimizer.iterations`).
+    fn iterations(&self) -> u64;
+
+    /// The hyperparameters by Keras name, in the order of Keras'
+    /// `get_config()`, starting with `learning_rate` (the `f32` value
+    /// widened, as Keras reports it: `0.001` reads `0.0010000000474974513`).
+    /// Booleans (`nesterov`, `centered`, `amsgrad`) are `0.0` or `1.0`.
+    fn config(&self) -> Vec<(&'static str, f64)>;
+
+    /// The optimiser state by name, `"{kind}/{i}"` for variable `i`, kinds
+    /// named as Keras names its slot variables (e.g. `"momentum/0"`,
+    /// `"velocity/1"`), grouped by kind. Empty before the first step.
+    fn slots(&self) -> Vec<(String, &Tensor)>;
+}
+
+/// The names [`from_name`] accepts (Keras' lower-case class names).
+pub const KNOWN_OPTIMIZERS: [&str; 5] = ["sgd", "adagrad", "adadelta", "rmsprop", "adam"];
+
+/// The optimiser Keras builds from a string identifier
+/// (`model.compile(optimizer="adam")`, `keras.optimizers.get`), with Keras'
+/// defaults. Names are case-insensitive: `"sgd"`, `"adagrad"`,
+/// `"adadelta"`, `"rmsprop"`, `"adam"` (lecture 13.3's table).
+///
+/// ```
+/// let adam = hebb_optim::from_name("Adam")?;
+/// assert_eq!(adam.name(), "Adam");
+/// assert_eq!(adam.learning_rate(), 0.001);
+/// # Ok::<(), hebb_optim::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::UnknownOptimizer`] for any other name; its message lists the
+/// known names.
+pub fn from_name(name: &str) -> Result<Box<dyn Optimizer>> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "sgd" => Box::new(Sgd::default()),
+        "adagrad" => Box::new(Adagrad::default()),
+        "adadelta" => Box::new(Adadelta::default()),
+        "rmsprop" => Box::new(RmsProp::default()),
+        "adam" => Box::new(Adam::default()),
+        _ => {
+            return Err(Error::UnknownOptimizer {
+                name: name.to_string(),
+                known: KNOWN_OPTIMIZERS.to_vec(),
+            });
+        }
+    })
+}
