@@ -8,13 +8,15 @@ use hebb_autograd::{GradientTape, Variable};
 use hebb_data::{DataDir, IrisSplit, load_iris};
 use hebb_layers::{Activation, PRelu, RRelu, losses};
 use hebb_models::lowlevel::{Dataset, IterationLog, LogisticRegression, Network};
+use hebb_models::sequential::layers::Dense;
+use hebb_models::sequential::{FitOptions, Sequential};
 use hebb_models::{McCullochPitts, Perceptron};
 use hebb_tensor::Tensor;
 
 use crate::ReproduceArgs;
 use crate::plot::{self, BLUE, Curve, Panel, RED, Series};
 
-const SECTIONS: [&str; 6] = ["12.1", "12.2", "12.3", "12.4", "12.5", "12.6"];
+const SECTIONS: [&str; 7] = ["12.1", "12.2", "12.3", "12.3.2", "12.4", "12.5", "12.6"];
 
 /// Runs the requested sections of chapter 12 in lecture order.
 pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
@@ -26,7 +28,7 @@ pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
             SECTIONS.join(", ")
         );
     }
-    let out = args.out_dir();
+    let out = args.prepare_out_dir()?;
     let data_dir = DataDir::resolve(args.data_dir.as_deref());
     let iris = || -> Result<(IrisSplit, IrisSplit)> {
         load_iris(&data_dir)
@@ -48,6 +50,9 @@ pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
     if args.wants("12.3") {
         section_12_3()?;
     }
+    if args.wants("12.3.2") {
+        section_12_3_2(&iris()?, args)?;
+    }
     if args.wants("12.4") {
         section_12_4()?;
     }
@@ -56,7 +61,7 @@ pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
     }
     if args.wants("12.6") {
         let title = "12.6 A multi-layer network on Iris";
-        let sizes = [4, args.hidden, 3];
+        let sizes = [4, args.hidden as usize, 3];
         gradient_descent(
             title,
             &iris()?,
@@ -101,7 +106,7 @@ fn section_12_1((train, test): &(IrisSplit, IrisSplit)) -> Result<()> {
         ("NOR", McCullochPitts::nor()),
     ] {
         let w = format!("{:?}", n.weights);
-        println!("{name:<6} {w:<10} {:>6}{}", n.theta, bits(&n.output(&x)?));
+        println!("{name:<6} {w:<14} {:>6}{}", n.theta, bits(&n.output(&x)?));
     }
     let not = McCullochPitts::not();
     let x1 = Tensor::from_vec(vec![0., 1.], &[2, 1])?;
@@ -180,7 +185,7 @@ fn section_12_1((train, test): &(IrisSplit, IrisSplit)) -> Result<()> {
         hebb_layers::metrics::binary_accuracy(&model.neuron.call(&x_test)?, &y_test, 0.5)?;
     let w: Vec<String> = model
         .neuron
-        .kernel
+        .kernel()
         .value()
         .to_vec()
         .iter()
@@ -189,7 +194,7 @@ fn section_12_1((train, test): &(IrisSplit, IrisSplit)) -> Result<()> {
     println!(
         "learned w = [{}], b = {:.4}; test accuracy {test_acc:.6}",
         w.join(", "),
-        model.neuron.bias.value().item()?
+        model.neuron.bias().value().item()?
     );
     Ok(())
 }
@@ -225,8 +230,8 @@ fn gradient_descent(
         args.iters
     );
     let mut net = Network::lecture_init(args.seed, sizes)?;
-    let step = args.display_step.max(1);
-    let logs = net.train(&data, args.lr, args.iters, |log| {
+    let step = args.display_step as usize;
+    let logs = net.train(&data, args.lr, args.iters as usize, |log| {
         if log.iteration % step == 0 {
             println!("{}", log.lecture_line());
         }
@@ -315,6 +320,81 @@ fn section_12_3() -> Result<()> {
         }
     }
     println!("y = XOR(x1, x2) for all four inputs");
+    Ok(())
+}
+
+fn section_12_3_2((train, test): &(IrisSplit, IrisSplit), args: &ReproduceArgs) -> Result<()> {
+    heading("12.3.2 Hyper-parameters and the validation set");
+    let (x_train, y_train) = crate::ch13::iris_tensors(&train.centred())?;
+    let (x_test, y_test) = crate::ch13::iris_tensors(&test.centred())?;
+    let epochs = args.epochs.unwrap_or(100);
+    let batch_size = args.batch_size.unwrap_or(32);
+    println!(
+        "12 candidates: 1, 2 or 3 hidden ReLU layers of 4, 16, 32 or 64 units, softmax output; SGD(learning_rate=0.1), \
+         sparse categorical cross-entropy, {epochs} epochs of batch {batch_size}.\n\
+         Each is trained on the first 80% of iris_training.csv and judged on the last 20% (validation_split=0.2);\n\
+         the test set is used once, for the chosen model only."
+    );
+    println!(
+        "{:>6} {:>6} {:>8} {:>10} {:>10} {:>10}",
+        "layers", "units", "params", "loss", "val_loss", "val_acc"
+    );
+    let mut best: Option<(f32, usize, usize, Sequential)> = None;
+    for layers in 1..=3 {
+        for units in [4, 16, 32, 64] {
+            let mut model = Sequential::new().with_seed(u64::from(args.seed));
+            for l in 0..layers {
+                let dense = Dense::new(units).activation(Activation::Relu);
+                model.add(if l == 0 {
+                    dense.input_shape(&[4])
+                } else {
+                    dense
+                })?;
+            }
+            model.add(Dense::new(3).activation(Activation::Softmax))?;
+            let sgd: Box<dyn hebb_optim::Optimizer> = Box::new(hebb_optim::Sgd::new(0.1));
+            model.compile(
+                sgd,
+                "sparse_categorical_crossentropy",
+                vec!["sparse_categorical_accuracy"],
+            )?;
+            let options = FitOptions {
+                batch_size,
+                epochs,
+                validation_split: 0.2,
+                verbose: 0,
+                seed: u64::from(args.seed),
+                ..Default::default()
+            };
+            let history = model.fit(&x_train, &y_train, options)?;
+            let last = |key: &str| {
+                history
+                    .get(key)
+                    .and_then(|v| v.last().copied())
+                    .unwrap_or(f32::NAN)
+            };
+            let val_loss = last("val_loss");
+            println!(
+                "{layers:>6} {units:>6} {:>8} {:>10.4} {val_loss:>10.4} {:>10.4}",
+                model.count_params(),
+                last("loss"),
+                last("val_sparse_categorical_accuracy")
+            );
+            if best.as_ref().is_none_or(|b| val_loss < b.0) {
+                best = Some((val_loss, layers, units, model));
+            }
+        }
+    }
+    let Some((val_loss, layers, units, mut model)) = best else {
+        bail!("no candidate finished training");
+    };
+    let test_values = model.evaluate(&x_test, &y_test, 32, 0)?;
+    println!(
+        "chosen by the lowest val_loss ({val_loss:.4}): {layers} hidden layer(s) of {units} units; \
+         its test loss {:.4}, test accuracy {:.4}",
+        test_values[0],
+        test_values.get(1).copied().unwrap_or(f32::NAN)
+    );
     Ok(())
 }
 
@@ -458,14 +538,14 @@ fn section_12_5(out: &Path) -> Result<()> {
         ));
         Ok(rows)
     };
-    print!("{:<28}", "z");
+    print!("{:<32}", "z");
     for v in z.to_vec() {
         print!("{v:>10}");
     }
     println!();
     for (name, (f, df)) in table(&z)? {
         for (label, t) in [(name.clone(), f), (format!("{name}'"), df)] {
-            print!("{label:<28}");
+            print!("{label:<32}");
             for v in t.to_vec() {
                 print!("{v:>10.6}");
             }

@@ -1,8 +1,11 @@
 //! hebb's project automation (the xtask pattern): `cargo xtask reproduce ch12`
-//! runs chapter 12 of the lecture end to end on the real Iris data, prints
-//! its tables and writes its figures.
+//! (and `ch13`) runs a chapter of the lecture end to end on the real data,
+//! prints its tables and writes its figures; `cargo xtask bench mnist` times
+//! the lecture's MNIST training.
 
+mod bench;
 mod ch12;
+mod ch13;
 mod plot;
 
 use std::path::PathBuf;
@@ -22,31 +25,45 @@ struct Cli {
 enum Command {
     /// Reproduce a chapter of the lecture: prints its tables, writes its plots.
     Reproduce(ReproduceArgs),
+    /// Time a training job: `mnist` (the 13.5 fit).
+    Bench(bench::BenchArgs),
 }
 
 /// Options of `cargo xtask reproduce`.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ReproduceArgs {
-    /// The chapter: `ch12`.
+    /// The chapter: `ch12` or `ch13`.
     chapter: String,
-    /// Run one section only, e.g. `12.2`.
+    /// Run one section only, e.g. `12.2`, `12.3.2`, `13.5`.
     #[arg(long)]
     section: Option<String>,
     /// NumPy seed for the initial weights (`np.random.seed`).
     #[arg(long, default_value_t = 612)]
     seed: u32,
-    /// Learning rate of the gradient-descent loops (12.2, 12.6).
-    #[arg(long, default_value_t = 0.5)]
+    /// Learning rate of the gradient-descent loops of 12.2 and 12.6.
+    #[arg(long, default_value_t = 0.5, value_parser = finite_f32)]
     lr: f32,
-    /// Iterations: the loops run i = 0..=iters.
-    #[arg(long, default_value_t = 50)]
-    iters: usize,
+    /// Iterations of the loops of 12.2 and 12.6: they run i = 0..=iters.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    iters: u32,
     /// Hidden units of the 12.6 network.
-    #[arg(long, default_value_t = 16)]
-    hidden: usize,
-    /// Print every n-th iteration.
-    #[arg(long, default_value_t = 10)]
-    display_step: usize,
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    hidden: u32,
+    /// Epochs of the Sequential fits (default: the lecture's, 5 for MNIST).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size of the Sequential fits (default: the lecture's, 64 for MNIST).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Data set of 13.5: `mnist` or `fashion-mnist`.
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    /// Keras verbosity of the fits: 0 silent, 1 progress bar, 2 one line per epoch.
+    #[arg(long, default_value_t = 1)]
+    verbose: u8,
+    /// Print every n-th iteration of the loops of 12.2 and 12.6.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    display_step: u32,
     /// Data directory (default: $HEBB_DATA_DIR, else datasets/cache, downloading what is missing).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -55,14 +72,34 @@ pub(crate) struct ReproduceArgs {
     out: Option<PathBuf>,
 }
 
+/// A finite `f32` (rejects NaN and infinities, and values that overflow to them).
+fn finite_f32(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} is not a finite number")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl ReproduceArgs {
-    /// The output directory for figures.
+    /// The output directory for figures: `--out`, else `target/reproduce/<chapter>` in the workspace.
     fn out_dir(&self) -> PathBuf {
         self.out.clone().unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/reproduce")
-                .join(&self.chapter)
+            let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let root = xtask.parent().map_or(xtask.clone(), PathBuf::from);
+            root.join("target/reproduce").join(&self.chapter)
         })
+    }
+
+    /// Creates the output directory before any work, so a bad `--out` fails at once.
+    fn prepare_out_dir(&self) -> Result<PathBuf> {
+        let dir = self.out_dir();
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| tempfile::tempfile_in(&dir).map(drop))
+            .map_err(|e| {
+                anyhow::anyhow!("--out {}: cannot write figures there: {e}", dir.display())
+            })?;
+        Ok(dir)
     }
 
     /// Whether section `id` (e.g. "12.2") is to run.
@@ -71,11 +108,21 @@ impl ReproduceArgs {
     }
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() {
+    // Errors are the user's to read: print the chain, never a backtrace.
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Reproduce(args) => match args.chapter.as_str() {
             "ch12" => ch12::run(&args),
-            other => anyhow::bail!("unknown chapter {other:?}; available: ch12"),
+            "ch13" => ch13::run(&args),
+            other => anyhow::bail!("unknown chapter {other:?}; available: ch12, ch13"),
         },
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -126,6 +126,59 @@ impl<'a> Line<'a> {
     }
 }
 
+/// One grayscale image of [`images`]: `rows × cols` pixels, 0 black to 255 white.
+pub(crate) struct Image<'a> {
+    /// Title above the image; `\n` starts a new line.
+    pub title: &'a str,
+    /// Row-major pixels.
+    pub pixels: &'a [u8],
+    /// Height in pixels.
+    pub rows: usize,
+    /// Width in pixels.
+    pub cols: usize,
+}
+
+/// Grayscale images side by side, each with its title, like matplotlib's
+/// `plt.subplot(1, n, i + 1); plt.axis("off"); plt.imshow(img, cmap="gray"); plt.title(t)`.
+pub(crate) fn images(path: &Path, images: &[Image<'_>]) -> Result<()> {
+    const SCALE: usize = 8;
+    const CELL: u32 = 260;
+    let text = text_enabled();
+    let size = (CELL * images.len().max(1) as u32, 300);
+    draw_png(path, size, None, |root| {
+        let areas = root.split_evenly((1, images.len().max(1)));
+        for (image, area) in images.iter().zip(&areas) {
+            let (w, h) = ((image.cols * SCALE) as i32, (image.rows * SCALE) as i32);
+            let x0 = (CELL as i32 - w) / 2;
+            let y0 = 300 - h - 10;
+            if text {
+                for (i, line) in image.title.lines().enumerate() {
+                    let style = ("sans-serif", 18)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Center, VPos::Top));
+                    area.draw_text(line, &style, (CELL as i32 / 2, 8 + 22 * i as i32))?;
+                }
+            }
+            for (idx, &p) in image
+                .pixels
+                .iter()
+                .enumerate()
+                .take(image.rows * image.cols)
+            {
+                let (r, c) = ((idx / image.cols) as i32, (idx % image.cols) as i32);
+                let (x, y) = (x0 + c * SCALE as i32, y0 + r * SCALE as i32);
+                let color = RGBColor(p, p, p);
+                area.draw(&Rectangle::new(
+                    [(x, y), (x + SCALE as i32, y + SCALE as i32)],
+                    color.filled(),
+                ))?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Creates the PNG at `path`, lets `draw` fill it below the optional title, and saves it.
 fn draw_png(
     path: &Path,

@@ -34,7 +34,7 @@ impl std::fmt::Debug for Var<'_> {
 
 /// `1.0` where `x > 0`, else `0.0`.
 fn positive(x: &Tensor) -> Result<Tensor> {
-    Ok(x.gt(&Tensor::scalar(0.0))?)
+    Ok(x.greater(&Tensor::scalar(0.0))?)
 }
 
 /// Broadcasts `g` (the gradient of a reduction along `axis`) back to `shape`.
@@ -160,7 +160,7 @@ impl<'t> Var<'t> {
         let (a, b) = self.binary_inputs(rhs, "maximum")?;
         let value = a.maximum(&b)?;
         Ok(self.record(value, &[self, rhs], move |g| {
-            let pick_a = a.ge(&b)?;
+            let pick_a = a.greater_equal(&b)?;
             let ga = g.mul(&pick_a)?;
             Ok(vec![
                 ga.sum_to_shape(a.shape())?,
@@ -177,7 +177,7 @@ impl<'t> Var<'t> {
         let (a, b) = self.binary_inputs(rhs, "minimum")?;
         let value = a.minimum(&b)?;
         Ok(self.record(value, &[self, rhs], move |g| {
-            let pick_a = a.le(&b)?;
+            let pick_a = a.less_equal(&b)?;
             let ga = g.mul(&pick_a)?;
             Ok(vec![
                 ga.sum_to_shape(a.shape())?,
@@ -314,8 +314,8 @@ impl<'t> Var<'t> {
         let value = x.clip(min, max)?;
         Ok(self.unary(value, move |g| {
             let inside = x
-                .ge(&Tensor::scalar(min))?
-                .mul(&x.le(&Tensor::scalar(max))?)?;
+                .greater_equal(&Tensor::scalar(min))?
+                .mul(&x.less_equal(&Tensor::scalar(max))?)?;
             Ok(g.mul(&inside)?)
         }))
     }

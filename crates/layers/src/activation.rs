@@ -55,7 +55,11 @@ impl Activation {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    /// Checks the hyperparameters (Leaky-ReLU's `a > 1`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the activation and the bad value.
+    pub fn validate(&self) -> Result<()> {
         match *self {
             Activation::LeakyRelu { a } if a.is_nan() || a <= 1.0 => Err(Error::InvalidArgument {
                 what: "leaky_relu",
@@ -70,7 +74,7 @@ impl Activation {
     /// # Errors
     /// [`Error::InvalidArgument`] for Leaky-ReLU with `a <= 1`; softmax of a scalar.
     pub fn call(&self, z: &Tensor) -> Result<Tensor> {
-        self.check()?;
+        self.validate()?;
         Ok(match *self {
             Activation::Linear => z.clone(),
             Activation::Step => z.step(),
@@ -88,7 +92,7 @@ impl Activation {
     /// # Errors
     /// As [`call`](Self::call).
     pub fn derivative(&self, z: &Tensor) -> Result<Tensor> {
-        self.check()?;
+        self.validate()?;
         let ones = z.ones_like();
         Ok(match *self {
             Activation::Linear => ones,
@@ -98,9 +102,9 @@ impl Activation {
                 y.mul(&ones.sub(&y)?)?
             }
             Activation::Tanh => ones.sub(&z.tanh().square())?,
-            Activation::Relu => z.gt(&Tensor::scalar(0.0))?,
+            Activation::Relu => z.greater(&Tensor::scalar(0.0))?,
             Activation::LeakyRelu { a } => {
-                let pos = z.gt(&Tensor::scalar(0.0))?;
+                let pos = z.greater(&Tensor::scalar(0.0))?;
                 pos.add(&ones.sub(&pos)?.mul_scalar(1.0 / a))?
             }
         })
@@ -112,7 +116,7 @@ impl Activation {
     /// # Errors
     /// As [`call`](Self::call).
     pub fn apply<'t>(&self, z: Var<'t>) -> Result<Var<'t>> {
-        self.check()?;
+        self.validate()?;
         Ok(match *self {
             Activation::Linear => z,
             Activation::Step => z.tape().constant(z.value().step()),

@@ -14,12 +14,9 @@ use crate::{Activation, Error, Result};
 #[derive(Debug, Clone)]
 pub struct Dense {
     name: String,
-    /// The weight matrix `W`, `[in, units]`.
-    pub kernel: Variable,
-    /// The bias vector `B`, `[units]`.
-    pub bias: Variable,
-    /// The activation applied to `X W + B`.
-    pub activation: Activation,
+    kernel: Variable,
+    bias: Variable,
+    activation: Activation,
 }
 
 impl Dense {
@@ -56,6 +53,21 @@ impl Dense {
     /// The layer's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The weight matrix `W`, `[in, units]`, named `{name}/kernel`.
+    pub fn kernel(&self) -> &Variable {
+        &self.kernel
+    }
+
+    /// The bias vector `B`, `[units]`, named `{name}/bias`.
+    pub fn bias(&self) -> &Variable {
+        &self.bias
+    }
+
+    /// The activation applied to `X W + B`.
+    pub fn activation(&self) -> Activation {
+        self.activation
     }
 
     /// Number of inputs `in`.

@@ -8,10 +8,16 @@
 //!   lecture defines it (`z/a` for `z < 0`), softmax; [`PRelu`] with a
 //!   trainable slope and [`RRelu`] with a random slope in training
 //!   (lecture 12.5). Each has its value and derivative on plain tensors too.
+//! - [`Flatten`]: `[batch, 28, 28] -> [batch, 784]` (Keras `Flatten`, lecture 13).
+//! - [`initializers`]: Keras' weight initialisers ([`Initializer`]:
+//!   `glorot_uniform`, `he_normal`, `random_normal`, ...).
 //! - [`losses`]: mean squared error, the lecture's half squared error
-//!   `1/2 Σ (y - ŷ)²`, binary and categorical cross-entropy with tf.keras's
-//!   semantics.
-//! - [`metrics`]: accuracy as the lecture computes it.
+//!   `1/2 Σ (y - ŷ)²`, binary, categorical and sparse categorical
+//!   cross-entropy (also from logits), mean absolute (percentage) error and
+//!   hinge losses with tf.keras's semantics; [`losses::Loss`] by Keras name.
+//! - [`metrics`]: accuracy as the lecture computes it, and Keras' stateful
+//!   metrics ([`metrics::Metric`]: accuracies, regression errors,
+//!   precision, recall, AUC) by name.
 //!
 //! ```
 //! use hebb_autograd::GradientTape;
@@ -34,6 +40,8 @@
 mod activation;
 mod dense;
 mod error;
+mod flatten;
+pub mod initializers;
 pub mod losses;
 pub mod metrics;
 mod prelu;
@@ -42,5 +50,7 @@ mod rrelu;
 pub use activation::Activation;
 pub use dense::Dense;
 pub use error::{Error, Result};
+pub use flatten::Flatten;
+pub use initializers::Initializer;
 pub use prelu::PRelu;
 pub use rrelu::RRelu;

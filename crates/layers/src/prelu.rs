@@ -40,7 +40,7 @@ impl PRelu {
     /// # Errors
     /// If `alpha` does not broadcast against `z`.
     pub fn derivative(&self, z: &Tensor) -> Result<Tensor> {
-        let pos = z.gt(&Tensor::scalar(0.0))?;
+        let pos = z.greater(&Tensor::scalar(0.0))?;
         Ok(pos.add(&pos.neg().add_scalar(1.0).mul(self.alpha.value())?)?)
     }
 

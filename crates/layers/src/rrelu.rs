@@ -74,7 +74,7 @@ impl RRelu {
     /// # Errors
     /// Never for valid tensors.
     pub fn derivative(&self, z: &Tensor) -> Result<Tensor> {
-        let pos = z.gt(&Tensor::scalar(0.0))?;
+        let pos = z.greater(&Tensor::scalar(0.0))?;
         Ok(pos.add(&pos.neg().add_scalar(1.0).mul_scalar(self.inference_slope()))?)
     }
 

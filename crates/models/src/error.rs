@@ -27,6 +27,61 @@ pub enum Error {
         /// Samples per epoch.
         samples: usize,
     },
+    /// A `Sequential` layer cannot be built (shapes, names).
+    #[error("layer {layer}: {detail}")]
+    Build {
+        /// The layer's name.
+        layer: String,
+        /// What does not fit.
+        detail: String,
+    },
+    /// The model's input shape is not known yet.
+    #[error(
+        "model {model} is not built yet: give the first layer an input_shape, or call build/fit first"
+    )]
+    NotBuilt {
+        /// The model's name.
+        model: String,
+    },
+    /// `fit`/`evaluate` before `compile`.
+    #[error("model {model} must be compiled first: call compile(optimizer, loss, metrics)")]
+    NotCompiled {
+        /// The model's name.
+        model: String,
+    },
+    /// Weights that do not fit the model.
+    #[error("weights do not fit the model: {detail}")]
+    Weights {
+        /// Which tensor differs.
+        detail: String,
+    },
+    /// Inputs or targets that do not fit (counts, ranks, options).
+    #[error("{detail}")]
+    Data {
+        /// What is wrong.
+        detail: String,
+    },
+    /// An optimiser could not be made or applied.
+    #[error(transparent)]
+    Optim(#[from] hebb_optim::Error),
+    /// A file could not be written.
+    #[error("{}: {detail}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The system's message.
+        detail: String,
+    },
+    /// A batch loss became NaN or infinite during `fit`.
+    #[error("training diverged: loss is {loss} at epoch {} batch {batch}; try a smaller learning rate", epoch + 1)]
+    NonFiniteBatchLoss {
+        /// The epoch (0-based; printed 1-based as Keras does).
+        epoch: usize,
+        /// The batch within the epoch (0-based).
+        batch: usize,
+        /// The loss value.
+        loss: f32,
+    },
     /// The loss became NaN or infinite.
     #[error(
         "training diverged: loss is {loss} at iteration {iteration}; try a smaller learning rate"

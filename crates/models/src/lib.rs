@@ -30,6 +30,7 @@ mod error;
 pub mod lowlevel;
 mod mp;
 mod perceptron;
+pub mod sequential;
 
 pub use error::{Error, Result};
 pub use mp::McCullochPitts;

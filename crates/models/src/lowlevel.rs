@@ -42,7 +42,8 @@ pub struct Dataset {
 
 impl Dataset {
     fn check(&self) -> Result<()> {
-        let ok = |x: &Tensor, y: &[usize]| x.rank() == 2 && x.shape()[0] == y.len();
+        let ok =
+            |x: &Tensor, y: &[usize]| x.rank() == 2 && x.shape()[0] == y.len() && !y.is_empty();
         if !ok(&self.x_train, &self.y_train)
             || !ok(&self.x_test, &self.y_test)
             || self.x_train.shape()[1] != self.x_test.shape()[1]
@@ -50,7 +51,7 @@ impl Dataset {
             return Err(Error::Shape {
                 model: "Dataset",
                 detail: format!(
-                    "x_train {:?} with {} labels and x_test {:?} with {} labels do not fit",
+                    "x_train {:?} with {} labels and x_test {:?} with {} labels do not fit (each split needs [n, features] with n >= 1 labels)",
                     self.x_train.shape(),
                     self.y_train.len(),
                     self.x_test.shape(),
@@ -171,7 +172,7 @@ impl Network {
         data.check()?;
         let y_train = Tensor::one_hot(&data.y_train, data.classes)?;
         let y_test = Tensor::one_hot(&data.y_test, data.classes)?;
-        let mut logs = Vec::with_capacity(iterations + 1);
+        let mut logs = Vec::new();
         for iteration in 0..=iterations {
             let tape = GradientTape::new();
             let forward = |x: &Tensor| {
@@ -266,7 +267,7 @@ impl LogisticRegression {
         iterations: usize,
     ) -> Result<Vec<BinaryLog>> {
         let targets = Tensor::from_vec(y.to_vec(), &[y.len(), 1])?;
-        let mut logs = Vec::with_capacity(iterations + 1);
+        let mut logs = Vec::new();
         for iteration in 0..=iterations {
             let tape = GradientTape::new();
             let pred = self.neuron.forward(&tape, tape.constant(x.clone()))?;
@@ -317,12 +318,12 @@ mod tests {
     fn init_draws_kernels_in_layer_order() {
         let net = Network::lecture_init(612, &[4, 3]).unwrap();
         assert_eq!(
-            net.layers[0].kernel.value().to_vec()[0],
+            net.layers[0].kernel().value().to_vec()[0],
             RandomState::new(612).randn() as f32
         );
         let net = Network::lecture_init(612, &[4, 16, 3]).unwrap();
         assert_eq!(net.layers[1].name(), "dense_1");
-        assert_eq!(net.layers[1].kernel.shape(), &[16, 3]);
+        assert_eq!(net.layers[1].kernel().shape(), &[16, 3]);
         assert!(Network::lecture_init(0, &[4]).is_err());
     }
 

@@ -23,7 +23,7 @@ pub enum Error {
         detail: String,
     },
     /// A buffer's length does not match the element count of the requested shape.
-    #[error("{op}: {len} elements cannot have shape {shape:?} ({} elements)", shape.iter().product::<usize>())]
+    #[error("{op}: {len} elements cannot have shape {shape:?} ({})", count(shape))]
     ElementCount {
         /// The op, e.g. `"from_vec"` or `"reshape"`.
         op: &'static str,
@@ -88,6 +88,13 @@ pub enum Error {
         /// What is wrong with the argument.
         reason: String,
     },
+}
+
+fn count(shape: &[usize]) -> String {
+    match crate::tensor::element_count(shape) {
+        Some(n) => format!("{n} elements"),
+        None => "more elements than usize can count".into(),
+    }
 }
 
 fn detail_suffix(detail: &str) -> String {

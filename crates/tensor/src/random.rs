@@ -118,9 +118,13 @@ impl RandomState {
     /// rounded to `f32`: `tf.Variable(np.random.randn(*shape), dtype=tf.float32)`.
     ///
     /// # Errors
-    /// Never in practice; the element count always matches `shape`.
+    /// [`Error::ElementCount`](crate::Error::ElementCount) if the element count overflows `usize`.
     pub fn randn_tensor(&mut self, shape: &[usize]) -> Result<Tensor> {
-        let n = shape.iter().product();
+        let n = crate::tensor::element_count(shape).ok_or_else(|| crate::Error::ElementCount {
+            op: "randn_tensor",
+            shape: shape.to_vec(),
+            len: 0,
+        })?;
         Tensor::from_f64(&self.randn_vec(n), shape)
     }
 }

@@ -5,6 +5,12 @@ use std::sync::Arc;
 
 use crate::{Device, Error, Result};
 
+/// The number of elements of `shape`, or `None` if it overflows `usize`.
+/// Every tensor satisfies `element_count(shape) == Some(data.len())`.
+pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// Where the elements are. One variant per backend; the CUDA backend adds its
 /// own beside `Cpu`, and only the kernels look inside.
 #[derive(Clone)]
@@ -39,8 +45,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::ElementCount`] if `data.len()` is not the product of `shape`.
     pub fn from_vec(data: Vec<f32>, shape: &[usize]) -> Result<Self> {
-        let n: usize = shape.iter().product();
-        if n != data.len() {
+        if element_count(shape) != Some(data.len()) {
             return Err(Error::ElementCount {
                 op: "from_vec",
                 shape: shape.to_vec(),
@@ -74,8 +79,14 @@ impl Tensor {
     }
 
     /// A tensor of `shape` filled with `value`.
+    ///
+    /// # Panics
+    /// If the element count overflows `usize` or memory runs out, as `vec!` does.
     pub fn full(shape: &[usize], value: f32) -> Self {
-        Self::from_parts(vec![value; shape.iter().product()], shape.to_vec())
+        let Some(n) = element_count(shape) else {
+            panic!("Tensor::full: shape {shape:?} has more elements than usize can count");
+        };
+        Self::from_parts(vec![value; n], shape.to_vec())
     }
 
     /// A tensor of `shape` filled with zeros (`tf.zeros`).
@@ -175,7 +186,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::ElementCount`] if the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
-        if shape.iter().product::<usize>() != self.len() {
+        if element_count(shape) != Some(self.len()) {
             return Err(Error::ElementCount {
                 op: "reshape",
                 shape: shape.to_vec(),
@@ -226,5 +237,35 @@ impl PartialEq for Tensor {
     /// Same shape and bitwise-equal elements (NaN != NaN, as for `f32`).
     fn eq(&self, other: &Self) -> bool {
         self.shape == other.shape && self.as_slice() == other.as_slice()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflowing_shapes_are_errors_not_wrapped_counts() {
+        let huge = [1usize << 32, 1usize << 32];
+        let err = Tensor::from_vec(Vec::new(), &huge).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("more elements than usize can count"),
+            "{err}"
+        );
+        assert!(Tensor::zeros(&[2, 3]).reshape(&[usize::MAX, 2]).is_err());
+        assert!(Tensor::one_hot(&[0, 1], usize::MAX).is_err());
+        assert!(
+            crate::random::RandomState::new(0)
+                .randn_tensor(&huge)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn nan_follows_tensorflow_in_relu_and_argmax() {
+        let t = Tensor::from_vec(vec![f32::NAN, 1.0, 1.0, f32::NAN], &[2, 2]).unwrap();
+        assert!(t.relu().to_vec()[0].is_nan());
+        assert_eq!(t.argmax(1).unwrap().to_vec(), vec![1.0, 0.0]);
     }
 }

@@ -124,28 +124,29 @@ impl Tensor {
         self.binary(rhs, BinaryOp::Minimum)
     }
 
-    /// `1.0` where `self == rhs`, else `0.0` (`tf.equal` cast to float). Errors: [`Error::ShapeMismatch`].
-    pub fn eq(&self, rhs: &Tensor) -> Result<Tensor> {
+    /// `1.0` where `self == rhs`, else `0.0` (`tf.math.equal` cast to float), broadcasting.
+    /// (Whole-tensor equality is `==`.) Errors: [`Error::ShapeMismatch`].
+    pub fn equal(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(rhs, BinaryOp::Equal)
     }
 
-    /// `1.0` where `self > rhs`, else `0.0`. Errors: [`Error::ShapeMismatch`].
-    pub fn gt(&self, rhs: &Tensor) -> Result<Tensor> {
+    /// `1.0` where `self > rhs`, else `0.0` (`tf.math.greater`). Errors: [`Error::ShapeMismatch`].
+    pub fn greater(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(rhs, BinaryOp::Greater)
     }
 
-    /// `1.0` where `self >= rhs`, else `0.0`. Errors: [`Error::ShapeMismatch`].
-    pub fn ge(&self, rhs: &Tensor) -> Result<Tensor> {
+    /// `1.0` where `self >= rhs`, else `0.0` (`tf.math.greater_equal`). Errors: [`Error::ShapeMismatch`].
+    pub fn greater_equal(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(rhs, BinaryOp::GreaterEqual)
     }
 
-    /// `1.0` where `self < rhs`, else `0.0`. Errors: [`Error::ShapeMismatch`].
-    pub fn lt(&self, rhs: &Tensor) -> Result<Tensor> {
+    /// `1.0` where `self < rhs`, else `0.0` (`tf.math.less`). Errors: [`Error::ShapeMismatch`].
+    pub fn less(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(rhs, BinaryOp::Less)
     }
 
-    /// `1.0` where `self <= rhs`, else `0.0`. Errors: [`Error::ShapeMismatch`].
-    pub fn le(&self, rhs: &Tensor) -> Result<Tensor> {
+    /// `1.0` where `self <= rhs`, else `0.0` (`tf.math.less_equal`). Errors: [`Error::ShapeMismatch`].
+    pub fn less_equal(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(rhs, BinaryOp::LessEqual)
     }
 
@@ -205,11 +206,11 @@ mod tests {
     fn comparisons_give_ones_and_zeros() {
         let a = t(&[1., 2., 3.], &[3]);
         let b = t(&[2., 2., 2.], &[3]);
-        assert_eq!(a.gt(&b).unwrap().to_vec(), vec![0., 0., 1.]);
-        assert_eq!(a.ge(&b).unwrap().to_vec(), vec![0., 1., 1.]);
-        assert_eq!(a.eq(&b).unwrap().to_vec(), vec![0., 1., 0.]);
-        assert_eq!(a.lt(&b).unwrap().to_vec(), vec![1., 0., 0.]);
-        assert_eq!(a.le(&b).unwrap().to_vec(), vec![1., 1., 0.]);
+        assert_eq!(a.greater(&b).unwrap().to_vec(), vec![0., 0., 1.]);
+        assert_eq!(a.greater_equal(&b).unwrap().to_vec(), vec![0., 1., 1.]);
+        assert_eq!(a.equal(&b).unwrap().to_vec(), vec![0., 1., 0.]);
+        assert_eq!(a.less(&b).unwrap().to_vec(), vec![1., 0., 0.]);
+        assert_eq!(a.less_equal(&b).unwrap().to_vec(), vec![1., 1., 0.]);
         assert_eq!(a.maximum(&b).unwrap().to_vec(), vec![2., 2., 3.]);
         assert_eq!(a.minimum(&b).unwrap().to_vec(), vec![1., 2., 2.]);
     }

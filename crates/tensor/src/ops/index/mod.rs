@@ -7,9 +7,16 @@ impl Tensor {
     /// with a 1 in column `labels[i]` of row `i`.
     ///
     /// # Errors
-    /// [`Error::Index`] if a label is `>= depth`.
+    /// [`Error::Index`] if a label is `>= depth`; [`Error::ElementCount`] if
+    /// the result would have more elements than `usize` can count.
     pub fn one_hot(labels: &[usize], depth: usize) -> Result<Tensor> {
-        let mut data = vec![0.0f32; labels.len() * depth];
+        let shape = [labels.len(), depth];
+        let n = crate::tensor::element_count(&shape).ok_or_else(|| Error::ElementCount {
+            op: "one_hot",
+            shape: shape.to_vec(),
+            len: 0,
+        })?;
+        let mut data = vec![0.0f32; n];
         for (row, &label) in labels.iter().enumerate() {
             if label >= depth {
                 return Err(Error::Index {

@@ -110,10 +110,11 @@ pub(super) fn reduce(how: Reduce, x: &[f32], (outer, n, inner): (usize, usize, u
                 }
             }
             Reduce::ArgMax => {
+                // NaN never wins, as in TensorFlow: start below every number.
                 for i in 0..inner {
                     let mut best = 0;
-                    let mut best_v = block[i];
-                    for j in 1..n {
+                    let mut best_v = f32::NEG_INFINITY;
+                    for j in 0..n {
                         let v = block[j * inner + i];
                         if v > best_v {
                             best = j;

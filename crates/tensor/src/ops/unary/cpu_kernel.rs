@@ -29,7 +29,8 @@ pub(super) fn unary(op: UnaryOp, x: &[f32]) -> Vec<f32> {
         UnaryOp::Reciprocal => map!(|v: f32| 1.0 / v),
         UnaryOp::Sigmoid => map!(sigmoid),
         UnaryOp::Tanh => map!(f32::tanh),
-        UnaryOp::Relu => map!(|v: f32| if v > 0.0 { v } else { 0.0 }),
+        // NaN stays NaN, as in tf.nn.relu.
+        UnaryOp::Relu => map!(|v: f32| if v < 0.0 { 0.0 } else { v }),
         UnaryOp::Step => map!(|v: f32| if v >= 0.0 { 1.0 } else { 0.0 }),
         UnaryOp::Sign => map!(|v: f32| if v > 0.0 {
             1.0

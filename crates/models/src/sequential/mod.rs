@@ -1,0 +1,912 @@
+//! A Keras-style [`Sequential`] model (lecture 13.3–13.5):
+//! `add` layers, `summary`, `compile` with an optimiser, a loss and metrics,
+//! `fit`, `evaluate`, `predict`.
+//!
+//! ```
+//! use hebb_layers::Activation;
+//! use hebb_models::sequential::{FitOptions, Sequential, layers::Dense};
+//! use hebb_tensor::Tensor;
+//!
+//! let mut model = Sequential::new();
+//! model.add(Dense::new(8).activation(Activation::Relu).input_shape(&[4]))?;
+//! model.add(Dense::new(4).activation(Activation::Relu))?;
+//! model.add(Dense::new(3).activation(Activation::Softmax))?;
+//! assert!(model.summary()?.contains("Total params: 91"));
+//!
+//! model.compile("sgd", "sparse_categorical_crossentropy", vec!["sparse_categorical_accuracy"])?;
+//! let x = Tensor::from_vec((0..40).map(|i| (i % 7) as f32 / 7.0).collect(), &[10, 4])?;
+//! let y = Tensor::from_vec((0..10).map(|i| (i % 3) as f32).collect(), &[10])?;
+//! let history = model.fit(&x, &y, FitOptions { epochs: 2, batch_size: 4, verbose: 0, ..Default::default() })?;
+//! assert_eq!(history.get("loss").map(|l| l.len()), Some(2));
+//! # Ok::<(), hebb_models::Error>(())
+//! ```
+
+pub mod callbacks;
+mod history;
+pub mod layers;
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use hebb_autograd::{GradientTape, Var, Variable};
+use hebb_layers::losses::Loss;
+use hebb_layers::metrics::{self, Metric};
+use hebb_optim::Optimizer;
+use hebb_tensor::Tensor;
+use hebb_tensor::random::chacha;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::seq::SliceRandom;
+
+pub use callbacks::{Callback, Control};
+pub use history::History;
+use layers::Layer;
+
+use crate::{Error, Result};
+
+/// A built layer: its name, Keras class, per-sample output shape and weights.
+#[derive(Debug, Clone)]
+struct Node {
+    name: String,
+    class: &'static str,
+    output_shape: Vec<usize>,
+    op: Op,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Dense(hebb_layers::Dense),
+    Flatten,
+    Activation(hebb_layers::Activation),
+}
+
+/// An optimiser given by Keras name (`"adam"`) or as an object.
+pub enum OptimizerArg {
+    /// A Keras name, resolved with Keras' defaults.
+    Name(String),
+    /// A configured optimiser, e.g. `Box::new(Sgd::new(0.1))`.
+    Object(Box<dyn Optimizer>),
+}
+
+impl From<&str> for OptimizerArg {
+    fn from(name: &str) -> Self {
+        OptimizerArg::Name(name.to_string())
+    }
+}
+
+impl From<Box<dyn Optimizer>> for OptimizerArg {
+    fn from(o: Box<dyn Optimizer>) -> Self {
+        OptimizerArg::Object(o)
+    }
+}
+
+/// A loss given by Keras name (`"sparse_categorical_crossentropy"`) or as a [`Loss`].
+pub enum LossArg {
+    /// A Keras name.
+    Name(String),
+    /// A configured loss (e.g. with `from_logits`).
+    Object(Loss),
+}
+
+impl From<&str> for LossArg {
+    fn from(name: &str) -> Self {
+        LossArg::Name(name.to_string())
+    }
+}
+
+impl From<Loss> for LossArg {
+    fn from(l: Loss) -> Self {
+        LossArg::Object(l)
+    }
+}
+
+/// A metric given by Keras name (`"accuracy"`) or as an object.
+pub enum MetricArg {
+    /// A Keras name; `"accuracy"`/`"acc"` is resolved from the loss as Keras does.
+    Name(String),
+    /// A configured metric.
+    Object(Box<dyn Metric>),
+}
+
+impl From<&str> for MetricArg {
+    fn from(name: &str) -> Self {
+        MetricArg::Name(name.to_string())
+    }
+}
+
+impl From<Box<dyn Metric>> for MetricArg {
+    fn from(m: Box<dyn Metric>) -> Self {
+        MetricArg::Object(m)
+    }
+}
+
+struct Compiled {
+    optimizer: Box<dyn Optimizer>,
+    loss: Loss,
+    metrics: Vec<Box<dyn Metric>>,
+}
+
+/// Options of [`Sequential::fit`], with Keras' names and defaults.
+pub struct FitOptions {
+    /// Samples per gradient step (32).
+    pub batch_size: usize,
+    /// Passes over the training data (1).
+    pub epochs: usize,
+    /// 0 silent, 1 a progress bar per epoch, 2 one line per epoch (1).
+    pub verbose: u8,
+    /// Reshuffle the training samples before each epoch (true); each epoch's
+    /// order is derived from `seed` and the epoch number alone.
+    pub shuffle: bool,
+    /// Seed of the shuffling (0).
+    pub seed: u64,
+    /// The last fraction of `x`/`y`, taken before shuffling, held out for validation (0.0).
+    pub validation_split: f32,
+    /// Explicit validation inputs and targets; overrides `validation_split`.
+    pub validation_data: Option<(Tensor, Tensor)>,
+    /// Validate every this many epochs (1).
+    pub validation_freq: usize,
+    /// Callbacks, run in order.
+    pub callbacks: Vec<Box<dyn Callback>>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            epochs: 1,
+            verbose: 1,
+            shuffle: true,
+            seed: 0,
+            validation_split: 0.0,
+            validation_data: None,
+            validation_freq: 1,
+            callbacks: Vec::new(),
+        }
+    }
+}
+
+/// A linear stack of layers (Keras `tf.keras.Sequential`).
+///
+/// Layers are named as Keras names them (`dense`, `dense_1`, `flatten`),
+/// counting within the model. Weights are drawn from a ChaCha8 generator
+/// seeded by the model's seed and the layer's position, so the same seed
+/// gives the same model.
+pub struct Sequential {
+    name: String,
+    seed: u64,
+    /// Layers as added, with their names.
+    specs: Vec<(String, Layer)>,
+    /// The built layers, a prefix of `specs` (all of them once the input shape is known).
+    nodes: Vec<Node>,
+    input_shape: Option<Vec<usize>>,
+    compiled: Option<Compiled>,
+}
+
+impl Default for Sequential {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `(None, 8)`, `(None, 28, 28)`.
+fn shape_str(per_sample: &[usize]) -> String {
+    let dims: Vec<String> = per_sample.iter().map(usize::to_string).collect();
+    format!("(None, {})", dims.join(", "))
+}
+
+/// `101770` -> `101,770`.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Sequential {
+    /// An empty model named `sequential`, seed 0.
+    pub fn new() -> Self {
+        Self {
+            name: "sequential".into(),
+            seed: 0,
+            specs: Vec::new(),
+            nodes: Vec::new(),
+            input_shape: None,
+            compiled: None,
+        }
+    }
+
+    /// Sets the seed of the weight initialisers (before layers are built).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the model's name (shown by `summary`).
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the weights exist (the input shape is known).
+    pub fn built(&self) -> bool {
+        self.input_shape.is_some() && self.nodes.len() == self.specs.len()
+    }
+
+    /// Appends a layer (`model.add(...)`). When the input shape is known
+    /// (the first layer's `input_shape`), the layer is built at once.
+    ///
+    /// # Errors
+    /// [`Error::Build`] naming the layer and shapes when it cannot take the
+    /// previous layer's output (e.g. `Dense` after a 2-D output without
+    /// `Flatten`), or when its name is taken.
+    pub fn add(&mut self, layer: impl Into<Layer>) -> Result<()> {
+        let layer = layer.into();
+        if self.specs.is_empty() {
+            self.input_shape = layer.input_shape().map(<[usize]>::to_vec);
+        }
+        let name = match layer.given_name() {
+            Some(n) => n.to_string(),
+            None => {
+                let base = layer.base_name();
+                let count = self
+                    .specs
+                    .iter()
+                    .filter(|(_, l)| l.base_name() == base)
+                    .count();
+                if count == 0 {
+                    base.to_string()
+                } else {
+                    format!("{base}_{count}")
+                }
+            }
+        };
+        if self.specs.iter().any(|(n, _)| *n == name) {
+            return Err(Error::Build {
+                layer: name,
+                detail: "a layer of this name is already in the model".into(),
+            });
+        }
+        self.specs.push((name, layer));
+        if let Some(shape) = self.input_shape.clone()
+            && let Err(e) = self.build(&shape)
+        {
+            self.specs.pop();
+            if self.specs.is_empty() {
+                self.input_shape = None;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Builds the layers not built yet for per-sample input `shape`
+    /// (Keras `model.build((None, *shape))`); `fit`, `evaluate` and `predict`
+    /// call it with their input's shape.
+    ///
+    /// # Errors
+    /// [`Error::Build`] naming the layer and shapes that do not fit.
+    pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
+        if let Some(known) = &self.input_shape
+            && known.as_slice() != input_shape
+            && !self.nodes.is_empty()
+        {
+            return Err(Error::Build {
+                layer: self.nodes[0].name.clone(),
+                detail: format!(
+                    "the model was built for input {} but got {}",
+                    shape_str(known),
+                    shape_str(input_shape)
+                ),
+            });
+        }
+        self.input_shape = Some(input_shape.to_vec());
+        while self.nodes.len() < self.specs.len() {
+            let index = self.nodes.len();
+            let previous = self
+                .nodes
+                .last()
+                .map_or(input_shape.to_vec(), |n| n.output_shape.clone());
+            let node = self.build_layer(index, &previous)?;
+            self.nodes.push(node);
+        }
+        Ok(())
+    }
+
+    fn build_layer(&self, index: usize, input: &[usize]) -> Result<Node> {
+        let (name, layer) = &self.specs[index];
+        let fail = |detail: String| Error::Build {
+            layer: name.clone(),
+            detail,
+        };
+        let (output_shape, op) = match layer {
+            Layer::Dense(d) => {
+                let [features] = input else {
+                    return Err(fail(format!(
+                        "Dense expects a flat input (None, features), got {}; add a Flatten layer before it",
+                        shape_str(input)
+                    )));
+                };
+                if d.units == 0 || *features == 0 {
+                    return Err(fail(format!(
+                        "Dense needs units >= 1 and inputs >= 1, got {} -> {}",
+                        shape_str(input),
+                        d.units
+                    )));
+                }
+                // One generator per layer, from the model's seed and the layer's position.
+                let mut rng =
+                    chacha(self.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let kernel = d
+                    .kernel_initializer
+                    .generate(&[*features, d.units], &mut rng)?;
+                let bias = d.bias_initializer.generate(&[d.units], &mut rng)?;
+                (
+                    vec![d.units],
+                    Op::Dense(hebb_layers::Dense::new(
+                        name.clone(),
+                        kernel,
+                        bias,
+                        d.activation,
+                    )?),
+                )
+            }
+            Layer::Flatten(_) => (vec![input.iter().product()], Op::Flatten),
+            Layer::Activation(a) => (input.to_vec(), Op::Activation(a.activation)),
+        };
+        Ok(Node {
+            name: name.clone(),
+            class: layer.class_name(),
+            output_shape,
+            op,
+        })
+    }
+
+    fn require_built(&self) -> Result<()> {
+        if self.built() {
+            Ok(())
+        } else {
+            Err(Error::NotBuilt {
+                model: self.name.clone(),
+            })
+        }
+    }
+
+    /// Trainable parameters of each built layer.
+    fn param_count(node: &Node) -> usize {
+        match &node.op {
+            Op::Dense(d) => d.kernel().value().len() + d.bias().value().len(),
+            Op::Flatten | Op::Activation(_) => 0,
+        }
+    }
+
+    /// Keras' summary table (`model.summary()`), as TensorFlow 2 prints it:
+    /// each layer's name and class, output shape and parameter count, then
+    /// the totals with thousands separators.
+    ///
+    /// # Errors
+    /// [`Error::NotBuilt`] if the input shape is not known yet.
+    pub fn summary(&self) -> Result<String> {
+        self.require_built()?;
+        let rule = |c: char| c.to_string().repeat(65);
+        let mut s = String::new();
+        let _ = writeln!(s, "Model: \"{}\"", self.name);
+        let _ = writeln!(s, "{}", rule('_'));
+        let _ = writeln!(
+            s,
+            "{:<29}{:<26}{:<10}",
+            "Layer (type)", "Output Shape", "Param #"
+        );
+        let _ = writeln!(s, "{}", rule('='));
+        for (i, node) in self.nodes.iter().enumerate() {
+            let layer = format!("{} ({})", node.name, node.class);
+            let _ = writeln!(
+                s,
+                "{layer:<29}{:<26}{:<10}",
+                shape_str(&node.output_shape),
+                Self::param_count(node)
+            );
+            let _ = writeln!(
+                s,
+                "{}",
+                if i + 1 == self.nodes.len() {
+                    rule('=')
+                } else {
+                    rule('_')
+                }
+            );
+        }
+        let total: usize = self.nodes.iter().map(Self::param_count).sum();
+        let _ = writeln!(s, "Total params: {}", thousands(total));
+        let _ = writeln!(s, "Trainable params: {}", thousands(total));
+        let _ = writeln!(s, "Non-trainable params: 0");
+        let _ = write!(s, "{}", rule('_'));
+        Ok(s)
+    }
+
+    /// Total number of trainable parameters.
+    pub fn count_params(&self) -> usize {
+        self.nodes.iter().map(Self::param_count).sum()
+    }
+
+    /// The trainable variables in Keras order (each Dense's kernel then bias).
+    pub fn trainable_variables(&self) -> Vec<&Variable> {
+        self.nodes
+            .iter()
+            .flat_map(|n| match &n.op {
+                Op::Dense(d) => d.trainable_variables(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn trainable_variables_mut(&mut self) -> Vec<&mut Variable> {
+        self.nodes
+            .iter_mut()
+            .flat_map(|n| match &mut n.op {
+                Op::Dense(d) => d.trainable_variables_mut(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The weights in Keras order (`model.get_weights()`), cheap clones.
+    pub fn get_weights(&self) -> Vec<Tensor> {
+        self.trainable_variables()
+            .iter()
+            .map(|v| v.value().clone())
+            .collect()
+    }
+
+    /// Replaces the weights (`model.set_weights(...)`).
+    ///
+    /// # Errors
+    /// [`Error::Weights`] naming the first variable whose shape differs, or a count mismatch.
+    pub fn set_weights(&mut self, weights: &[Tensor]) -> Result<()> {
+        let mut vars = self.trainable_variables_mut();
+        if vars.len() != weights.len() {
+            return Err(Error::Weights {
+                detail: format!(
+                    "the model has {} weight tensors, got {}",
+                    vars.len(),
+                    weights.len()
+                ),
+            });
+        }
+        for (v, w) in vars.iter_mut().zip(weights) {
+            if v.shape() != w.shape() {
+                return Err(Error::Weights {
+                    detail: format!(
+                        "{} has shape {:?}, got {:?}",
+                        v.name(),
+                        v.shape(),
+                        w.shape()
+                    ),
+                });
+            }
+        }
+        for (v, w) in vars.into_iter().zip(weights) {
+            v.assign(w.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Configures training (`model.compile(optimizer, loss, metrics)`), with
+    /// Keras names (`"adam"`, `"sparse_categorical_crossentropy"`,
+    /// `["sparse_categorical_accuracy"]`) or objects.
+    ///
+    /// # Errors
+    /// An unknown name, with the list of known ones.
+    pub fn compile<M: Into<MetricArg>>(
+        &mut self,
+        optimizer: impl Into<OptimizerArg>,
+        loss: impl Into<LossArg>,
+        metrics: Vec<M>,
+    ) -> Result<()> {
+        let optimizer = match optimizer.into() {
+            OptimizerArg::Name(n) => hebb_optim::from_name(&n)?,
+            OptimizerArg::Object(o) => o,
+        };
+        let loss = match loss.into() {
+            LossArg::Name(n) => Loss::from_name(&n)?,
+            LossArg::Object(l) => l,
+        };
+        let metrics = metrics
+            .into_iter()
+            .map(|m| match m.into() {
+                MetricArg::Name(n) => Ok(metrics::from_name(&n, Some(loss.name()))?),
+                MetricArg::Object(m) => Ok(m),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.compiled = Some(Compiled {
+            optimizer,
+            loss,
+            metrics,
+        });
+        Ok(())
+    }
+
+    /// `["loss", <metric names>]` (Keras `model.metrics_names`); just
+    /// `["loss"]` before `compile`.
+    pub fn metrics_names(&self) -> Vec<String> {
+        let mut names = vec!["loss".to_string()];
+        if let Some(c) = &self.compiled {
+            names.extend(c.metrics.iter().map(|m| m.name().to_string()));
+        }
+        names
+    }
+
+    /// The forward pass on the tape.
+    fn forward<'t>(&self, tape: &'t GradientTape, x: Var<'t>) -> Result<Var<'t>> {
+        let mut h = x;
+        for node in &self.nodes {
+            h = match &node.op {
+                Op::Dense(d) => d.forward(tape, h)?,
+                Op::Flatten => {
+                    let n = h.shape()[0];
+                    h.reshape(&[n, node.output_shape[0]])?
+                }
+                Op::Activation(a) => a.apply(h)?,
+            };
+        }
+        Ok(h)
+    }
+
+    /// The forward pass on plain tensors (inference).
+    fn call(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for node in &self.nodes {
+            h = match &node.op {
+                Op::Dense(d) => d.call(&h)?,
+                Op::Flatten => h.reshape(&[h.shape()[0], node.output_shape[0]])?,
+                Op::Activation(a) => a.call(&h)?,
+            };
+        }
+        Ok(h)
+    }
+
+    /// Checks `x` `[n, ...]` against the model and builds it if needed.
+    fn prepare_input(&mut self, x: &Tensor, what: &str) -> Result<usize> {
+        if x.rank() < 2 {
+            return Err(Error::Data {
+                detail: format!(
+                    "{what}: inputs must be [samples, ...], got shape {:?}",
+                    x.shape()
+                ),
+            });
+        }
+        self.build(&x.shape()[1..])?;
+        Ok(x.shape()[0])
+    }
+
+    fn compiled(&self) -> Result<&Compiled> {
+        self.compiled.as_ref().ok_or_else(|| Error::NotCompiled {
+            model: self.name.clone(),
+        })
+    }
+
+    /// Class probabilities (or outputs) for `x` `[n, ...]`, computed in
+    /// batches of `batch_size` (`model.predict(x, batch_size=32)`): `[n, units]`.
+    ///
+    /// # Errors
+    /// Shape errors naming the layer.
+    pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        let n = self.prepare_input(x, "predict")?;
+        let batch_size = batch_size.max(1);
+        let mut out = Vec::new();
+        let mut width = self
+            .nodes
+            .last()
+            .map_or(0, |l| l.output_shape.iter().product());
+        for start in (0..n).step_by(batch_size) {
+            let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+            let y = self.call(&x.gather_rows(&rows)?)?;
+            width = y.len() / rows.len();
+            out.extend(y.to_vec());
+        }
+        let mut shape = vec![n];
+        shape.extend(
+            self.nodes
+                .last()
+                .map_or(vec![width], |l| l.output_shape.clone()),
+        );
+        Ok(Tensor::from_vec(out, &shape)?)
+    }
+
+    /// Loss and metrics on `x`, `y` (`model.evaluate(x, y, batch_size, verbose)`):
+    /// `[loss, metric...]` in [`metrics_names`](Self::metrics_names) order. The
+    /// loss is the mean over all samples. `verbose = 2` prints one line.
+    ///
+    /// # Errors
+    /// [`Error::NotCompiled`]; shape errors.
+    pub fn evaluate(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        batch_size: usize,
+        verbose: u8,
+    ) -> Result<Vec<f32>> {
+        let n = self.prepare_input(x, "evaluate")?;
+        check_targets(y, n, "evaluate")?;
+        let start = Instant::now();
+        let values = self.evaluate_rows(x, y, &(0..n).collect::<Vec<_>>(), batch_size)?;
+        if verbose > 0 {
+            let names = self.metrics_names();
+            println!(
+                "{n}/{n} - {:.0}s - {}",
+                start.elapsed().as_secs_f32(),
+                format_logs(names.iter().map(String::as_str).zip(values.iter().copied()))
+            );
+        }
+        Ok(values)
+    }
+
+    fn evaluate_rows(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        rows: &[usize],
+        batch_size: usize,
+    ) -> Result<Vec<f32>> {
+        let mut compiled = self.compiled.take().ok_or_else(|| Error::NotCompiled {
+            model: self.name.clone(),
+        })?;
+        let result = (|| {
+            for m in &mut compiled.metrics {
+                m.reset_state();
+            }
+            let mut loss_sum = 0f64;
+            for chunk in rows.chunks(batch_size.max(1)) {
+                let xb = x.gather_rows(chunk)?;
+                let yb = y.gather_rows(chunk)?;
+                let pred = self.call(&xb)?;
+                let tape = GradientTape::new();
+                let per_sample = compiled
+                    .loss
+                    .call(tape.constant(yb.clone()), tape.constant(pred.clone()))?;
+                loss_sum += f64::from(per_sample.value().sum_all().item()?);
+                for m in &mut compiled.metrics {
+                    m.update_state(&yb, &pred)?;
+                }
+            }
+            let mut values = vec![(loss_sum / rows.len().max(1) as f64) as f32];
+            values.extend(compiled.metrics.iter().map(|m| m.result()));
+            Ok(values)
+        })();
+        self.compiled = Some(compiled);
+        result
+    }
+
+    /// Trains the model (`model.fit(x, y, batch_size, epochs, ...)`), see
+    /// [`FitOptions`] for Keras' options and defaults. `y` holds class
+    /// indices `[n]` for sparse losses, else targets `[n, units]`.
+    ///
+    /// Each epoch visits every training sample once, in a fresh order when
+    /// `shuffle` is set; the loss and metrics reported are means over the
+    /// epoch's samples (as Keras reports them), the validation figures are
+    /// computed after the epoch.
+    ///
+    /// # Errors
+    /// [`Error::NotCompiled`]; shape errors naming the layer; [`Error::NonFiniteBatchLoss`]
+    /// naming the epoch and batch if the loss becomes NaN or infinite (unless a
+    /// [`callbacks::TerminateOnNaN`] stops training first); callback errors.
+    pub fn fit(&mut self, x: &Tensor, y: &Tensor, mut options: FitOptions) -> Result<History> {
+        self.compiled()?;
+        let n = self.prepare_input(x, "fit")?;
+        check_targets(y, n, "fit")?;
+        if !(0.0..1.0).contains(&options.validation_split) {
+            return Err(Error::Data {
+                detail: format!(
+                    "validation_split must be in [0, 1), got {}",
+                    options.validation_split
+                ),
+            });
+        }
+        // Keras: the validation samples are the last ones, taken before shuffling.
+        let split_at = if options.validation_data.is_some() {
+            n
+        } else {
+            (n as f64 * (1.0 - f64::from(options.validation_split))).floor() as usize
+        };
+        if split_at == 0 {
+            return Err(Error::Data {
+                detail: format!(
+                    "no training samples left: {n} samples with validation_split {}",
+                    options.validation_split
+                ),
+            });
+        }
+        let validation = match options.validation_data.take() {
+            Some((vx, vy)) => {
+                let m = self.prepare_input(&vx, "validation_data")?;
+                check_targets(&vy, m, "validation_data")?;
+                Some((vx, vy, (0..m).collect::<Vec<_>>()))
+            }
+            None if split_at < n => Some((x.clone(), y.clone(), (split_at..n).collect())),
+            None => None,
+        };
+        let batch_size = options.batch_size.max(1);
+        let steps = split_at.div_ceil(batch_size);
+        if options.verbose == 1 {
+            match &validation {
+                Some((_, _, rows)) => println!(
+                    "Train on {split_at} samples, validate on {} samples",
+                    rows.len()
+                ),
+                None => println!("Train on {split_at} samples"),
+            }
+        }
+        for cb in &mut options.callbacks {
+            cb.on_train_begin()?;
+        }
+        let mut history = History::default();
+        let mut order: Vec<usize> = (0..split_at).collect();
+        let metric_names = self.metrics_names();
+        'epochs: for epoch in 0..options.epochs {
+            if options.shuffle {
+                order.sort_unstable();
+                let mut rng =
+                    chacha(options.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64);
+                order.shuffle(&mut rng);
+            }
+            if options.verbose > 0 {
+                println!("Epoch {}/{}", epoch + 1, options.epochs);
+            }
+            let bar = progress_bar(options.verbose, split_at as u64);
+            let start = Instant::now();
+            let mut compiled = self.compiled.take().ok_or_else(|| Error::NotCompiled {
+                model: self.name.clone(),
+            })?;
+            for m in &mut compiled.metrics {
+                m.reset_state();
+            }
+            let mut loss_sum = 0f64;
+            let mut seen = 0usize;
+            let mut stop = false;
+            let step_result = (|| -> Result<()> {
+                for (batch, rows) in order.chunks(batch_size).enumerate() {
+                    let xb = x.gather_rows(rows)?;
+                    let yb = y.gather_rows(rows)?;
+                    let tape = GradientTape::new();
+                    let pred = self.forward(&tape, tape.constant(xb))?;
+                    let loss = compiled
+                        .loss
+                        .call(tape.constant(yb.clone()), pred)?
+                        .mean_all();
+                    let loss_value = loss.value().item()?;
+                    for cb in &mut options.callbacks {
+                        if cb.on_batch_end(epoch, batch, loss_value)? == Control::Stop {
+                            stop = true;
+                        }
+                    }
+                    if stop {
+                        return Ok(());
+                    }
+                    if !loss_value.is_finite() {
+                        return Err(Error::NonFiniteBatchLoss {
+                            epoch,
+                            batch,
+                            loss: loss_value,
+                        });
+                    }
+                    let grads = tape.gradient_of(loss, &self.trainable_variables())?;
+                    let pred_value = pred.value();
+                    drop(tape);
+                    let mut vars = self.trainable_variables_mut();
+                    compiled.optimizer.apply_gradients(&mut vars, &grads)?;
+                    for m in &mut compiled.metrics {
+                        m.update_state(&yb, &pred_value)?;
+                    }
+                    loss_sum += f64::from(loss_value) * rows.len() as f64;
+                    seen += rows.len();
+                    if let Some(bar) = &bar {
+                        bar.set_position(seen as u64);
+                        let mut logs = vec![("loss", (loss_sum / seen as f64) as f32)];
+                        logs.extend(compiled.metrics.iter().map(|m| (m.name(), m.result())));
+                        bar.set_message(format_logs(logs.into_iter()));
+                    }
+                }
+                Ok(())
+            })();
+            let mut logs: Vec<(String, f32)> =
+                vec![("loss".into(), (loss_sum / seen.max(1) as f64) as f32)];
+            logs.extend(
+                compiled
+                    .metrics
+                    .iter()
+                    .map(|m| (m.name().to_string(), m.result())),
+            );
+            self.compiled = Some(compiled);
+            step_result?;
+            if stop {
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+                break 'epochs;
+            }
+            let validate = (epoch + 1) % options.validation_freq.max(1) == 0;
+            if let (Some((vx, vy, rows)), true) = (&validation, validate) {
+                let values = self.evaluate_rows(vx, vy, rows, batch_size)?;
+                for (name, v) in metric_names.iter().zip(values) {
+                    logs.push((format!("val_{name}"), v));
+                }
+            }
+            history.epoch.push(epoch);
+            for (k, v) in &logs {
+                history.push(k, *v);
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            if options.verbose > 0 {
+                let secs = start.elapsed().as_secs_f64();
+                let shown = logs.iter().map(|(k, v)| (k.as_str(), *v));
+                match options.verbose {
+                    1 => println!(
+                        "{split_at}/{split_at} [==============================] - {secs:.0}s {:.0}us/sample - {}",
+                        secs * 1e6 / split_at as f64,
+                        format_logs(shown)
+                    ),
+                    _ => println!("{steps}/{steps} - {secs:.0}s - {}", format_logs(shown)),
+                }
+            }
+            let weights = self.get_weights();
+            let mut stop = false;
+            for cb in &mut options.callbacks {
+                if cb.on_epoch_end(epoch, &logs, &weights)? == Control::Stop {
+                    stop = true;
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+        for cb in &options.callbacks {
+            if let Some(w) = cb.weights_to_restore() {
+                self.set_weights(&w)?;
+            }
+        }
+        Ok(history)
+    }
+}
+
+/// ` loss: 0.2846 - sparse_categorical_accuracy: 0.9183`, as Keras prints figures.
+fn format_logs<'a>(logs: impl Iterator<Item = (&'a str, f32)>) -> String {
+    logs.map(|(k, v)| format!("{k}: {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(" - ")
+}
+
+fn progress_bar(verbose: u8, len: u64) -> Option<ProgressBar> {
+    if verbose != 1 {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stdout());
+    let style =
+        ProgressStyle::with_template("{pos}/{len} [{bar:30}] - {elapsed} {per_sec} - {msg}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+/// Checks that `y` has one row per sample.
+fn check_targets(y: &Tensor, n: usize, what: &str) -> Result<()> {
+    if y.rank() == 0 || y.shape()[0] != n {
+        return Err(Error::Data {
+            detail: format!(
+                "{what}: {n} input samples but targets of shape {:?}",
+                y.shape()
+            ),
+        });
+    }
+    Ok(())
+}
