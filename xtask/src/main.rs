@@ -10,6 +10,12 @@ mod plot;
 
 use std::path::PathBuf;
 
+/// mimalloc keeps the large, short-lived buffers of a training step in
+/// user space; the system allocator returns them to the kernel and pays a
+/// page fault and a page clear for every reuse.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
@@ -58,6 +64,9 @@ pub(crate) struct ReproduceArgs {
     /// Data set of 13.5: `mnist` or `fashion-mnist`.
     #[arg(long, default_value = "mnist")]
     dataset: String,
+    /// Train 13.5 on the first N training images only (a quick smoke run).
+    #[arg(long)]
+    subset: Option<usize>,
     /// Keras verbosity of the fits: 0 silent, 1 progress bar, 2 one line per epoch.
     #[arg(long, default_value_t = 1)]
     verbose: u8,

@@ -7,8 +7,10 @@ use hebb_tensor::Tensor;
 
 use crate::{Error, Result, Var, Variable};
 
-/// Maps the gradient of a node's output to the gradients of its inputs, in input order.
-pub(crate) type Backward = Box<dyn Fn(&Tensor) -> Result<Vec<Tensor>>>;
+/// Maps the gradient of a node's output to the gradients of its inputs, in
+/// input order; `None` for an input no watched value flows into (its
+/// gradient is not computed at all).
+pub(crate) type Backward = Box<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>>>;
 
 pub(crate) struct Node {
     pub(crate) value: Tensor,
@@ -147,6 +149,7 @@ impl GradientTape {
             if let Some(backward) = &node.backward {
                 let input_grads = backward(&g)?;
                 for (&input, ig) in node.inputs.iter().zip(input_grads) {
+                    let Some(ig) = ig else { continue };
                     if !nodes[input].requires_grad {
                         continue;
                     }

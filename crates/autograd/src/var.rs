@@ -37,6 +37,11 @@ fn positive(x: &Tensor) -> Result<Tensor> {
     Ok(x.greater(&Tensor::scalar(0.0))?)
 }
 
+/// `Some(f())` when `need`, else `None` without calling `f`.
+fn when(need: bool, f: impl FnOnce() -> hebb_tensor::Result<Tensor>) -> Result<Option<Tensor>> {
+    if need { Ok(Some(f()?)) } else { Ok(None) }
+}
+
 /// Broadcasts `g` (the gradient of a reduction along `axis`) back to `shape`.
 fn unreduce(g: &Tensor, shape: &[usize], axis: usize, keepdims: bool) -> Result<Tensor> {
     let g = if keepdims {
@@ -82,7 +87,7 @@ impl<'t> Var<'t> {
         self,
         value: Tensor,
         inputs: &[Var<'t>],
-        backward: impl Fn(&Tensor) -> Result<Vec<Tensor>> + 'static,
+        backward: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + 'static,
     ) -> Var<'t> {
         let requires_grad = inputs.iter().any(Var::requires_grad);
         self.tape.push(Node {
@@ -91,6 +96,18 @@ impl<'t> Var<'t> {
             backward: requires_grad.then(|| Box::new(backward) as _),
             requires_grad,
         })
+    }
+
+    /// Records a binary op whose backward rule computes the gradient of each
+    /// operand only when a watched value flows into that operand.
+    fn record_binary(
+        self,
+        value: Tensor,
+        rhs: Var<'t>,
+        backward: impl Fn(&Tensor, [bool; 2]) -> Result<[Option<Tensor>; 2]> + 'static,
+    ) -> Var<'t> {
+        let needs = [self.requires_grad(), rhs.requires_grad()];
+        self.record(value, &[self, rhs], move |g| Ok(backward(g, needs)?.into()))
     }
 
     fn binary_inputs(self, rhs: Var<'t>, op: &'static str) -> Result<(Tensor, Tensor)> {
@@ -105,8 +122,11 @@ impl<'t> Var<'t> {
     pub fn add(self, rhs: Var<'t>) -> Result<Var<'t>> {
         let (a, b) = self.binary_inputs(rhs, "add")?;
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(self.record(a.add(&b)?, &[self, rhs], move |g| {
-            Ok(vec![g.sum_to_shape(&sa)?, g.sum_to_shape(&sb)?])
+        Ok(self.record_binary(a.add(&b)?, rhs, move |g, [na, nb]| {
+            Ok([
+                when(na, || g.sum_to_shape(&sa))?,
+                when(nb, || g.sum_to_shape(&sb))?,
+            ])
         }))
     }
 
@@ -117,8 +137,11 @@ impl<'t> Var<'t> {
     pub fn sub(self, rhs: Var<'t>) -> Result<Var<'t>> {
         let (a, b) = self.binary_inputs(rhs, "sub")?;
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(self.record(a.sub(&b)?, &[self, rhs], move |g| {
-            Ok(vec![g.sum_to_shape(&sa)?, g.sum_to_shape(&sb)?.neg()])
+        Ok(self.record_binary(a.sub(&b)?, rhs, move |g, [na, nb]| {
+            Ok([
+                when(na, || g.sum_to_shape(&sa))?,
+                when(nb, || g.sum_to_shape(&sb).map(|t| t.neg()))?,
+            ])
         }))
     }
 
@@ -129,10 +152,10 @@ impl<'t> Var<'t> {
     pub fn mul(self, rhs: Var<'t>) -> Result<Var<'t>> {
         let (a, b) = self.binary_inputs(rhs, "mul")?;
         let value = a.mul(&b)?;
-        Ok(self.record(value, &[self, rhs], move |g| {
-            Ok(vec![
-                g.mul(&b)?.sum_to_shape(a.shape())?,
-                a.mul(g)?.sum_to_shape(b.shape())?,
+        Ok(self.record_binary(value, rhs, move |g, [na, nb]| {
+            Ok([
+                when(na, || g.mul(&b)?.sum_to_shape(a.shape()))?,
+                when(nb, || a.mul(g)?.sum_to_shape(b.shape()))?,
             ])
         }))
     }
@@ -144,10 +167,12 @@ impl<'t> Var<'t> {
     pub fn div(self, rhs: Var<'t>) -> Result<Var<'t>> {
         let (a, b) = self.binary_inputs(rhs, "div")?;
         let value = a.div(&b)?;
-        Ok(self.record(value, &[self, rhs], move |g| {
-            Ok(vec![
-                g.div(&b)?.sum_to_shape(a.shape())?,
-                g.mul(&a.neg().div(&b)?.div(&b)?)?.sum_to_shape(b.shape())?,
+        Ok(self.record_binary(value, rhs, move |g, [na, nb]| {
+            Ok([
+                when(na, || g.div(&b)?.sum_to_shape(a.shape()))?,
+                when(nb, || {
+                    g.mul(&a.neg().div(&b)?.div(&b)?)?.sum_to_shape(b.shape())
+                })?,
             ])
         }))
     }
@@ -159,12 +184,11 @@ impl<'t> Var<'t> {
     pub fn maximum(self, rhs: Var<'t>) -> Result<Var<'t>> {
         let (a, b) = self.binary_inputs(rhs, "maximum")?;
         let value = a.maximum(&b)?;
-        Ok(self.record(value, &[self, rhs], move |g| {
-            let pick_a = a.greater_equal(&b)?;
-            let ga = g.mul(&pick_a)?;
-            Ok(vec![
-                ga.sum_to_shape(a.shape())?,
-                g.sub(&ga)?.sum_to_shape(b.shape())?,
+        Ok(self.record_binary(value, rhs, move |g, [na, nb]| {
+            let ga = g.mul(&a.greater_equal(&b)?)?;
+            Ok([
+                when(na, || ga.sum_to_shape(a.shape()))?,
+                when(nb, || g.sub(&ga)?.sum_to_shape(b.shape()))?,
             ])
         }))
     }
@@ -176,27 +200,28 @@ impl<'t> Var<'t> {
     pub fn minimum(self, rhs: Var<'t>) -> Result<Var<'t>> {
         let (a, b) = self.binary_inputs(rhs, "minimum")?;
         let value = a.minimum(&b)?;
-        Ok(self.record(value, &[self, rhs], move |g| {
-            let pick_a = a.less_equal(&b)?;
-            let ga = g.mul(&pick_a)?;
-            Ok(vec![
-                ga.sum_to_shape(a.shape())?,
-                g.sub(&ga)?.sum_to_shape(b.shape())?,
+        Ok(self.record_binary(value, rhs, move |g, [na, nb]| {
+            let ga = g.mul(&a.less_equal(&b)?)?;
+            Ok([
+                when(na, || ga.sum_to_shape(a.shape()))?,
+                when(nb, || g.sub(&ga)?.sum_to_shape(b.shape()))?,
             ])
         }))
     }
 
-    /// Matrix product `[m, k] · [k, n] -> [m, n]` (`tf.matmul`).
+    /// Matrix product `[m, k] · [k, n] -> [m, n]` (`tf.matmul`). The
+    /// backward pass computes `dA = g·Bᵀ` only when `A` needs a gradient (not
+    /// for a network's input batch), and `dB = Aᵀ·g` only when `B` does.
     ///
     /// # Errors
     /// Rank or inner-dimension mismatch, naming both shapes; foreign `Var`.
     pub fn matmul(self, rhs: Var<'t>) -> Result<Var<'t>> {
         let (a, b) = self.binary_inputs(rhs, "matmul")?;
         let value = a.matmul(&b)?;
-        Ok(self.record(value, &[self, rhs], move |g| {
-            Ok(vec![
-                g.matmul_with(&b, false, true)?,
-                a.matmul_with(g, true, false)?,
+        Ok(self.record_binary(value, rhs, move |g, [na, nb]| {
+            Ok([
+                when(na, || g.matmul_with(&b, false, true))?,
+                when(nb, || a.matmul_with(g, true, false))?,
             ])
         }))
     }
@@ -206,7 +231,7 @@ impl<'t> Var<'t> {
         value: Tensor,
         backward: impl Fn(&Tensor) -> Result<Tensor> + 'static,
     ) -> Var<'t> {
-        self.record(value, &[self], move |g| Ok(vec![backward(g)?]))
+        self.record(value, &[self], move |g| Ok(vec![Some(backward(g)?)]))
     }
 
     /// `-x`.
