@@ -379,3 +379,22 @@ fn compile_with_optimizer_name_uses_keras_defaults() {
         w[1].to_vec()
     );
 }
+
+/// Keras leaves a model whose deferred build failed unbuilt, so a later call
+/// with a fitting input builds it. Here the first layer's node stays built
+/// for the failed input shape and every later shape is refused.
+#[test]
+fn failed_deferred_build_can_be_retried_with_another_shape() {
+    let mut model = Sequential::new();
+    model.add(ActivationLayer::new(Activation::Relu)).unwrap();
+    model.add(Dense::new(4)).unwrap();
+    let err = model
+        .predict(&Tensor::zeros(&[2, 2, 2]), 32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("layer dense: "), "{err}");
+    assert!(!model.built());
+    let out = model.predict(&Tensor::zeros(&[2, 4]), 32).unwrap();
+    assert_eq!(out.shape(), &[2, 4]);
+    assert!(model.built());
+}

@@ -142,7 +142,8 @@ impl Callback for EarlyStopping {
             return Ok(Control::Continue);
         }
         self.wait += 1;
-        if self.wait > self.patience {
+        // Keras: stop once `patience` epochs in a row brought no improvement.
+        if self.wait >= self.patience && epoch > 0 {
             self.stopped_epoch = Some(epoch);
             return Ok(Control::Stop);
         }
@@ -178,12 +179,13 @@ impl Callback for TerminateOnNaN {
 }
 
 /// Writes each epoch's figures to a CSV file (Keras `CSVLogger`): a header
-/// `epoch,loss,...` then one row per epoch. The file is written to a
+/// `epoch,<figures in sorted order>` then one row per epoch. The file is written to a
 /// temporary file beside it and renamed into place after every epoch, so an
 /// interrupted run never leaves a half-written log.
 #[derive(Debug, Clone)]
 pub struct CsvLogger {
     path: PathBuf,
+    keys: Option<Vec<String>>,
     rows: Vec<String>,
     header: Option<String>,
 }
@@ -193,6 +195,7 @@ impl CsvLogger {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            keys: None,
             rows: Vec::new(),
             header: None,
         }
@@ -224,16 +227,31 @@ impl CsvLogger {
 impl Callback for CsvLogger {
     fn on_train_begin(&mut self) -> Result<()> {
         self.rows.clear();
+        self.keys = None;
         self.header = None;
         Ok(())
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _weights: &[Tensor]) -> Result<Control> {
+        // Keras 3: the columns are the first epoch's keys, sorted, plus their
+        // `val_` twins when that epoch was not validated (validation_freq > 1);
+        // a figure missing from an epoch is written as `NA`.
+        let keys = self.keys.get_or_insert_with(|| {
+            let mut keys: Vec<String> = logs.iter().map(|(k, _)| k.clone()).collect();
+            keys.sort();
+            if !keys.iter().any(|k| k.starts_with("val_")) {
+                let val: Vec<String> = keys.iter().map(|k| format!("val_{k}")).collect();
+                keys.extend(val);
+            }
+            keys
+        });
+        let values: Vec<String> = keys
+            .iter()
+            .map(|k| lookup(logs, k).map_or_else(|| "NA".to_string(), |v| v.to_string()))
+            .collect();
         if self.header.is_none() {
-            let keys: Vec<&str> = logs.iter().map(|(k, _)| k.as_str()).collect();
             self.header = Some(format!("epoch,{}", keys.join(",")));
         }
-        let values: Vec<String> = logs.iter().map(|(_, v)| v.to_string()).collect();
         self.rows.push(format!("{epoch},{}", values.join(",")));
         self.write()?;
         Ok(Control::Continue)

@@ -139,7 +139,7 @@ pub struct FitOptions {
     /// Seed of the shuffling (0).
     pub seed: u64,
     /// The last fraction of `x`/`y`, taken before shuffling, held out for validation (0.0).
-    pub validation_split: f32,
+    pub validation_split: f64,
     /// Explicit validation inputs and targets; overrides `validation_split`.
     pub validation_data: Option<(Tensor, Tensor)>,
     /// Validate every this many epochs (1).
@@ -191,6 +191,24 @@ impl Default for Sequential {
 fn shape_str(per_sample: &[usize]) -> String {
     let dims: Vec<String> = per_sample.iter().map(usize::to_string).collect();
     format!("(None, {})", dims.join(", "))
+}
+
+/// One row of the summary table, as TensorFlow 2's `print_row` lays it out:
+/// fields end at columns 29, 55 and 65; a longer field is cut at its column,
+/// and the character before each following field is a space.
+fn summary_row(fields: &[&str]) -> String {
+    const POSITIONS: [usize; 3] = [29, 55, 65];
+    let mut line: Vec<char> = Vec::new();
+    for (i, (field, &end)) in fields.iter().zip(&POSITIONS).enumerate() {
+        if i > 0 {
+            line.pop();
+            line.push(' ');
+        }
+        line.extend(field.chars());
+        line.truncate(end);
+        line.resize(end, ' ');
+    }
+    line.into_iter().collect()
 }
 
 /// `101770` -> `101,770`.
@@ -257,10 +275,11 @@ impl Sequential {
             Some(n) => n.to_string(),
             None => {
                 let base = layer.base_name();
+                // Keras numbers automatic names only; custom names use up no number.
                 let count = self
                     .specs
                     .iter()
-                    .filter(|(_, l)| l.base_name() == base)
+                    .filter(|(_, l)| l.given_name().is_none() && l.base_name() == base)
                     .count();
                 if count == 0 {
                     base.to_string()
@@ -308,6 +327,7 @@ impl Sequential {
                 ),
             });
         }
+        let before = (self.input_shape.clone(), self.nodes.len());
         self.input_shape = Some(input_shape.to_vec());
         while self.nodes.len() < self.specs.len() {
             let index = self.nodes.len();
@@ -315,8 +335,15 @@ impl Sequential {
                 .nodes
                 .last()
                 .map_or(input_shape.to_vec(), |n| n.output_shape.clone());
-            let node = self.build_layer(index, &previous)?;
-            self.nodes.push(node);
+            match self.build_layer(index, &previous) {
+                Ok(node) => self.nodes.push(node),
+                Err(e) => {
+                    // Leave the model as it was, so another shape can be tried.
+                    self.input_shape = before.0;
+                    self.nodes.truncate(before.1);
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -396,23 +423,24 @@ impl Sequential {
     /// [`Error::NotBuilt`] if the input shape is not known yet.
     pub fn summary(&self) -> Result<String> {
         self.require_built()?;
-        let rule = |c: char| c.to_string().repeat(65);
+        const WIDTH: usize = 65;
+        let rule = |c: char| c.to_string().repeat(WIDTH);
         let mut s = String::new();
         let _ = writeln!(s, "Model: \"{}\"", self.name);
         let _ = writeln!(s, "{}", rule('_'));
         let _ = writeln!(
             s,
-            "{:<29}{:<26}{:<10}",
-            "Layer (type)", "Output Shape", "Param #"
+            "{}",
+            summary_row(&["Layer (type)", "Output Shape", "Param #"])
         );
         let _ = writeln!(s, "{}", rule('='));
         for (i, node) in self.nodes.iter().enumerate() {
             let layer = format!("{} ({})", node.name, node.class);
+            let params = Self::param_count(node).to_string();
             let _ = writeln!(
                 s,
-                "{layer:<29}{:<26}{:<10}",
-                shape_str(&node.output_shape),
-                Self::param_count(node)
+                "{}",
+                summary_row(&[&layer, &shape_str(&node.output_shape), &params])
             );
             let _ = writeln!(
                 s,
@@ -714,7 +742,7 @@ impl Sequential {
         let split_at = if options.validation_data.is_some() {
             n
         } else {
-            (n as f64 * (1.0 - f64::from(options.validation_split))).floor() as usize
+            (n as f64 * (1.0 - options.validation_split)).floor() as usize
         };
         if split_at == 0 {
             return Err(Error::Data {
