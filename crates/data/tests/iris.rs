@@ -347,3 +347,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn non_finite_field() {
+    for bad in ["nan", "inf", "-inf", "NaN"] {
+        let (_dir, path) = write_csv(
+            "iris_training.csv",
+            &format!("2,4,a,b,c\n1,2,3,4,0\n1,{bad},3,4,1\n"),
+        );
+        let err = read_iris_csv(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Parse {
+                    line: 3,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{bad}: {err:?}"
+        );
+        assert_message(
+            &err,
+            "iris_training.csv",
+            &["line 3, column 2", "is not a finite number"],
+        );
+    }
+}
