@@ -215,7 +215,10 @@ pub fn read_iris_csv(path: impl AsRef<Path>) -> Result<IrisSplit> {
                 .map_err(|_| parse_error(i + 1, format!("{field:?} is not a number")))?;
             if !x.is_finite() {
                 // Rust, like pandas, parses "nan" and "inf"; a measurement cannot be either.
-                return Err(parse_error(i + 1, format!("{field:?} is not a finite number")));
+                return Err(parse_error(
+                    i + 1,
+                    format!("{field:?} is not a finite number"),
+                ));
             }
             split.features.push(x);
         }

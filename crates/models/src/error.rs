@@ -72,6 +72,23 @@ pub enum Error {
         /// The system's message.
         detail: String,
     },
+    /// Writing or reading a weights file failed (I/O, an existing file with
+    /// `overwrite = false`, not a safetensors file, a dtype other than F32);
+    /// the message names the file.
+    #[error(transparent)]
+    Serialize(#[from] hebb_serialize::Error),
+    /// A weights file whose tensors do not fit the model: the first variable
+    /// (in the model's order) that is missing from the file or has another
+    /// shape, or a tensor the model lacks.
+    #[error("weights file {} does not fit model {model}: {detail}", path.display())]
+    WeightsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The model's name.
+        model: String,
+        /// E.g. `dense_1/kernel is [128, 10] in the model but [64, 10] in the file`.
+        detail: String,
+    },
     /// A batch loss became NaN or infinite during `fit`.
     #[error("training diverged: loss is {loss} at epoch {} batch {batch}; try a smaller learning rate", epoch + 1)]
     NonFiniteBatchLoss {

@@ -1,8 +1,8 @@
 //! Callbacks run by `fit` (Keras `tf.keras.callbacks`): [`EarlyStopping`],
-//! [`TerminateOnNaN`], [`CsvLogger`].
+//! [`TerminateOnNaN`], [`CsvLogger`], [`ModelCheckpoint`].
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hebb_tensor::Tensor;
 
@@ -254,6 +254,294 @@ impl Callback for CsvLogger {
         }
         self.rows.push(format!("{epoch},{}", values.join(",")));
         self.write()?;
+        Ok(Control::Continue)
+    }
+}
+
+/// Saves the model's weights after epochs (Keras
+/// `ModelCheckpoint(filepath, monitor="val_loss", save_best_only=False,
+/// save_weights_only=True, mode="auto")`), in the format of
+/// [`Sequential::save_weights`](super::Sequential::save_weights), so that
+/// [`load_weights`](super::Sequential::load_weights) reads the files back.
+/// Made by [`Sequential::model_checkpoint`](super::Sequential::model_checkpoint),
+/// which gives it the weights' names.
+///
+/// `filepath` may name the epoch and the epoch's figures as Keras does with
+/// Python's `str.format`: `{epoch}` is the 1-based epoch, zero-padded to two
+/// digits (Keras' usual `{epoch:02d}`); `{epoch:03d}`, `{epoch:d}` and
+/// `{val_loss:.4f}`, `{loss}` (any figure in the logs, with an optional
+/// `.Nf` precision) are understood too; `{{` and `}}` are literal braces.
+/// Without a placeholder each save replaces the one before.
+///
+/// With `save_best_only`, the weights are saved only in epochs where the
+/// monitored figure improves on the best so far, strictly, the best starting
+/// at +inf (-inf when maximising) as in Keras, so NaN never improves: lower
+/// is better unless the name contains `acc` or `auc` (Keras' `auto` mode). Epochs without the
+/// figure (e.g. not validated) are skipped. Files are written atomically
+/// (temporary file, sync, rename), replacing older ones; missing parent
+/// directories are created.
+#[derive(Debug, Clone)]
+pub struct ModelCheckpoint {
+    filepath: PathBuf,
+    names: Vec<String>,
+    layers: Vec<String>,
+    monitor: String,
+    save_best_only: bool,
+    verbose: u8,
+    best: Option<f32>,
+}
+
+impl ModelCheckpoint {
+    /// A checkpoint saving tensors `names` (in `get_weights` order) to
+    /// `filepath`, recording `layers` in the file's metadata.
+    pub(crate) fn new(filepath: PathBuf, names: Vec<String>, layers: Vec<String>) -> Self {
+        Self {
+            filepath,
+            names,
+            layers,
+            monitor: "val_loss".into(),
+            save_best_only: false,
+            verbose: 0,
+            best: None,
+        }
+    }
+
+    /// The figure that decides what "best" is (Keras' default `"val_loss"`).
+    pub fn monitor(mut self, monitor: &str) -> Self {
+        self.monitor = monitor.to_string();
+        self
+    }
+
+    /// Save only when the monitored figure improves (default false: save every epoch).
+    pub fn save_best_only(mut self, save_best_only: bool) -> Self {
+        self.save_best_only = save_best_only;
+        self
+    }
+
+    /// 1: print a line for each save (and each epoch that did not improve);
+    /// 0 (default): silent.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// The best value of the monitored figure so far (Keras' `best`), once
+    /// an epoch has been saved with `save_best_only`.
+    pub fn best(&self) -> Option<f32> {
+        self.best
+    }
+
+    fn maximise(&self) -> bool {
+        self.monitor.contains("acc") || self.monitor.contains("auc")
+    }
+
+    /// `filepath` with its placeholders filled in for `epoch` (0-based).
+    fn path_for(&self, epoch: usize, logs: &Logs) -> Result<PathBuf> {
+        let template = self.filepath.to_string_lossy();
+        if !template.contains(['{', '}']) {
+            return Ok(self.filepath.clone());
+        }
+        let fail = |detail: String| Error::Data {
+            detail: format!(
+                "ModelCheckpoint: filepath {}: {detail}",
+                self.filepath.display()
+            ),
+        };
+        let mut out = String::new();
+        let mut rest = template.as_ref();
+        while let Some(i) = rest.find(['{', '}']) {
+            out.push_str(&rest[..i]);
+            let brace = rest.as_bytes()[i];
+            rest = &rest[i + 1..];
+            if rest.as_bytes().first() == Some(&brace) {
+                out.push(char::from(brace));
+                rest = &rest[1..];
+                continue;
+            }
+            if brace == b'}' {
+                return Err(fail("a single '}' (write '}}' for a literal brace)".into()));
+            }
+            let Some(end) = rest.find('}') else {
+                return Err(fail("a '{' without its '}'".into()));
+            };
+            let field = &rest[..end];
+            rest = &rest[end + 1..];
+            let (key, spec) = field.split_once(':').unwrap_or((field, ""));
+            let spec = Spec::parse(spec)
+                .ok_or_else(|| fail(format!("{{{field}}}: format spec {spec:?} is not understood (use e.g. {{epoch:02d}} or {{val_loss:.4f}})")))?;
+            if key == "epoch" {
+                out.push_str(
+                    &spec
+                        .integer(epoch + 1)
+                        .ok_or_else(|| fail(format!("{{{field}}}: the epoch is an integer")))?,
+                );
+            } else if let Some(value) = lookup(logs, key) {
+                out.push_str(&spec.float(value).ok_or_else(|| {
+                    fail(format!("{{{field}}}: {key} is a number, format it as .Nf"))
+                })?);
+            } else {
+                let known: Vec<&str> = std::iter::once("epoch")
+                    .chain(logs.iter().map(|(k, _)| k.as_str()))
+                    .collect();
+                return Err(fail(format!(
+                    "{{{key}}} is neither epoch nor a figure of epoch {} ({})",
+                    epoch + 1,
+                    known.join(", ")
+                )));
+            }
+        }
+        out.push_str(rest);
+        Ok(PathBuf::from(out))
+    }
+
+    fn save(&self, path: &Path, weights: &[Tensor]) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                path: dir.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+        }
+        super::Sequential::write_weights_file(path, &self.names, weights, &self.layers, true)
+    }
+}
+
+/// A Python format spec `[0][width][.precision][d|f]`, the part of it a
+/// checkpoint path needs.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    zero: bool,
+    width: usize,
+    precision: Option<usize>,
+    kind: Option<char>,
+}
+
+impl Spec {
+    fn parse(spec: &str) -> Option<Self> {
+        let (zero, spec) = match spec.strip_prefix('0') {
+            Some(rest) => (true, rest),
+            None => (false, spec),
+        };
+        let (spec, kind) = match spec.chars().last() {
+            Some(c @ ('d' | 'f')) => (&spec[..spec.len() - 1], Some(c)),
+            _ => (spec, None),
+        };
+        let (width, precision) = spec.split_once('.').unwrap_or((spec, ""));
+        let number = |s: &str| -> Option<Option<usize>> {
+            if s.is_empty() {
+                Some(None)
+            } else if s.bytes().all(|b| b.is_ascii_digit()) && s.len() <= 3 {
+                s.parse().ok().map(Some)
+            } else {
+                None
+            }
+        };
+        let width = number(width)?.unwrap_or(0);
+        let precision = if spec.contains('.') {
+            Some(number(precision)??)
+        } else {
+            None
+        };
+        Some(Self {
+            zero,
+            width,
+            precision,
+            kind,
+        })
+    }
+
+    /// `{epoch}` alone is `{epoch:02d}`.
+    fn integer(self, value: usize) -> Option<String> {
+        if self.precision.is_some() || self.kind == Some('f') {
+            return None;
+        }
+        let (zero, width) = if self.kind.is_none() && self.width == 0 && !self.zero {
+            (true, 2)
+        } else {
+            (self.zero, self.width)
+        };
+        Some(if zero {
+            format!("{value:0width$}")
+        } else {
+            format!("{value:width$}")
+        })
+    }
+
+    fn float(self, value: f32) -> Option<String> {
+        if self.kind == Some('d') {
+            return None;
+        }
+        let width = self.width;
+        Some(match (self.precision, self.zero) {
+            (Some(p), true) => format!("{value:0width$.p$}"),
+            (Some(p), false) => format!("{value:width$.p$}"),
+            (None, true) => format!("{value:0width$}"),
+            (None, false) => format!("{value:width$}"),
+        })
+    }
+}
+
+impl Callback for ModelCheckpoint {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, weights: &[Tensor]) -> Result<Control> {
+        if weights.len() != self.names.len() {
+            return Err(Error::Weights {
+                detail: format!(
+                    "ModelCheckpoint was made for {} weight tensors ({}) but the model has {}; make it after the last add",
+                    self.names.len(),
+                    self.names.join(", "),
+                    weights.len()
+                ),
+            });
+        }
+        if self.save_best_only {
+            let Some(value) = lookup(logs, &self.monitor) else {
+                if self.verbose > 0 {
+                    println!(
+                        "Epoch {}: can save best model only with {} available, skipping",
+                        epoch + 1,
+                        self.monitor
+                    );
+                }
+                return Ok(Control::Continue);
+            };
+            // Keras starts from +inf (min) or -inf (max) and compares strictly.
+            let best = self.best.unwrap_or(if self.maximise() {
+                f32::NEG_INFINITY
+            } else {
+                f32::INFINITY
+            });
+            let improved = if self.maximise() {
+                value > best
+            } else {
+                value < best
+            };
+            if !improved {
+                if self.verbose > 0 {
+                    println!(
+                        "Epoch {}: {} did not improve from {best:.5}",
+                        epoch + 1,
+                        self.monitor
+                    );
+                }
+                return Ok(Control::Continue);
+            }
+            let path = self.path_for(epoch, logs)?;
+            if self.verbose > 0 {
+                println!(
+                    "Epoch {}: {} improved from {best:.5} to {value:.5}, saving model to {}",
+                    epoch + 1,
+                    self.monitor,
+                    path.display()
+                );
+            }
+            self.save(&path, weights)?;
+            self.best = Some(value);
+        } else {
+            let path = self.path_for(epoch, logs)?;
+            if self.verbose > 0 {
+                println!("Epoch {}: saving model to {}", epoch + 1, path.display());
+            }
+            self.save(&path, weights)?;
+        }
         Ok(Control::Continue)
     }
 }

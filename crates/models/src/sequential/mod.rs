@@ -25,7 +25,9 @@ pub mod callbacks;
 mod history;
 pub mod layers;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hebb_autograd::{GradientTape, Var, Variable};
@@ -37,11 +39,16 @@ use hebb_tensor::random::chacha;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 
-pub use callbacks::{Callback, Control};
+pub use callbacks::{Callback, Control, ModelCheckpoint};
 pub use history::History;
 use layers::Layer;
 
 use crate::{Error, Result};
+
+/// `format` in the metadata of weights files.
+const WEIGHTS_FORMAT: &str = "hebb-weights";
+/// `version` in the metadata of weights files.
+const WEIGHTS_VERSION: &str = "1";
 
 /// A built layer: its name, Keras class, per-sample output shape and weights.
 #[derive(Debug, Clone)]
@@ -525,6 +532,222 @@ impl Sequential {
             v.assign(w.clone())?;
         }
         Ok(())
+    }
+
+    /// The names of the weight tensors in [`get_weights`](Self::get_weights)
+    /// order (`dense/kernel`, `dense/bias`, `dense_1/kernel`, ...). Known
+    /// before the model is built: each `Dense` layer has a kernel and a bias.
+    fn weight_names(&self) -> Vec<String> {
+        if self.built() {
+            return self
+                .trainable_variables()
+                .iter()
+                .map(|v| v.name().to_string())
+                .collect();
+        }
+        self.specs
+            .iter()
+            .flat_map(|(name, layer)| match layer {
+                Layer::Dense(_) => vec![format!("{name}/kernel"), format!("{name}/bias")],
+                Layer::Flatten(_) | Layer::Activation(_) => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The layers' names in order (`dense`, `flatten`, `dense_1`, ...).
+    fn layer_names(&self) -> Vec<String> {
+        self.specs.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Writes `weights` under `names` to a safetensors file with the
+    /// `hebb-weights` metadata (shared by `save_weights` and `ModelCheckpoint`).
+    pub(crate) fn write_weights_file(
+        path: &Path,
+        names: &[String],
+        weights: &[Tensor],
+        layers: &[String],
+        overwrite: bool,
+    ) -> Result<()> {
+        if names.len() != weights.len() {
+            return Err(Error::Weights {
+                detail: format!(
+                    "{} names ({}) for {} weight tensors",
+                    names.len(),
+                    names.join(", "),
+                    weights.len()
+                ),
+            });
+        }
+        let tensors: Vec<(&str, &Tensor)> = names.iter().map(String::as_str).zip(weights).collect();
+        let metadata = HashMap::from([
+            ("format".to_string(), WEIGHTS_FORMAT.to_string()),
+            ("version".to_string(), WEIGHTS_VERSION.to_string()),
+            ("layers".to_string(), layers.join(",")),
+        ]);
+        hebb_serialize::save(path, &tensors, Some(metadata), overwrite)?;
+        Ok(())
+    }
+
+    /// Saves the weights to `path` in the safetensors format
+    /// (`model.save_weights(path, overwrite)`; Keras 3 writes
+    /// `.weights.h5`, hebb writes safetensors, e.g. `model.weights.safetensors`).
+    ///
+    /// Each variable is stored as an `F32` tensor under its Keras name
+    /// (`dense/kernel` `[in, units]`, `dense/bias` `[units]`, `dense_1/kernel`,
+    /// ...), with the metadata `format = "hebb-weights"`, `version = "1"` and
+    /// `layers` = the layers' names joined by commas. The file is written to a
+    /// temporary file beside `path`, synced, and renamed over it, so a failed
+    /// save leaves any old file intact.
+    ///
+    /// ```
+    /// use hebb_models::sequential::{Sequential, layers::Dense};
+    ///
+    /// let make = |seed| -> hebb_models::Result<Sequential> {
+    ///     let mut model = Sequential::new().with_seed(seed);
+    ///     model.add(Dense::new(8).input_shape(&[4]))?;
+    ///     model.add(Dense::new(3))?;
+    ///     Ok(model)
+    /// };
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("model.weights.safetensors");
+    /// let model = make(1)?;
+    /// model.save_weights(&path, false)?;
+    ///
+    /// let mut copy = make(2)?; // other initial weights
+    /// copy.load_weights(&path)?;
+    /// assert_eq!(copy.get_weights(), model.get_weights());
+    /// // overwrite = false never replaces a file.
+    /// assert!(model.save_weights(&path, false).is_err());
+    /// # Ok::<(), hebb_models::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NotBuilt`] if the model has no weights yet;
+    /// [`Error::Serialize`] wrapping [`hebb_serialize::Error::AlreadyExists`]
+    /// (naming the file) if `overwrite` is false and `path` exists, or an I/O
+    /// error naming the file.
+    pub fn save_weights(&self, path: impl AsRef<Path>, overwrite: bool) -> Result<()> {
+        self.require_built()?;
+        Self::write_weights_file(
+            path.as_ref(),
+            &self.weight_names(),
+            &self.get_weights(),
+            &self.layer_names(),
+            overwrite,
+        )
+    }
+
+    /// Loads weights saved by [`save_weights`](Self::save_weights) (or a
+    /// [`callbacks::ModelCheckpoint`]) into the built model
+    /// (`model.load_weights(path)`), matching tensors to variables by name.
+    ///
+    /// Every check is made before any weight is replaced, so a failed load
+    /// leaves the model as it was: the file must hold exactly the model's
+    /// variables (`dense/kernel`, `dense/bias`, ...), each with the model's
+    /// shape, as `F32`. Files without hebb's metadata are accepted when the
+    /// names and shapes fit; a `hebb-weights` file of another version is refused.
+    /// The optimiser's state is left alone, as in Keras.
+    ///
+    /// # Errors
+    /// [`Error::NotBuilt`] if the model is not built (give the first layer an
+    /// `input_shape`, or call `build`); [`Error::Serialize`] if the file cannot
+    /// be read or is not a valid F32 safetensors file; [`Error::WeightsFile`]
+    /// naming the file, the model and the first variable that differs, e.g.
+    /// `weights file w.safetensors does not fit model sequential: dense_1/kernel
+    /// is [128, 10] in the model but [64, 10] in the file`, or a variable
+    /// missing from the file, or a tensor the model lacks.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        self.require_built()?;
+        let loaded = hebb_serialize::load(path)?;
+        let misfit = |detail: String| Error::WeightsFile {
+            path: path.to_path_buf(),
+            model: self.name.clone(),
+            detail,
+        };
+        if loaded.metadata.get("format").map(String::as_str) == Some(WEIGHTS_FORMAT) {
+            let version = loaded
+                .metadata
+                .get("version")
+                .map_or("none", String::as_str);
+            if version != WEIGHTS_VERSION {
+                return Err(misfit(format!(
+                    "the file is {WEIGHTS_FORMAT} version {version}; this hebb reads version {WEIGHTS_VERSION}"
+                )));
+            }
+        }
+        let list = |names: &mut dyn Iterator<Item = &str>| names.collect::<Vec<_>>().join(", ");
+        let mut values = Vec::new();
+        for var in self.trainable_variables() {
+            let name = var.name();
+            let Some(tensor) = loaded.get(name) else {
+                return Err(misfit(format!(
+                    "{name} is in the model but not in the file (the file has: {})",
+                    list(&mut loaded.tensors.iter().map(|(n, _)| n.as_str()))
+                )));
+            };
+            if tensor.shape() != var.shape() {
+                return Err(misfit(format!(
+                    "{name} is {:?} in the model but {:?} in the file",
+                    var.shape(),
+                    tensor.shape()
+                )));
+            }
+            values.push(tensor.clone());
+        }
+        let model_names = self.weight_names();
+        if let Some((extra, _)) = loaded
+            .tensors
+            .iter()
+            .find(|(n, _)| !model_names.contains(n))
+        {
+            return Err(misfit(format!(
+                "the file has {extra}, which is not in the model (the model has: {})",
+                list(&mut model_names.iter().map(String::as_str))
+            )));
+        }
+        for (var, value) in self.trainable_variables_mut().into_iter().zip(values) {
+            var.assign(value)?;
+        }
+        Ok(())
+    }
+
+    /// A [`callbacks::ModelCheckpoint`] that saves this model's weights to
+    /// `filepath` during `fit` (Keras
+    /// `ModelCheckpoint(filepath, monitor="val_loss", save_best_only=False,
+    /// save_weights_only=True, mode="auto")`); configure it with
+    /// [`monitor`](callbacks::ModelCheckpoint::monitor) and
+    /// [`save_best_only`](callbacks::ModelCheckpoint::save_best_only).
+    ///
+    /// It takes the weights' names from the model now, so make it after the
+    /// last `add` (the model need not be built). The files can be read with
+    /// [`load_weights`](Self::load_weights).
+    ///
+    /// ```
+    /// use hebb_models::sequential::{FitOptions, Sequential, layers::Dense};
+    /// use hebb_tensor::Tensor;
+    ///
+    /// let mut model = Sequential::new();
+    /// model.add(Dense::new(1).input_shape(&[2]))?;
+    /// model.compile("sgd", "mse", Vec::<&str>::new())?;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let best = dir.path().join("best.safetensors");
+    /// let checkpoint = model.model_checkpoint(&best).monitor("val_loss").save_best_only(true);
+    /// let every = model.model_checkpoint(dir.path().join("w.{epoch}.safetensors"));
+    ///
+    /// let x = Tensor::from_vec(vec![0., 1., 1., 0., 1., 1., 0., 0.], &[4, 2])?;
+    /// let y = Tensor::from_vec(vec![1., 1., 2., 0.], &[4, 1])?;
+    /// model.fit(&x, &y, FitOptions {
+    ///     epochs: 3, verbose: 0, validation_split: 0.25,
+    ///     callbacks: vec![Box::new(checkpoint), Box::new(every)],
+    ///     ..Default::default()
+    /// })?;
+    /// assert!(dir.path().join("w.03.safetensors").exists());
+    /// model.load_weights(&best)?; // the best epoch's weights
+    /// # Ok::<(), hebb_models::Error>(())
+    /// ```
+    pub fn model_checkpoint(&self, filepath: impl Into<PathBuf>) -> callbacks::ModelCheckpoint {
+        callbacks::ModelCheckpoint::new(filepath.into(), self.weight_names(), self.layer_names())
     }
 
     /// Configures training (`model.compile(optimizer, loss, metrics)`), with
