@@ -17,7 +17,7 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check_lr, check_non_negative, check_rate, ensure_slots, named_slots};
+use crate::core::{Core, check_lr, check_non_negative, check_rate, ensure_slots, ftz, named_slots};
 use crate::{Optimizer, Result};
 
 /// Adadelta (Keras 3 `keras.optimizers.Adadelta`,
@@ -133,9 +133,9 @@ impl Optimizer for Adadelta {
                 .zip(acc_g.as_mut_slice().iter_mut())
                 .zip(acc_dx.as_mut_slice().iter_mut())
             {
-                *ag = rho * *ag + one_minus_rho * (g * g);
+                *ag = ftz(rho * *ag + one_minus_rho * (g * g));
                 let delta = -(((*adx + eps).sqrt() * g) / (*ag + eps).sqrt());
-                *adx = rho * *adx + one_minus_rho * (delta * delta);
+                *adx = ftz(rho * *adx + one_minus_rho * (delta * delta));
                 *w += lr * delta;
             }
         }

@@ -21,7 +21,7 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check_lr, check_non_negative, check_rate, ensure_slots, named_slots};
+use crate::core::{Core, check_lr, check_non_negative, check_rate, ensure_slots, ftz, named_slots};
 use crate::{Optimizer, Result};
 
 /// Adam (Keras 3 `keras.optimizers.Adam`, `keras/src/optimizers/adam.py`;
@@ -195,15 +195,15 @@ impl Optimizer for Adam {
                     .zip(v.iter_mut())
                     .zip(vh.iter_mut())
                 {
-                    *m += (g - *m) * one_minus_beta_1;
-                    *v += (g * g - *v) * one_minus_beta_2;
+                    *m = ftz(*m + (g - *m) * one_minus_beta_1);
+                    *v = ftz(*v + (g * g - *v) * one_minus_beta_2);
                     *vh = vh.max(*v);
                     *w -= (*m * alpha) / (vh.sqrt() + eps);
                 }
             } else {
                 for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    *m += (g - *m) * one_minus_beta_1;
-                    *v += (g * g - *v) * one_minus_beta_2;
+                    *m = ftz(*m + (g - *m) * one_minus_beta_1);
+                    *v = ftz(*v + (g * g - *v) * one_minus_beta_2);
                     *w -= (*m * alpha) / (v.sqrt() + eps);
                 }
             }

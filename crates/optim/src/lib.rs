@@ -25,6 +25,11 @@
 //! learning rate are `f64` (Keras keeps them as Python floats) and are
 //! rounded to `f32` where Keras' tensor ops would round them, with
 //! differences such as `1 - β₁` taken in `f64` first, as Python does.
+//! Moving averages are flushed to zero when they decay below
+//! `f32::MIN_POSITIVE`, as TensorFlow's CPU kernels (which run in the
+//! processor's flush-to-zero mode) would leave them: subnormal arithmetic is
+//! about a hundred times slower on x86, and Adam's moments of an input that
+//! is always zero (an MNIST border pixel) decay into that range.
 //!
 //! Lecture 13.2 motivates momentum with a long, shallow valley: plain
 //! gradient descent crawls along it, while momentum keeps the previous

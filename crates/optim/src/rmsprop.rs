@@ -18,7 +18,9 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check, check_lr, check_momentum, check_rate, ensure_slots, named_slots};
+use crate::core::{
+    Core, check, check_lr, check_momentum, check_rate, ensure_slots, ftz, named_slots,
+};
 use crate::{Optimizer, Result};
 
 /// RMSprop (Keras 3 `keras.optimizers.RMSprop`,
@@ -193,7 +195,7 @@ impl Optimizer for RmsProp {
             match (self.centered, use_momentum) {
                 (false, false) => {
                     for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                        *v = rho * *v + one_minus_rho * (g * g);
+                        *v = ftz(rho * *v + one_minus_rho * (g * g));
                         *w -= (lr * g) / (*v + eps).sqrt();
                     }
                 }
@@ -201,7 +203,7 @@ impl Optimizer for RmsProp {
                     let m = self.momentums[i].as_mut_slice();
                     for (((w, &g), v), m) in w.iter_mut().zip(g).zip(v.iter_mut()).zip(m.iter_mut())
                     {
-                        *v = rho * *v + one_minus_rho * (g * g);
+                        *v = ftz(rho * *v + one_minus_rho * (g * g));
                         *m = mu * *m + (lr * g) / (*v + eps).sqrt();
                         *w -= *m;
                     }
@@ -210,8 +212,8 @@ impl Optimizer for RmsProp {
                     let a = self.average_gradients[i].as_mut_slice();
                     for (((w, &g), v), a) in w.iter_mut().zip(g).zip(v.iter_mut()).zip(a.iter_mut())
                     {
-                        *v = rho * *v + one_minus_rho * (g * g);
-                        *a = rho * *a + one_minus_rho * g;
+                        *v = ftz(rho * *v + one_minus_rho * (g * g));
+                        *a = ftz(rho * *a + one_minus_rho * g);
                         *w -= (lr * g) / ((*v - *a * *a) + eps).sqrt();
                     }
                 }
@@ -225,8 +227,8 @@ impl Optimizer for RmsProp {
                         .zip(a.iter_mut())
                         .zip(m.iter_mut())
                     {
-                        *v = rho * *v + one_minus_rho * (g * g);
-                        *a = rho * *a + one_minus_rho * g;
+                        *v = ftz(rho * *v + one_minus_rho * (g * g));
+                        *a = ftz(rho * *a + one_minus_rho * g);
                         *m = mu * *m + (lr * g) / ((*v - *a * *a) + eps).sqrt();
                         *w -= *m;
                     }

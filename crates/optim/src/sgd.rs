@@ -20,7 +20,7 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check_momentum, ensure_slots, named_slots};
+use crate::core::{Core, check_momentum, ensure_slots, ftz, named_slots};
 use crate::{Optimizer, Result};
 
 /// Gradient descent with optional momentum and Nesterov momentum (Keras 3
@@ -139,12 +139,12 @@ impl Optimizer for Sgd {
                 let v = vel.as_mut_slice();
                 if self.nesterov {
                     for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                        *v = *v * mu - g * lr;
+                        *v = ftz(*v * mu - g * lr);
                         *w += *v * mu - g * lr;
                     }
                 } else {
                     for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                        *v = *v * mu - g * lr;
+                        *v = ftz(*v * mu - g * lr);
                         *w += *v;
                     }
                 }
