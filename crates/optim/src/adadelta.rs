@@ -17,7 +17,9 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check_lr, check_non_negative, check_rate, ensure_slots, ftz, named_slots};
+use crate::core::{
+    Core, check_lr, check_non_negative, check_rate, core_accessors, ensure_slots, ftz, named_slots,
+};
 use crate::{Optimizer, Result};
 
 /// Adadelta (Keras 3 `keras.optimizers.Adadelta`,
@@ -143,21 +145,7 @@ impl Optimizer for Adadelta {
         Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "Adadelta"
-    }
-
-    fn learning_rate(&self) -> f32 {
-        self.core.learning_rate
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.core.learning_rate = lr;
-    }
-
-    fn iterations(&self) -> u64 {
-        self.core.iterations
-    }
+    core_accessors!("Adadelta");
 
     fn config(&self) -> Vec<(&'static str, f64)> {
         vec![

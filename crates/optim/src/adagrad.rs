@@ -15,7 +15,7 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check_lr, check_non_negative, ensure_slots, named_slots};
+use crate::core::{Core, check_lr, check_non_negative, core_accessors, ensure_slots, named_slots};
 use crate::{Optimizer, Result};
 
 /// Adagrad (Keras 3 `keras.optimizers.Adagrad`,
@@ -135,21 +135,7 @@ impl Optimizer for Adagrad {
         Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "Adagrad"
-    }
-
-    fn learning_rate(&self) -> f32 {
-        self.core.learning_rate
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.core.learning_rate = lr;
-    }
-
-    fn iterations(&self) -> u64 {
-        self.core.iterations
-    }
+    core_accessors!("Adagrad");
 
     fn config(&self) -> Vec<(&'static str, f64)> {
         vec![

@@ -21,7 +21,9 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check_lr, check_non_negative, check_rate, ensure_slots, ftz, named_slots};
+use crate::core::{
+    Core, check_lr, check_non_negative, check_rate, core_accessors, ensure_slots, ftz, named_slots,
+};
 use crate::{Optimizer, Result};
 
 /// Adam (Keras 3 `keras.optimizers.Adam`, `keras/src/optimizers/adam.py`;
@@ -212,21 +214,7 @@ impl Optimizer for Adam {
         Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "Adam"
-    }
-
-    fn learning_rate(&self) -> f32 {
-        self.core.learning_rate
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.core.learning_rate = lr;
-    }
-
-    fn iterations(&self) -> u64 {
-        self.core.iterations
-    }
+    core_accessors!("Adam");
 
     fn config(&self) -> Vec<(&'static str, f64)> {
         vec![

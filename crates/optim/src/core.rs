@@ -6,6 +6,30 @@ use hebb_tensor::Tensor;
 
 use crate::{Error, Result};
 
+/// The [`Optimizer`](crate::Optimizer) methods every optimiser answers from
+/// its `core` field: `name` (Keras' class name), `learning_rate`,
+/// `set_learning_rate` and `iterations`.
+macro_rules! core_accessors {
+    ($name:literal) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+
+        fn learning_rate(&self) -> f32 {
+            self.core.learning_rate
+        }
+
+        fn set_learning_rate(&mut self, lr: f32) {
+            self.core.learning_rate = lr;
+        }
+
+        fn iterations(&self) -> u64 {
+            self.core.iterations
+        }
+    };
+}
+pub(crate) use core_accessors;
+
 /// The part of an optimiser that does not depend on its update rule
 /// (Keras `BaseOptimizer`: `learning_rate`, `iterations`, `build`).
 #[derive(Debug, Clone)]

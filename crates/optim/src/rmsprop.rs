@@ -19,7 +19,8 @@ use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
 use crate::core::{
-    Core, check, check_lr, check_momentum, check_rate, ensure_slots, ftz, named_slots,
+    Core, check, check_lr, check_momentum, check_rate, core_accessors, ensure_slots, ftz,
+    named_slots,
 };
 use crate::{Optimizer, Result};
 
@@ -239,21 +240,7 @@ impl Optimizer for RmsProp {
         Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "RMSprop"
-    }
-
-    fn learning_rate(&self) -> f32 {
-        self.core.learning_rate
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.core.learning_rate = lr;
-    }
-
-    fn iterations(&self) -> u64 {
-        self.core.iterations
-    }
+    core_accessors!("RMSprop");
 
     fn config(&self) -> Vec<(&'static str, f64)> {
         vec![

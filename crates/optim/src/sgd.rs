@@ -20,7 +20,7 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::core::{Core, check_momentum, ensure_slots, ftz, named_slots};
+use crate::core::{Core, check_momentum, core_accessors, ensure_slots, ftz, named_slots};
 use crate::{Optimizer, Result};
 
 /// Gradient descent with optional momentum and Nesterov momentum (Keras 3
@@ -162,21 +162,7 @@ impl Optimizer for Sgd {
         Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "SGD"
-    }
-
-    fn learning_rate(&self) -> f32 {
-        self.core.learning_rate
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.core.learning_rate = lr;
-    }
-
-    fn iterations(&self) -> u64 {
-        self.core.iterations
-    }
+    core_accessors!("SGD");
 
     fn config(&self) -> Vec<(&'static str, f64)> {
         vec![
