@@ -16,13 +16,13 @@ pub(crate) struct BenchArgs {
     /// What to time: `mnist`.
     job: String,
     /// Epochs per fit.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::at_least_one)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::at_least_one)]
     batch_size: usize,
     /// Number of timed fits (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::at_least_one)]
     repeats: usize,
     /// Data directory (default: $HEBB_DATA_DIR, else datasets/cache).
     #[arg(long)]

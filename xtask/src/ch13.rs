@@ -143,7 +143,10 @@ pub(crate) fn load_mnist_like(
 }
 
 fn section_13_5(args: &ReproduceArgs, data_dir: &DataDir, out: &Path) -> Result<()> {
-    heading("13.5 Handwritten digits: MNIST with a Sequential model");
+    heading(&format!(
+        "13.5 Handwritten digits: {} with a Sequential model",
+        args.dataset
+    ));
     let data = load_mnist_like(args, data_dir)?;
     println!(
         "x_train {:?}, y_train {:?}, x_test {:?}, y_test {:?} (u8); X = x / 255",

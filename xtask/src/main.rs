@@ -56,19 +56,19 @@ pub(crate) struct ReproduceArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     hidden: u32,
     /// Epochs of the Sequential fits (default: the lecture's, 5 for MNIST).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::at_least_one)]
     epochs: Option<usize>,
     /// Batch size of the Sequential fits (default: the lecture's, 64 for MNIST).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::at_least_one)]
     batch_size: Option<usize>,
     /// Data set of 13.5: `mnist` or `fashion-mnist`.
-    #[arg(long, default_value = "mnist")]
+    #[arg(long, default_value = "mnist", value_parser = ["mnist", "fashion-mnist"])]
     dataset: String,
     /// Train 13.5 on the first N training images only (a quick smoke run).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::at_least_one)]
     subset: Option<usize>,
     /// Keras verbosity of the fits: 0 silent, 1 progress bar, 2 one line per epoch.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     verbose: u8,
     /// Print every n-th iteration of the loops of 12.2 and 12.6.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
@@ -79,6 +79,15 @@ pub(crate) struct ReproduceArgs {
     /// Where figures go (default: `target/reproduce/CHAPTER`).
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// A count of at least 1 (epochs, batch sizes, repeats).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A finite `f32` (rejects NaN and infinities, and values that overflow to them).

@@ -90,7 +90,7 @@ pub enum Error {
         detail: String,
     },
     /// A batch loss became NaN or infinite during `fit`.
-    #[error("training diverged: loss is {loss} at epoch {} batch {batch}; try a smaller learning rate", epoch + 1)]
+    #[error("training diverged: loss is {loss} at epoch {} batch {batch}; check the data for NaN or infinite values, or try a smaller learning rate", epoch + 1)]
     NonFiniteBatchLoss {
         /// The epoch (0-based; printed 1-based as Keras does).
         epoch: usize,

@@ -479,9 +479,9 @@ fn batch_size_larger_than_the_data_is_one_batch() {
     let batches: Vec<(usize, usize)> = record.borrow().batches.iter().map(|b| (b.0, b.1)).collect();
     assert_eq!(batches, [(0, 0), (1, 0)]);
     assert!(close(h.get("loss").unwrap()[0], expected[0], 1e-6));
-    // batch_size 0 is taken as 1 rather than looping for ever.
+    // batch_size 0 is an error (as in Keras), not a silent change to 1.
     let (record, cb) = recorder();
-    model
+    let err = model
         .fit(
             &x,
             &y,
@@ -491,8 +491,14 @@ fn batch_size_larger_than_the_data_is_one_batch() {
                 ..quiet()
             },
         )
-        .unwrap();
-    assert_eq!(record.borrow().batches.len(), 7);
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("batch_size must be at least 1"),
+        "{err}"
+    );
+    assert!(record.borrow().batches.is_empty());
+    assert!(model.predict(&x, 0).is_err());
+    assert!(model.evaluate(&x, &y, 0, 0).is_err());
 }
 
 /// Per-sample sparse categorical cross-entropies of `model` on `x`, `y`,

@@ -851,7 +851,7 @@ impl Sequential {
     /// Shape errors naming the layer.
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         let n = self.prepare_input(x, "predict")?;
-        let batch_size = batch_size.max(1);
+        check_batch_size(batch_size, "predict")?;
         let mut out = Vec::new();
         let mut width = self
             .nodes
@@ -887,6 +887,12 @@ impl Sequential {
     ) -> Result<Vec<f32>> {
         let n = self.prepare_input(x, "evaluate")?;
         check_targets(y, n, "evaluate")?;
+        check_batch_size(batch_size, "evaluate")?;
+        if n == 0 {
+            return Err(Error::Data {
+                detail: "evaluate: no samples to evaluate".into(),
+            });
+        }
         let start = Instant::now();
         let values = self.evaluate_rows(x, y, &(0..n).collect::<Vec<_>>(), batch_size)?;
         if verbose > 0 {
@@ -915,7 +921,7 @@ impl Sequential {
                 m.reset_state();
             }
             let mut loss_sum = 0f64;
-            for chunk in rows.chunks(batch_size.max(1)) {
+            for chunk in rows.chunks(batch_size) {
                 let xb = x.gather_rows(chunk)?;
                 let yb = y.gather_rows(chunk)?;
                 let pred = self.call(&xb)?;
@@ -953,6 +959,12 @@ impl Sequential {
         self.compiled()?;
         let n = self.prepare_input(x, "fit")?;
         check_targets(y, n, "fit")?;
+        check_batch_size(options.batch_size, "fit")?;
+        if options.validation_freq == 0 {
+            return Err(Error::Data {
+                detail: "fit: validation_freq must be at least 1".into(),
+            });
+        }
         if !(0.0..1.0).contains(&options.validation_split) {
             return Err(Error::Data {
                 detail: format!(
@@ -984,7 +996,7 @@ impl Sequential {
             None if split_at < n => Some((x.clone(), y.clone(), (split_at..n).collect())),
             None => None,
         };
-        let batch_size = options.batch_size.max(1);
+        let batch_size = options.batch_size;
         let steps = split_at.div_ceil(batch_size);
         if options.verbose == 1 {
             match &validation {
@@ -1083,7 +1095,7 @@ impl Sequential {
                 }
                 break 'epochs;
             }
-            let validate = (epoch + 1) % options.validation_freq.max(1) == 0;
+            let validate = (epoch + 1) % options.validation_freq == 0;
             if let (Some((vx, vy, rows)), true) = (&validation, validate) {
                 let values = self.evaluate_rows(vx, vy, rows, batch_size)?;
                 for (name, v) in metric_names.iter().zip(values) {
@@ -1147,6 +1159,16 @@ fn progress_bar(verbose: u8, len: u64) -> Option<ProgressBar> {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
+}
+
+/// Checks a batch size (Keras raises for 0 as well).
+fn check_batch_size(batch_size: usize, what: &str) -> Result<()> {
+    if batch_size == 0 {
+        return Err(Error::Data {
+            detail: format!("{what}: batch_size must be at least 1"),
+        });
+    }
+    Ok(())
 }
 
 /// Checks that `y` has one row per sample.
