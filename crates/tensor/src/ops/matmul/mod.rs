@@ -9,6 +9,95 @@ mod cpu_kernel;
 
 use crate::{Error, Result, Tensor};
 
+/// A borrowed row-major `[rows, cols]` matrix `X`, used as `op(X)`: `X`
+/// itself or, after [`t`](Self::t), `Xᵀ` (no copy). The operand of [`gemm`].
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    transpose: bool,
+}
+
+impl<'a> MatRef<'a> {
+    /// `data` read as a row-major `[rows, cols]` matrix.
+    ///
+    /// # Errors
+    /// [`Error::ElementCount`] if `data.len() != rows * cols`.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
+        if rows.checked_mul(cols) != Some(data.len()) {
+            return Err(Error::ElementCount {
+                op: "MatRef::new",
+                shape: vec![rows, cols],
+                len: data.len(),
+            });
+        }
+        Ok(Self {
+            data,
+            rows,
+            cols,
+            transpose: false,
+        })
+    }
+
+    /// A rank-2 tensor as an operand.
+    ///
+    /// # Errors
+    /// [`Error::Rank`] if `t` is not rank 2.
+    pub fn of(t: &'a Tensor) -> Result<Self> {
+        t.expect_rank(2, "matmul")?;
+        Ok(Self {
+            data: t.as_slice(),
+            rows: t.shape[0],
+            cols: t.shape[1],
+            transpose: false,
+        })
+    }
+
+    /// The transpose `Xᵀ` (`[cols, rows]`), as a view.
+    pub fn t(self) -> Self {
+        Self {
+            transpose: !self.transpose,
+            ..self
+        }
+    }
+
+    /// The shape of `op(X)`: `[rows, cols]`, swapped if transposed.
+    pub fn shape(&self) -> [usize; 2] {
+        if self.transpose {
+            [self.cols, self.rows]
+        } else {
+            [self.rows, self.cols]
+        }
+    }
+}
+
+/// `out = op(A) · op(B)` into a caller-owned row-major `[m, n]` buffer, for
+/// `op(A)` `[m, k]` and `op(B)` `[k, n]`: the kernel of [`Tensor::matmul_with`]
+/// (same results, bit for bit) for code that reuses its buffers, such as a
+/// fused training step. Large products use every thread of rayon's pool.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the inner dimensions differ or `out` does not
+/// hold `m * n` elements.
+pub fn gemm(out: &mut [f32], a: MatRef<'_>, b: MatRef<'_>) -> Result<()> {
+    let ([m, ka], [kb, n]) = (a.shape(), b.shape());
+    if ka != kb || out.len() != m * n {
+        return Err(Error::ShapeMismatch {
+            op: "gemm",
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+            detail: if ka != kb {
+                format!("inner dimensions {ka} and {kb} differ")
+            } else {
+                format!("output holds {} elements, not {m}×{n}", out.len())
+            },
+        });
+    }
+    cpu_kernel::gemm_into(out, a, b, (m, ka, n));
+    Ok(())
+}
+
 impl Tensor {
     /// `self · rhs` for `[m, k]` and `[k, n]` tensors, giving `[m, n]` (`tf.matmul`).
     ///
@@ -61,7 +150,14 @@ impl Tensor {
                 ),
             });
         }
-        let operand = cpu_kernel::Operand::of;
+        fn operand(t: &Tensor, transpose: bool) -> MatRef<'_> {
+            MatRef {
+                data: t.as_slice(),
+                rows: t.shape[0],
+                cols: t.shape[1],
+                transpose,
+            }
+        }
         let data = cpu_kernel::gemm(
             operand(self, transpose_a),
             operand(rhs, transpose_b),
@@ -176,5 +272,74 @@ mod tests {
                 .to_vec(),
             vec![0.0; 6]
         );
+    }
+
+    /// The product split between threads is bit-identical to one thread's,
+    /// for both directions of split and odd sizes.
+    #[test]
+    fn threads_do_not_change_the_bits() {
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        for &(m, k, n, ta) in &[
+            (64, 784, 128, false),
+            (784, 64, 128, true),
+            (97, 301, 203, false),
+        ] {
+            let a_shape = if ta { [k, m] } else { [m, k] };
+            let a = t(
+                (0..m * k)
+                    .map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 97.0)
+                    .collect(),
+                &a_shape,
+            );
+            let b = t(
+                (0..k * n)
+                    .map(|i| ((i * 104_729 % 887) as f32 - 443.0) / 61.0)
+                    .collect(),
+                &[k, n],
+            );
+            let one = pool(1).install(|| a.matmul_with(&b, ta, false).unwrap());
+            for threads in [2, 3, 4] {
+                let many = pool(threads).install(|| a.matmul_with(&b, ta, false).unwrap());
+                let same = one
+                    .as_slice()
+                    .iter()
+                    .zip(many.as_slice())
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{m}x{k}x{n} on {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_into_a_buffer_equals_matmul_and_checks_shapes() {
+        let a = t((0..6 * 9).map(|i| (i % 5) as f32 - 2.0).collect(), &[6, 9]);
+        let b = t((0..6 * 8).map(|i| (i % 7) as f32 * 0.5).collect(), &[6, 8]);
+        let mut out = vec![f32::NAN; 9 * 8];
+        gemm(
+            &mut out,
+            MatRef::of(&a).unwrap().t(),
+            MatRef::of(&b).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out, a.matmul_with(&b, true, false).unwrap().to_vec());
+        let err = gemm(&mut out, MatRef::of(&a).unwrap(), MatRef::of(&b).unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("[6, 9]") && err.to_string().contains("[6, 8]"),
+            "{err}"
+        );
+        let err = gemm(
+            &mut out[1..],
+            MatRef::of(&a).unwrap().t(),
+            MatRef::of(&b).unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("71"), "{err}");
+        assert!(MatRef::new(&out, 5, 5).is_err());
+        assert_eq!(MatRef::new(&out, 8, 9).unwrap().t().shape(), [9, 8]);
     }
 }

@@ -10,6 +10,16 @@ mod cpu_kernel;
 
 use crate::{Error, Result, Tensor};
 
+/// Softmax of one row of logits, in place: the kernel behind
+/// [`Tensor::softmax`] (same rounding), for code that keeps its own buffers
+/// (a fused training step). Returns the row's `(max, sum)` with
+/// `sum = Σ exp(x - max)`, so `log Σ exp(x) = max + ln(sum)`, the parts
+/// `tf.nn.sparse_softmax_cross_entropy_with_logits` computes its loss from.
+/// An empty row returns `(-inf, 0)`.
+pub fn softmax_row_in_place(row: &mut [f32]) -> (f32, f32) {
+    cpu_kernel::softmax_row_in_place(row)
+}
+
 impl Tensor {
     /// Softmax over the last axis: each row of `[.., classes]` becomes a
     /// probability distribution.

@@ -1,17 +1,6 @@
 //! Host kernels for unary ops.
 
-use super::UnaryOp;
-
-#[inline(always)]
-fn sigmoid(x: f32) -> f32 {
-    // Two branches keep e^x from overflowing for either sign.
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+use super::{UnaryOp, sigmoid};
 
 pub(super) fn unary(op: UnaryOp, x: &[f32]) -> Vec<f32> {
     macro_rules! map {

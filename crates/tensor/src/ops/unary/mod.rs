@@ -9,6 +9,19 @@ mod cpu_kernel;
 
 use crate::{Error, Result, Tensor};
 
+/// The logistic function `σ(x) = 1 / (1 + e^-x)` of one value, as
+/// [`Tensor::sigmoid`] computes it (for code that keeps its own buffers).
+/// Two branches keep `e^x` from overflowing for either sign.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
 /// The unary elementwise ops. Kernels dispatch on this.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum UnaryOp {
