@@ -51,10 +51,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let (train_flops, val_flops) = flops_per_sample();
     let total_flops = args.epochs as f64 * (train * train_flops + val * val_flops);
     println!(
-        "MNIST 13.5 recipe: Flatten-Dense(128, relu)-Dense(10, softmax), adam, batch {}, {} epochs, validation_split 0.2; {} threads available",
+        "MNIST 13.5 recipe: Flatten-Dense(128, relu)-Dense(10, softmax), adam, batch {}, {} epochs, validation_split 0.2; {} threads (rayon; set RAYON_NUM_THREADS to change)",
         args.batch_size,
         args.epochs,
-        std::thread::available_parallelism().map_or(1, usize::from)
+        rayon::current_num_threads()
     );
     let mut times = Vec::new();
     for run in 1..=args.repeats.max(1) {

@@ -15,6 +15,8 @@
 
 use hebb_autograd::Var;
 use hebb_tensor::Tensor;
+use hebb_tensor::ops::softmax::softmax_row_in_place;
+use hebb_tensor::ops::unary::sigmoid;
 
 use crate::{Error, Result};
 
@@ -110,6 +112,94 @@ impl Activation {
         })
     }
 
+    /// `f(z)` in place on a row-major `[rows, width]` buffer (softmax: per
+    /// row of `width`), with the same rounding as [`call`](Self::call); for
+    /// training loops that keep their own buffers.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); [`Error::InvalidArgument`] if `width` is 0 or
+    /// does not divide the buffer's length.
+    pub fn apply_in_place(&self, z: &mut [f32], width: usize) -> Result<()> {
+        self.validate()?;
+        check_width(self.name(), z.len(), width)?;
+        // Compiled for the CPU's widest vectors (AVX-512/AVX2), chosen at run time.
+        pulp::Arch::new().dispatch(|| match *self {
+            Activation::Linear => {}
+            Activation::Step => z
+                .iter_mut()
+                .for_each(|v| *v = if *v >= 0.0 { 1.0 } else { 0.0 }),
+            Activation::Sigmoid => z.iter_mut().for_each(|v| *v = sigmoid(*v)),
+            Activation::Tanh => z.iter_mut().for_each(|v| *v = v.tanh()),
+            // NaN stays NaN, as in tf.nn.relu.
+            Activation::Relu => z
+                .iter_mut()
+                .for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }),
+            Activation::LeakyRelu { a } => {
+                let slope = 1.0 / a;
+                z.iter_mut()
+                    .for_each(|v| *v = if *v < 0.0 { *v * slope } else { *v });
+            }
+            Activation::Softmax => z.chunks_exact_mut(width).for_each(|row| {
+                softmax_row_in_place(row);
+            }),
+        });
+        Ok(())
+    }
+
+    /// The backward pass in place: `delta` (`dL/dy`, `[rows, width]`) becomes
+    /// `dL/dz`, given the outputs `y = f(z)`, by the rules of
+    /// [`apply`](Self::apply): `g·y·(1 - y)` (sigmoid), `g·(1 - y²)` (tanh),
+    /// `g` where `y > 0` else `0` (ReLU) or `g/a` (Leaky-ReLU, `y > 0` exactly
+    /// where `z > 0`), `(g - Σ g·y)·y` per row (softmax), `0` (step).
+    ///
+    /// # Errors
+    /// As [`apply_in_place`](Self::apply_in_place); [`Error::InvalidArgument`]
+    /// if `y` and `delta` differ in length.
+    pub fn backprop_in_place(&self, y: &[f32], delta: &mut [f32], width: usize) -> Result<()> {
+        self.validate()?;
+        check_width(self.name(), delta.len(), width)?;
+        if y.len() != delta.len() {
+            return Err(Error::InvalidArgument {
+                what: "backprop_in_place",
+                detail: format!(
+                    "outputs hold {} values but the gradient {}",
+                    y.len(),
+                    delta.len()
+                ),
+            });
+        }
+        pulp::Arch::new().dispatch(|| match *self {
+            Activation::Linear => {}
+            Activation::Step => delta.fill(0.0),
+            Activation::Sigmoid => delta
+                .iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g = *g * y * (1.0 - y)),
+            Activation::Tanh => delta
+                .iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g *= 1.0 - y * y),
+            Activation::Relu => delta
+                .iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g *= if y > 0.0 { 1.0 } else { 0.0 }),
+            Activation::LeakyRelu { a } => {
+                let slope = 1.0 / a;
+                delta
+                    .iter_mut()
+                    .zip(y)
+                    .for_each(|(g, &y)| *g *= if y > 0.0 { 1.0 } else { slope });
+            }
+            Activation::Softmax => {
+                for (g, y) in delta.chunks_exact_mut(width).zip(y.chunks_exact(width)) {
+                    let s: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+                    g.iter_mut().zip(y).for_each(|(g, &y)| *g = (*g - s) * y);
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// `f(z)` recorded on `z`'s tape. The step function breaks the chain
     /// (its gradient is zero almost everywhere).
     ///
@@ -127,6 +217,17 @@ impl Activation {
             Activation::Softmax => z.softmax()?,
         })
     }
+}
+
+/// `width` must be positive and divide `len`.
+fn check_width(what: &'static str, len: usize, width: usize) -> Result<()> {
+    if width == 0 || !len.is_multiple_of(width) {
+        return Err(Error::InvalidArgument {
+            what,
+            detail: format!("a buffer of {len} values is not rows of width {width}"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -154,6 +255,58 @@ mod tests {
         assert_eq!(
             Activation::Step.derivative(&z).unwrap().to_vec(),
             vec![0.; 5]
+        );
+    }
+
+    /// The in-place forward and backward passes give the bits of `call` and
+    /// of the tape's gradient (softmax's row sum may round differently).
+    #[test]
+    fn in_place_passes_match_call_and_the_tape() {
+        use hebb_autograd::GradientTape;
+        let z: Vec<f32> = (0..24).map(|i| (i as f32 - 11.5) * 0.37).collect();
+        let g: Vec<f32> = (0..24).map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.3).collect();
+        let zt = Tensor::from_vec(z.clone(), &[4, 6]).unwrap();
+        for act in [
+            Activation::Linear,
+            Activation::Step,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Relu,
+            Activation::LeakyRelu { a: 3.0 },
+            Activation::Softmax,
+        ] {
+            let mut y = z.clone();
+            act.apply_in_place(&mut y, 6).unwrap();
+            assert_eq!(y, act.call(&zt).unwrap().to_vec(), "{}", act.name());
+            let tape = GradientTape::new();
+            let zv = tape.watch_tensor(zt.clone());
+            let out = act.apply(zv).unwrap();
+            let target = out
+                .mul(tape.constant(Tensor::from_vec(g.clone(), &[4, 6]).unwrap()))
+                .unwrap()
+                .sum_all();
+            let expected = tape.gradient(target, &[zv]).unwrap().remove(0).to_vec();
+            let mut delta = g.clone();
+            act.backprop_in_place(&y, &mut delta, 6).unwrap();
+            for (i, (a, b)) in delta.iter().zip(&expected).enumerate() {
+                let exact = act != Activation::Softmax;
+                assert!(
+                    if exact {
+                        a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0)
+                    } else {
+                        (a - b).abs() < 1e-7
+                    },
+                    "{} [{i}]: {a} vs {b}",
+                    act.name()
+                );
+            }
+        }
+        let mut short = vec![0.0; 5];
+        assert!(Activation::Softmax.apply_in_place(&mut short, 3).is_err());
+        assert!(
+            Activation::Relu
+                .backprop_in_place(&[0.0; 4], &mut short, 1)
+                .is_err()
         );
     }
 }

@@ -61,7 +61,7 @@ use crate::{Error, Result};
 /// Every implementation here takes `y_true` and `y_pred` as `f32`
 /// tensors, `y_pred` `[batch, ...]`; sparse metrics take class indices
 /// as `f32` in `y_true`, `[batch]` or `[batch, 1]`.
-pub trait Metric: std::fmt::Debug {
+pub trait Metric: std::fmt::Debug + Send {
     /// The metric's name: the key Keras uses in its logs and `History`
     /// (`"accuracy"`, `"val_"` prefixed for validation by the caller).
     fn name(&self) -> &str;

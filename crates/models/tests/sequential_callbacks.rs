@@ -1,8 +1,7 @@
 //! The `fit` callbacks: `EarlyStopping` (Keras' patience, modes and
 //! `restore_best_weights`) and `CsvLogger` (Keras' `CSVLogger` file).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use hebb_layers::Initializer;
 use hebb_models::Error;
@@ -13,11 +12,11 @@ use hebb_optim::Sgd;
 use hebb_tensor::Tensor;
 
 /// Hands a callback to `fit` while the test keeps access to it.
-struct Shared<C>(Rc<RefCell<C>>);
+struct Shared<C>(Arc<Mutex<C>>);
 
 impl<C: Callback> Callback for Shared<C> {
     fn on_train_begin(&mut self) -> hebb_models::Result<()> {
-        self.0.borrow_mut().on_train_begin()
+        self.0.lock().unwrap().on_train_begin()
     }
 
     fn on_batch_end(
@@ -26,7 +25,7 @@ impl<C: Callback> Callback for Shared<C> {
         batch: usize,
         loss: f32,
     ) -> hebb_models::Result<Control> {
-        self.0.borrow_mut().on_batch_end(epoch, batch, loss)
+        self.0.lock().unwrap().on_batch_end(epoch, batch, loss)
     }
 
     fn on_epoch_end(
@@ -35,16 +34,16 @@ impl<C: Callback> Callback for Shared<C> {
         logs: &Logs,
         weights: &[Tensor],
     ) -> hebb_models::Result<Control> {
-        self.0.borrow_mut().on_epoch_end(epoch, logs, weights)
+        self.0.lock().unwrap().on_epoch_end(epoch, logs, weights)
     }
 
     fn weights_to_restore(&self) -> Option<Vec<Tensor>> {
-        self.0.borrow().weights_to_restore()
+        self.0.lock().unwrap().weights_to_restore()
     }
 }
 
-fn shared<C: Callback + 'static>(c: C) -> (Rc<RefCell<C>>, Box<dyn Callback>) {
-    let rc = Rc::new(RefCell::new(c));
+fn shared<C: Callback + 'static>(c: C) -> (Arc<Mutex<C>>, Box<dyn Callback>) {
+    let rc = Arc::new(Mutex::new(c));
     (rc.clone(), Box::new(Shared(rc)))
 }
 
@@ -122,7 +121,7 @@ fn early_stopping_patience_0_stops_when_val_loss_rises() {
     assert_eq!(val.len(), 2, "{h:?}");
     assert!(val[1] > val[0]);
     assert_eq!(h.epoch, [0, 1]);
-    assert_eq!(stopper.borrow().stopped_epoch, Some(1));
+    assert_eq!(stopper.lock().unwrap().stopped_epoch, Some(1));
 
     // Without the callback all 10 epochs run.
     let (_, h) = unit_fit(0.1, -1.0, 10, Vec::new());
@@ -138,10 +137,10 @@ fn early_stopping_restores_the_best_weights() {
     let (model, h) = unit_fit(0.05, 0.5, 8, vec![snap_cb, stop_cb]);
     let val = h.get("val_loss").unwrap();
     assert_eq!(val.len(), 8, "patience 100 never stops");
-    assert_eq!(stopper.borrow().stopped_epoch, None);
+    assert_eq!(stopper.lock().unwrap().stopped_epoch, None);
     let best = (0..8).min_by(|&a, &b| val[a].total_cmp(&val[b])).unwrap();
     assert_eq!(best, 2, "{val:?}");
-    let snapshots = snapshots.borrow();
+    let snapshots = snapshots.lock().unwrap();
     assert_eq!(snapshots.0.len(), 8);
     assert_eq!(bits(&model.get_weights()), bits(&snapshots.0[best]));
     assert_ne!(bits(&snapshots.0[best]), bits(&snapshots.0[7]));
@@ -154,15 +153,21 @@ fn early_stopping_restores_the_best_weights() {
         8,
         vec![snap_cb, Box::new(EarlyStopping::new("val_loss", 100))],
     );
-    assert_eq!(bits(&model.get_weights()), bits(&snapshots.borrow().0[7]));
+    assert_eq!(
+        bits(&model.get_weights()),
+        bits(&snapshots.lock().unwrap().0[7])
+    );
 
     // Stopped early (patience 0 stops at epoch 3), the best epoch 2 is restored.
     let (snapshots, snap_cb) = shared(Snapshots::default());
     let (stopper, stop_cb) = shared(EarlyStopping::new("val_loss", 0).restore_best_weights(true));
     let (model, h) = unit_fit(0.05, 0.5, 8, vec![snap_cb, stop_cb]);
     assert_eq!(h.epoch, [0, 1, 2, 3]);
-    assert_eq!(stopper.borrow().stopped_epoch, Some(3));
-    assert_eq!(bits(&model.get_weights()), bits(&snapshots.borrow().0[2]));
+    assert_eq!(stopper.lock().unwrap().stopped_epoch, Some(3));
+    assert_eq!(
+        bits(&model.get_weights()),
+        bits(&snapshots.lock().unwrap().0[2])
+    );
 }
 
 fn logs(key: &str, value: f32) -> Vec<(String, f32)> {
@@ -263,7 +268,7 @@ fn early_stopping_with_validation_freq_waits_for_validated_epochs() {
     // Validated after epochs 1 and 3 (0-based); the second is worse: stop at 3.
     assert_eq!(h.epoch, [0, 1, 2, 3]);
     assert_eq!(h.get("val_loss").unwrap().len(), 2);
-    assert_eq!(stopper.borrow().stopped_epoch, Some(3));
+    assert_eq!(stopper.lock().unwrap().stopped_epoch, Some(3));
 }
 
 /// Keras (2.x and 3): `wait += 1` per epoch without improvement, stop when

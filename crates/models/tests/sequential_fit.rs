@@ -2,8 +2,7 @@
 //! validation split and data, History, shuffling and determinism, the
 //! reported epoch loss, NaN handling, and that training learns.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use hebb_autograd::GradientTape;
 use hebb_layers::losses;
@@ -28,7 +27,7 @@ struct Record {
     weights: Vec<Vec<Tensor>>,
 }
 
-struct Recorder(Rc<RefCell<Record>>);
+struct Recorder(Arc<Mutex<Record>>);
 
 impl Callback for Recorder {
     fn on_batch_end(
@@ -37,7 +36,7 @@ impl Callback for Recorder {
         batch: usize,
         loss: f32,
     ) -> hebb_models::Result<Control> {
-        self.0.borrow_mut().batches.push((epoch, batch, loss));
+        self.0.lock().unwrap().batches.push((epoch, batch, loss));
         Ok(Control::Continue)
     }
 
@@ -47,15 +46,15 @@ impl Callback for Recorder {
         logs: &Logs,
         weights: &[Tensor],
     ) -> hebb_models::Result<Control> {
-        let mut r = self.0.borrow_mut();
+        let mut r = self.0.lock().unwrap();
         r.epochs.push((epoch, logs.to_vec()));
         r.weights.push(weights.to_vec());
         Ok(Control::Continue)
     }
 }
 
-fn recorder() -> (Rc<RefCell<Record>>, Box<dyn Callback>) {
-    let record = Rc::new(RefCell::new(Record::default()));
+fn recorder() -> (Arc<Mutex<Record>>, Box<dyn Callback>) {
+    let record = Arc::new(Mutex::new(Record::default()));
     (record.clone(), Box::new(Recorder(record)))
 }
 
@@ -178,9 +177,15 @@ fn validation_split_takes_the_last_rows_before_shuffling() {
         close(h.get("loss").unwrap()[0], train[0], 1e-5),
         "{h:?} vs {train:?}"
     );
-    assert_eq!(record.borrow().batches.len(), 12);
+    assert_eq!(record.lock().unwrap().batches.len(), 12);
     assert_eq!(
-        record.borrow().batches.iter().filter(|b| b.0 == 0).count(),
+        record
+            .lock()
+            .unwrap()
+            .batches
+            .iter()
+            .filter(|b| b.0 == 0)
+            .count(),
         6
     );
 }
@@ -239,7 +244,11 @@ fn validation_split_point_matches_keras_for_decimal_fractions() {
                 },
             )
             .unwrap();
-        assert_eq!(record.borrow().batches.len(), train, "n {n}, split {split}");
+        assert_eq!(
+            record.lock().unwrap().batches.len(),
+            train,
+            "n {n}, split {split}"
+        );
     }
 }
 
@@ -316,7 +325,7 @@ fn history_keys_in_keras_order_with_one_value_per_epoch() {
         assert_eq!(values.len(), 3, "{key}");
     }
     // The logs the callbacks see are the History rows, in the same order.
-    let record = record.borrow();
+    let record = record.lock().unwrap();
     for (e, (epoch, logs)) in record.epochs.iter().enumerate() {
         assert_eq!(*epoch, e);
         let keys: Vec<&str> = logs.iter().map(|(k, _)| k.as_str()).collect();
@@ -357,7 +366,7 @@ fn validation_freq_validates_every_nth_epoch() {
     assert_eq!(h.get("loss").unwrap().len(), 5);
     assert_eq!(h.get("val_loss").unwrap().len(), 2);
     assert_eq!(h.get("val_sparse_categorical_accuracy").unwrap().len(), 2);
-    let record = record.borrow();
+    let record = record.lock().unwrap();
     let validated: Vec<usize> = record
         .epochs
         .iter()
@@ -401,7 +410,7 @@ fn validation_data_overrides_validation_split() {
         )
         .unwrap();
     // All 9 samples are trained on, and validation is on the given data.
-    assert_eq!(record.borrow().batches.len(), 9);
+    assert_eq!(record.lock().unwrap().batches.len(), 9);
     assert!(close(h.get("val_loss").unwrap()[0], expected[0], 1e-6));
     assert_eq!(
         h.get("val_sparse_categorical_accuracy").unwrap()[0],
@@ -455,7 +464,7 @@ fn zero_epochs_train_nothing() {
     assert_eq!(h, History::default());
     assert!(h.keys().is_empty() && h.epoch.is_empty());
     assert_eq!(bits(&model.get_weights()), before);
-    assert!(record.borrow().batches.is_empty());
+    assert!(record.lock().unwrap().batches.is_empty());
 }
 
 #[test]
@@ -476,7 +485,13 @@ fn batch_size_larger_than_the_data_is_one_batch() {
             },
         )
         .unwrap();
-    let batches: Vec<(usize, usize)> = record.borrow().batches.iter().map(|b| (b.0, b.1)).collect();
+    let batches: Vec<(usize, usize)> = record
+        .lock()
+        .unwrap()
+        .batches
+        .iter()
+        .map(|b| (b.0, b.1))
+        .collect();
     assert_eq!(batches, [(0, 0), (1, 0)]);
     assert!(close(h.get("loss").unwrap()[0], expected[0], 1e-6));
     // batch_size 0 is an error (as in Keras), not a silent change to 1.
@@ -496,7 +511,7 @@ fn batch_size_larger_than_the_data_is_one_batch() {
         err.to_string().contains("batch_size must be at least 1"),
         "{err}"
     );
-    assert!(record.borrow().batches.is_empty());
+    assert!(record.lock().unwrap().batches.is_empty());
     assert!(model.predict(&x, 0).is_err());
     assert!(model.evaluate(&x, &y, 0, 0).is_err());
 }
@@ -534,7 +549,7 @@ fn visit_order(shuffle: bool, seed: u64, epochs: usize) -> Vec<Vec<usize>> {
             },
         )
         .unwrap();
-    let record = record.borrow();
+    let record = record.lock().unwrap();
     (0..epochs)
         .map(|e| {
             record
@@ -662,7 +677,7 @@ fn epoch_loss_is_the_sample_weighted_mean_of_batch_losses() {
         h.get("sparse_categorical_accuracy").unwrap()[0],
         expected[1]
     );
-    let record = record.borrow();
+    let record = record.lock().unwrap();
     let batch: Vec<f32> = record.batches.iter().map(|b| b.2).collect();
     assert_eq!(batch.len(), 3);
     // Each batch loss is the mean over its samples.
@@ -777,7 +792,7 @@ fn divergence_is_an_error_naming_the_epoch() {
     assert!(!loss.is_finite());
     assert_eq!(batch, 0);
     // Several epochs ran first, with growing finite losses.
-    let record = record.borrow();
+    let record = record.lock().unwrap();
     assert!(epoch >= 3, "{epoch}");
     assert_eq!(record.epochs.len(), epoch);
     let losses: Vec<f32> = record.epochs.iter().map(|(_, l)| l[0].1).collect();
@@ -794,7 +809,7 @@ fn terminate_on_nan_returns_the_epochs_completed_before() {
     use hebb_models::sequential::callbacks::TerminateOnNaN;
 
     /// Shares a TerminateOnNaN with the test.
-    struct Shared(Rc<RefCell<TerminateOnNaN>>);
+    struct Shared(Arc<Mutex<TerminateOnNaN>>);
     impl Callback for Shared {
         fn on_batch_end(
             &mut self,
@@ -802,7 +817,7 @@ fn terminate_on_nan_returns_the_epochs_completed_before() {
             batch: usize,
             loss: f32,
         ) -> hebb_models::Result<Control> {
-            self.0.borrow_mut().on_batch_end(epoch, batch, loss)
+            self.0.lock().unwrap().on_batch_end(epoch, batch, loss)
         }
     }
 
@@ -812,9 +827,9 @@ fn terminate_on_nan_returns_the_epochs_completed_before() {
     else {
         panic!("the run must diverge");
     };
-    let terminate = Rc::new(RefCell::new(TerminateOnNaN::default()));
+    let terminate = Arc::new(Mutex::new(TerminateOnNaN::default()));
     let h = diverging_fit(vec![Box::new(Shared(terminate.clone()))]).unwrap();
-    assert_eq!(terminate.borrow().stopped_at, Some((nan_epoch, 0)));
+    assert_eq!(terminate.lock().unwrap().stopped_at, Some((nan_epoch, 0)));
     assert_eq!(h.epoch, (0..nan_epoch).collect::<Vec<_>>());
     assert_eq!(h.get("loss").unwrap().len(), nan_epoch);
     assert!(h.get("loss").unwrap().iter().all(|l| l.is_finite()));

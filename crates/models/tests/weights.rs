@@ -1,9 +1,8 @@
 //! `save_weights` / `load_weights` (safetensors files with Keras names) and
 //! the `ModelCheckpoint` callback (Keras' `save_best_only`, `{epoch}` paths).
 
-use std::cell::RefCell;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use hebb_layers::{Activation, Initializer};
 use hebb_models::Error;
@@ -262,7 +261,7 @@ fn unreadable_files_are_serialize_errors_naming_the_file() {
 // ---------------------------------------------------------------- ModelCheckpoint
 
 /// Hands a callback to `fit` while the test keeps access to it.
-struct Shared<C>(Rc<RefCell<C>>);
+struct Shared<C>(Arc<Mutex<C>>);
 
 impl<C: Callback> Callback for Shared<C> {
     fn on_epoch_end(
@@ -271,7 +270,7 @@ impl<C: Callback> Callback for Shared<C> {
         logs: &Logs,
         weights: &[Tensor],
     ) -> hebb_models::Result<Control> {
-        self.0.borrow_mut().on_epoch_end(epoch, logs, weights)
+        self.0.lock().unwrap().on_epoch_end(epoch, logs, weights)
     }
 }
 
@@ -315,7 +314,7 @@ fn fit_unit(
     let mut model = unit_model();
     let sgd: Box<dyn hebb_optim::Optimizer> = Box::new(Sgd::new(0.05));
     model.compile(sgd, "mse", Vec::<&str>::new()).unwrap();
-    let snapshots = Rc::new(RefCell::new(Snapshots::default()));
+    let snapshots = Arc::new(Mutex::new(Snapshots::default()));
     let mut callbacks: Vec<Box<dyn Callback>> = vec![Box::new(Shared(snapshots.clone()))];
     callbacks.extend(checkpoints(&model));
     let history = model
@@ -332,7 +331,7 @@ fn fit_unit(
             },
         )
         .unwrap();
-    let snapshots = snapshots.borrow().0.clone();
+    let snapshots = snapshots.lock().unwrap().0.clone();
     (model, history, snapshots)
 }
 

@@ -22,7 +22,7 @@ pub enum Control {
 pub type Logs = [(String, f32)];
 
 /// A hook into `fit` (Keras `Callback`). Every method has a default that does nothing.
-pub trait Callback {
+pub trait Callback: Send {
     /// Before the first epoch.
     ///
     /// # Errors
