@@ -89,6 +89,60 @@ pub enum Error {
         /// E.g. `dense_1/kernel is [128, 10] in the model but [64, 10] in the file`.
         detail: String,
     },
+    /// A model file whose contents do not make a model: a configuration
+    /// that is not valid JSON or lacks a field, weights missing from the
+    /// file or of another shape than the configuration gives, optimiser
+    /// state that does not fit. The message names the file and the layer,
+    /// tensor or field.
+    #[error("model file {}: {detail}", path.display())]
+    ModelFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, e.g. `dense_1/kernel is [64, 10] in the file but the configuration gives [128, 10]`.
+        detail: String,
+    },
+    /// A Keras model file with a layer hebb does not have.
+    #[error(
+        "model file {}: layer {layer} is a Keras {class}, which hebb does not support \
+         (supported: InputLayer, Dense, Flatten, Activation)",
+        path.display()
+    )]
+    UnsupportedLayer {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The layer's name.
+        layer: String,
+        /// Its Keras class name, e.g. `Conv2D`.
+        class: String,
+    },
+    /// A Keras model file that uses a feature hebb does not have (an
+    /// activation, a Dense without bias, a functional model, a dtype other
+    /// than float32, ...).
+    #[error("model file {}: not supported by hebb: {detail}", path.display())]
+    Unsupported {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Which feature, and where.
+        detail: String,
+    },
+    /// A file that is none of the formats `load_model` reads (a hebb
+    /// safetensors model, a Keras HDF5 `.h5` or a Keras 3 `.keras` archive).
+    #[error("{}: not a model file hebb reads: {detail}", path.display())]
+    UnknownFormat {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the file looks like instead.
+        detail: String,
+    },
+    /// `save` cannot write this model in the format asked for (e.g. an
+    /// activation Keras does not have, to a `.keras` file).
+    #[error("cannot save model to {}: {detail}", path.display())]
+    Save {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why not.
+        detail: String,
+    },
     /// A batch loss became NaN or infinite during `fit`.
     #[error("training diverged: loss is {loss} at epoch {} batch {batch}; check the data for NaN or infinite values, or try a smaller learning rate", epoch + 1)]
     NonFiniteBatchLoss {

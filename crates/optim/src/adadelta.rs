@@ -161,4 +161,23 @@ impl Optimizer for Adadelta {
             ("accumulated_delta_var", &self.accumulated_delta_vars),
         ])
     }
+
+    fn set_state(
+        &mut self,
+        iterations: u64,
+        slots: &[(String, Tensor)],
+        shapes: &[Vec<usize>],
+    ) -> Result<()> {
+        crate::core::set_state(
+            "Adadelta",
+            &mut self.core,
+            &mut [
+                ("accumulated_grad", &mut self.accumulated_grads),
+                ("accumulated_delta_var", &mut self.accumulated_delta_vars),
+            ],
+            iterations,
+            slots,
+            shapes,
+        )
+    }
 }

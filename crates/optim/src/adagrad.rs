@@ -148,4 +148,20 @@ impl Optimizer for Adagrad {
     fn slots(&self) -> Vec<(String, &Tensor)> {
         named_slots(&[("accumulator", &self.accumulators)])
     }
+
+    fn set_state(
+        &mut self,
+        iterations: u64,
+        slots: &[(String, Tensor)],
+        shapes: &[Vec<usize>],
+    ) -> Result<()> {
+        crate::core::set_state(
+            "Adagrad",
+            &mut self.core,
+            &mut [("accumulator", &mut self.accumulators)],
+            iterations,
+            slots,
+            shapes,
+        )
+    }
 }

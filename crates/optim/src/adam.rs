@@ -20,6 +20,7 @@
 
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
+use rayon::prelude::*;
 
 use crate::core::{
     Core, check_lr, check_non_negative, check_rate, core_accessors, ensure_slots, ftz, named_slots,
@@ -159,6 +160,13 @@ impl Default for Adam {
     }
 }
 
+/// Variables with at least this many elements are updated on all threads of
+/// rayon's pool, in chunks of [`CHUNK`]: the update streams five arrays
+/// through memory, and two cores have twice one core's cache and bandwidth.
+const PARALLEL_LEN: usize = 1 << 15;
+/// Elements per parallel chunk.
+const CHUNK: usize = 1 << 13;
+
 impl Optimizer for Adam {
     fn apply_gradients(
         &mut self,
@@ -183,13 +191,18 @@ impl Optimizer for Adam {
         let one_minus_beta_1 = (1.0 - self.beta_1) as f32;
         let one_minus_beta_2 = (1.0 - self.beta_2) as f32;
         let eps = self.epsilon as f32;
-        for (i, (var, grad)) in variables.iter_mut().zip(gradients).enumerate() {
-            let g = grad.as_slice();
-            let w = var.value_mut().as_mut_slice();
-            let m = self.momentums[i].as_mut_slice();
-            let v = self.velocities[i].as_mut_slice();
-            if self.amsgrad {
-                let vh = self.velocity_hats[i].as_mut_slice();
+        let arch = pulp::Arch::new();
+        let step = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+            arch.dispatch(|| {
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m = ftz(*m + (g - *m) * one_minus_beta_1);
+                    *v = ftz(*v + (g * g - *v) * one_minus_beta_2);
+                    *w -= (*m * alpha) / (v.sqrt() + eps);
+                }
+            });
+        };
+        let amsgrad_step =
+            |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vh: &mut [f32]| {
                 for ((((w, &g), m), v), vh) in w
                     .iter_mut()
                     .zip(g)
@@ -202,12 +215,33 @@ impl Optimizer for Adam {
                     *vh = vh.max(*v);
                     *w -= (*m * alpha) / (vh.sqrt() + eps);
                 }
-            } else {
-                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    *m = ftz(*m + (g - *m) * one_minus_beta_1);
-                    *v = ftz(*v + (g * g - *v) * one_minus_beta_2);
-                    *w -= (*m * alpha) / (v.sqrt() + eps);
+            };
+        for (i, (var, grad)) in variables.iter_mut().zip(gradients).enumerate() {
+            let g = grad.as_slice();
+            let w = var.value_mut().as_mut_slice();
+            let m = self.momentums[i].as_mut_slice();
+            let v = self.velocities[i].as_mut_slice();
+            // Elementwise, so splitting between threads changes no bit.
+            if self.amsgrad {
+                let vh = self.velocity_hats[i].as_mut_slice();
+                if w.len() < PARALLEL_LEN {
+                    amsgrad_step(w, g, m, v, vh);
+                } else {
+                    w.par_chunks_mut(CHUNK)
+                        .zip(g.par_chunks(CHUNK))
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK))
+                        .zip(vh.par_chunks_mut(CHUNK))
+                        .for_each(|((((w, g), m), v), vh)| amsgrad_step(w, g, m, v, vh));
                 }
+            } else if w.len() < PARALLEL_LEN {
+                step(w, g, m, v);
+            } else {
+                w.par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .zip(m.par_chunks_mut(CHUNK))
+                    .zip(v.par_chunks_mut(CHUNK))
+                    .for_each(|(((w, g), m), v)| step(w, g, m, v));
             }
         }
         self.core.iterations += 1;
@@ -232,5 +266,28 @@ impl Optimizer for Adam {
             ("velocity", &self.velocities),
             ("velocity_hat", &self.velocity_hats),
         ])
+    }
+
+    fn set_state(
+        &mut self,
+        iterations: u64,
+        slots: &[(String, Tensor)],
+        shapes: &[Vec<usize>],
+    ) -> Result<()> {
+        let mut kinds: Vec<(&'static str, &mut Vec<Tensor>)> = vec![
+            ("momentum", &mut self.momentums),
+            ("velocity", &mut self.velocities),
+        ];
+        if self.amsgrad {
+            kinds.push(("velocity_hat", &mut self.velocity_hats));
+        }
+        crate::core::set_state(
+            "Adam",
+            &mut self.core,
+            &mut kinds,
+            iterations,
+            slots,
+            shapes,
+        )
     }
 }

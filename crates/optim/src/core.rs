@@ -217,3 +217,74 @@ pub(crate) fn ftz(x: f32) -> f32 {
         x
     }
 }
+
+/// Installs exported optimiser state (see
+/// [`Optimizer::set_state`](crate::Optimizer::set_state)): `slots` named
+/// `"{kind}/{i}"` for the slot kinds this optimiser's configuration uses
+/// (`kinds`, in order), one per variable of `shapes`.
+///
+/// Everything is checked before anything changes: each name must be a
+/// known kind with an index below `shapes.len()`, given once; when any slot
+/// is given (or steps were taken and the optimiser has slot kinds) every
+/// `(kind, i)` must be there, with shape `shapes[i]`.
+pub(crate) fn set_state(
+    optimizer: &'static str,
+    core: &mut Core,
+    kinds: &mut [(&'static str, &mut Vec<Tensor>)],
+    iterations: u64,
+    slots: &[(String, Tensor)],
+    shapes: &[Vec<usize>],
+) -> Result<()> {
+    let names: Vec<&'static str> = kinds.iter().map(|(k, _)| *k).collect();
+    let mut found: Vec<Vec<Option<&Tensor>>> = vec![vec![None; shapes.len()]; kinds.len()];
+    for (name, tensor) in slots {
+        let unexpected = || Error::UnexpectedSlot {
+            optimizer,
+            slot: name.clone(),
+            kinds: names.clone(),
+            variables: shapes.len(),
+        };
+        let (kind, index) = name.rsplit_once('/').ok_or_else(unexpected)?;
+        let k = names
+            .iter()
+            .position(|n| *n == kind)
+            .ok_or_else(unexpected)?;
+        let i: usize = index
+            .parse::<usize>()
+            .ok()
+            .filter(|&i| i < shapes.len() && index == i.to_string())
+            .ok_or_else(unexpected)?;
+        if found[k][i].replace(tensor).is_some() {
+            return Err(Error::DuplicateSlot {
+                optimizer,
+                slot: name.clone(),
+            });
+        }
+        if tensor.shape() != shapes[i].as_slice() {
+            return Err(Error::StateShape {
+                optimizer,
+                slot: name.clone(),
+                expected: shapes[i].clone(),
+                got: tensor.shape().to_vec(),
+            });
+        }
+    }
+    let fresh = slots.is_empty() && iterations == 0;
+    if !fresh {
+        for (k, per_variable) in found.iter().enumerate() {
+            if let Some(i) = per_variable.iter().position(Option::is_none) {
+                return Err(Error::MissingSlot {
+                    optimizer,
+                    slot: format!("{}/{i}", names[k]),
+                    iterations,
+                });
+            }
+        }
+    }
+    for ((_, target), per_variable) in kinds.iter_mut().zip(found) {
+        **target = per_variable.into_iter().flatten().cloned().collect();
+    }
+    core.iterations = iterations;
+    core.shapes = (!shapes.is_empty()).then(|| shapes.to_vec());
+    Ok(())
+}

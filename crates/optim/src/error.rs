@@ -88,6 +88,70 @@ pub enum Error {
         /// The names [`from_name`](crate::from_name) accepts.
         known: Vec<&'static str>,
     },
+    /// [`Optimizer::set_state`](crate::Optimizer::set_state) got a slot
+    /// this optimiser, as configured, does not have (another kind, or an
+    /// index past the variables).
+    #[error(
+        "{optimizer}.set_state: unexpected slot {slot:?}; with this configuration the slots are \
+         {{{}}}/i for i < {variables}", .kinds.join(",")
+    )]
+    UnexpectedSlot {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The slot's name as given.
+        slot: String,
+        /// The slot kinds this optimiser uses.
+        kinds: Vec<&'static str>,
+        /// Number of variables.
+        variables: usize,
+    },
+    /// [`Optimizer::set_state`](crate::Optimizer::set_state) got a slot twice.
+    #[error("{optimizer}.set_state: slot {slot} is given twice")]
+    DuplicateSlot {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The slot's name.
+        slot: String,
+    },
+    /// [`Optimizer::set_state`](crate::Optimizer::set_state) lacks a slot
+    /// the optimiser needs (state after steps must have every slot).
+    #[error(
+        "{optimizer}.set_state: slot {slot} is missing (the state is after {iterations} steps)"
+    )]
+    MissingSlot {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The missing slot, e.g. `"velocity/1"`.
+        slot: String,
+        /// The step count given.
+        iterations: u64,
+    },
+    /// A slot given to [`Optimizer::set_state`](crate::Optimizer::set_state)
+    /// does not have its variable's shape.
+    #[error(
+        "{optimizer}.set_state: slot {slot} has shape {got:?}, but its variable has shape {expected:?}"
+    )]
+    StateShape {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The slot's name.
+        slot: String,
+        /// The variable's shape.
+        expected: Vec<usize>,
+        /// The slot's shape.
+        got: Vec<usize>,
+    },
+    /// [`from_config`](crate::from_config) got a hyperparameter the
+    /// optimiser does not have.
+    #[error("{optimizer}: unknown hyperparameter {name:?}; known: {}", .known.join(", "))]
+    UnknownHyperparameter {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The name given.
+        name: String,
+        /// The names [`Optimizer::config`](crate::Optimizer::config) reports.
+        known: Vec<&'static str>,
+    },
 }
 
 /// `Result` with hebb-optim's [`Error`].

@@ -259,4 +259,28 @@ impl Optimizer for RmsProp {
             ("average_gradient", &self.average_gradients),
         ])
     }
+
+    fn set_state(
+        &mut self,
+        iterations: u64,
+        slots: &[(String, Tensor)],
+        shapes: &[Vec<usize>],
+    ) -> Result<()> {
+        let mut kinds: Vec<(&'static str, &mut Vec<Tensor>)> =
+            vec![("velocity", &mut self.velocities)];
+        if self.momentum > 0.0 {
+            kinds.push(("momentum", &mut self.momentums));
+        }
+        if self.centered {
+            kinds.push(("average_gradient", &mut self.average_gradients));
+        }
+        crate::core::set_state(
+            "RMSprop",
+            &mut self.core,
+            &mut kinds,
+            iterations,
+            slots,
+            shapes,
+        )
+    }
 }

@@ -175,4 +175,17 @@ impl Optimizer for Sgd {
     fn slots(&self) -> Vec<(String, &Tensor)> {
         named_slots(&[("momentum", &self.velocities)])
     }
+
+    fn set_state(
+        &mut self,
+        iterations: u64,
+        slots: &[(String, Tensor)],
+        shapes: &[Vec<usize>],
+    ) -> Result<()> {
+        let mut kinds: Vec<(&'static str, &mut Vec<Tensor>)> = Vec::new();
+        if self.momentum != 0.0 {
+            kinds.push(("momentum", &mut self.velocities));
+        }
+        crate::core::set_state("SGD", &mut self.core, &mut kinds, iterations, slots, shapes)
+    }
 }

@@ -5,6 +5,7 @@
 //! half-written target).
 
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -42,11 +43,16 @@ pub(crate) fn write_with(
         path.file_name()
             .map_or_else(|| "hebb".into(), |n| n.to_string_lossy())
     );
-    let tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        // The mode a plain `File::create` gives (0o666 less the umask), not
+        // tempfile's private 0o600: a saved model is an ordinary file.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder.tempfile_in(dir).map_err(io)?;
     write(tmp.as_file(), bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     // On failure `persist` hands the temporary file back inside the error;
@@ -68,4 +74,31 @@ pub(crate) fn write_with(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: to a temporary file in the same
+/// directory, flushed and synced to disk, then renamed over `path` (the
+/// directory is synced too, where the system allows). An error or a crash
+/// mid-write leaves any old file intact and removes the temporary file
+/// (a crash may leave a hidden `.NAME.*.tmp` behind, never a half-written
+/// `path`). hebb writes every model file this way.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("model.keras");
+/// hebb_serialize::write_atomic(&path, b"first", false)?;
+/// assert!(hebb_serialize::write_atomic(&path, b"second", false).is_err());
+/// hebb_serialize::write_atomic(&path, b"second", true)?;
+/// assert_eq!(std::fs::read(&path)?, b"second");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::AlreadyExists`] if `overwrite` is false and `path` exists;
+/// [`Error::Io`] naming `path` if creating, writing, syncing or renaming fails.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8], overwrite: bool) -> Result<()> {
+    write_with(path.as_ref(), overwrite, bytes, |mut file, bytes| {
+        file.write_all(bytes)?;
+        file.flush()
+    })
 }

@@ -67,6 +67,35 @@ pub enum Error {
         /// Why not.
         detail: String,
     },
+    /// The bytes are not a readable HDF5 file (another format, truncated,
+    /// corrupted): `offset` is where in the file the problem was found.
+    #[error("{}: not a readable HDF5 file: at byte {offset}: {detail}", path.display())]
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// The byte offset of the structure that is wrong.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A valid HDF5 file that uses a feature hebb does not read (chunked or
+    /// compressed datasets, dense link storage, ...; see [`hdf5`](crate::hdf5)),
+    /// or a structure too large for the limits.
+    #[error("{}: HDF5 feature not supported by hebb: {detail}", path.display())]
+    Hdf5Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// Which feature, and where.
+        detail: String,
+    },
+    /// An in-memory HDF5 value that cannot be built or converted (values
+    /// that do not fill the shape, an invalid path, a dataset that is not
+    /// the type asked for).
+    #[error("HDF5 value: {detail}")]
+    Hdf5Value {
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// `Result` with hebb-serialize's [`Error`].

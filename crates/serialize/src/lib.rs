@@ -2,8 +2,9 @@
 //!
 //! On-disk formats for hebb: named `f32` tensors in the
 //! [safetensors](https://huggingface.co/docs/safetensors) format (what
-//! `Sequential::save_weights` writes and `load_weights` reads), written
-//! atomically.
+//! `Sequential::save_weights` writes and `load_weights` reads, and the
+//! tensors of a whole saved model), and the HDF5 subset of Keras files,
+//! written atomically and read with every size checked.
 //!
 //! - [`save`]: `(name, tensor)` pairs and an optional string metadata map to
 //!   a file, through a temporary file in the same directory that is synced
@@ -14,6 +15,12 @@
 //!   [`save`] is sorted by name) and the metadata, as a [`Loaded`]. Sizes,
 //!   header, offsets, shapes and dtypes (`F32` only) are all checked before
 //!   any tensor is allocated.
+//!
+//! - [`hdf5`]: the part of HDF5 that Keras model files (`.h5`, and the
+//!   weights inside `.keras`) use, read and written in pure Rust with the
+//!   same guarantees.
+//! - [`write_atomic`] and [`read_bounded`]: the atomic write and the
+//!   size-checked read the formats above use, for other file formats.
 //!
 //! Errors are [`Error`] values naming the file; nothing here panics on bad
 //! input, whether another format, a truncated file or flipped bytes.
@@ -45,8 +52,12 @@
 //! ```
 
 mod atomic;
+mod bounded;
 mod error;
+pub mod hdf5;
 mod tensors;
 
+pub use atomic::write_atomic;
+pub use bounded::read_bounded;
 pub use error::{Error, Result};
-pub use tensors::{Loaded, MAX_FILE_BYTES, load, load_with_limit, save};
+pub use tensors::{Loaded, MAX_FILE_BYTES, load, load_with_limit, parse, save};

@@ -10,13 +10,13 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use hebb_tensor::Tensor;
 use safetensors::{Dtype, SafeTensors, View};
 
-use crate::{Error, Result, atomic};
+use crate::{Error, Result, atomic, bounded};
 
 /// The largest file [`load`] reads (4 GiB); [`load_with_limit`] takes another.
 /// The size is checked before anything is read or allocated.
@@ -180,34 +180,17 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
 /// As [`load`].
 pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Loaded> {
     let path = path.as_ref();
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
-    let file = File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    let too_large = |size| Error::TooLarge {
-        path: path.to_path_buf(),
-        size,
-        limit: max_bytes,
-    };
-    if size > max_bytes {
-        return Err(too_large(size));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    // The file may grow between the size check and the read: read one byte
-    // past the limit at most, to tell.
-    file.take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(too_large(bytes.len() as u64));
-    }
-    parse(path, &bytes)
+    let bytes = bounded::read(path, max_bytes)?;
+    parse(&bytes, path)
 }
 
-/// Parses a whole safetensors file held in `bytes`; errors name `path`.
-pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Loaded> {
+/// [`load`] from bytes already in memory: parses a whole safetensors file
+/// held in `bytes`, with the same checks; errors name `path` (which is not
+/// read).
+///
+/// # Errors
+/// As [`load`], without the I/O and size ones.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded> {
     let format = |detail: String| Error::Format {
         path: path.to_path_buf(),
         detail,
@@ -367,6 +350,19 @@ mod tests {
         assert_eq!(dir_entries(dir.path()), ["w.safetensors"]);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn saved_files_get_the_mode_a_plain_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let saved = dir.path().join("w.safetensors");
+        save(&saved, &[("a", &Tensor::zeros(&[1]))], None, false).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&saved), mode(&plain));
+    }
+
     #[test]
     fn offsets_past_usize_max_are_a_format_error_not_an_overflow() {
         // Sixteen U8 tensors whose offsets chain up to 2^64 - 4: the sizes
@@ -387,7 +383,7 @@ mod tests {
         let header = format!("{{{}}}", entries.join(","));
         let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
         bytes.extend(header.as_bytes());
-        let err = parse(Path::new("crafted.safetensors"), &bytes).unwrap_err();
+        let err = parse(&bytes, Path::new("crafted.safetensors")).unwrap_err();
         assert!(
             matches!(&err, Error::Format { detail, .. } if detail.contains("past the end")),
             "{err:?}"

@@ -1,0 +1,623 @@
+//! Saving and loading whole models (lecture 13.6, Keras `model.save` and
+//! `tf.keras.models.load_model`): the architecture, the weights, the
+//! compile configuration and the optimiser's state, in one file.
+//!
+//! Three formats, chosen by [`Sequential::save`] from the file name and by
+//! [`load_model`] from the file's first bytes:
+//!
+//! | format | file | written as |
+//! |---|---|---|
+//! | hebb | any other name, e.g. `model.safetensors` | safetensors: the weights under their names (`dense/kernel`), the optimiser's slots under `optimizer/{kind}/{i}`, and the configuration as JSON in the metadata (`format = hebb-model`, `version = 1`, `config`) |
+//! | Keras HDF5 | `.h5`, `.hdf5` | what Keras writes for `model.save("mnist_model.h5")`: the attributes `model_config` and `training_config` (JSON), groups `model_weights/<layer>` and `optimizer_weights` |
+//! | Keras 3 | `.keras` | a zip archive of `metadata.json`, `config.json` and `model.weights.h5` (`layers/dense/vars/0, 1`, `layers/dense_1/vars/..`, `optimizer/vars/0..`) |
+//!
+//! hebb files restore a model exactly: evaluating gives the same numbers,
+//! and fitting on (with [`FitOptions::initial_epoch`](super::FitOptions::initial_epoch))
+//! continues bit for bit as if training had not stopped. Keras files hold
+//! what Keras needs; hebb reads the Sequential models of `InputLayer`,
+//! `Dense`, `Flatten` and `Activation` that tf.keras 2 (the lecture's
+//! TensorFlow 2.0) and Keras 3 write, and writes files that Keras 3
+//! (TensorFlow 2.16 and later) loads, with the optimiser's state.
+//!
+//! Every write is atomic (a temporary file in the same directory, synced,
+//! renamed over the target), and every load checks sizes, shapes and dtypes
+//! before allocating: a truncated, corrupted or foreign file gives a typed
+//! [`Error`](crate::Error) naming the file, never a panic.
+
+mod keras;
+mod native;
+
+use std::path::{Path, PathBuf};
+
+use hebb_layers::losses::Loss;
+use hebb_tensor::Tensor;
+
+use super::Sequential;
+use super::layers::Layer;
+use crate::{Error, Result};
+
+/// The formats [`load_model`] reads and [`Sequential::save`] writes,
+/// chosen by `save` from the file name ([`from_path`](Self::from_path))
+/// and by `load_model` from the file's first bytes:
+///
+/// | format | file | written as |
+/// |---|---|---|
+/// | [`Hebb`](Self::Hebb) | any other name, e.g. `model.safetensors` | safetensors: the weights under their names (`dense/kernel`), the optimiser's slots under `optimizer/{kind}/{i}`, and the configuration as JSON in the metadata (`format = hebb-model`, `version = 1`, `config`, and a SHA-256 `checksum` of it all) |
+/// | [`KerasH5`](Self::KerasH5) | `.h5`, `.hdf5` | what Keras writes for `model.save("mnist_model.h5")`: the attributes `model_config` and `training_config` (JSON), groups `model_weights/<layer>` and `optimizer_weights` |
+/// | [`KerasArchive`](Self::KerasArchive) | `.keras` | a zip archive of `metadata.json`, `config.json` and `model.weights.h5` (`layers/dense/vars/0, 1`, `layers/dense_1/vars/..`, `optimizer/vars/0..`) |
+///
+/// hebb files restore a model exactly. For Keras files hebb reads the
+/// Sequential models of `InputLayer`, `Dense`, `Flatten` and `Activation`
+/// that tf.keras 2 and Keras 3 write (with the optimisers SGD, Adagrad,
+/// Adadelta, RMSprop and Adam and their state), and writes files that
+/// Keras 3 (TensorFlow 2.16 and later) loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// hebb's own: safetensors with the configuration in its metadata.
+    Hebb,
+    /// Keras' HDF5 model file (`.h5`).
+    KerasH5,
+    /// Keras 3's zip archive (`.keras`).
+    KerasArchive,
+}
+
+impl ModelFormat {
+    /// The format [`Sequential::save`] writes to `path`: by extension,
+    /// `.keras` and `.h5`/`.hdf5` (any case) for Keras, anything else hebb's.
+    pub fn from_path(path: &Path) -> Self {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("keras") => ModelFormat::KerasArchive,
+            Some("h5" | "hdf5") => ModelFormat::KerasH5,
+            _ => ModelFormat::Hebb,
+        }
+    }
+}
+
+impl std::fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelFormat::Hebb => "hebb model (safetensors)",
+            ModelFormat::KerasH5 => "Keras HDF5 model (.h5)",
+            ModelFormat::KerasArchive => "Keras 3 model archive (.keras)",
+        })
+    }
+}
+
+/// A model read by [`load_model_with_notes`], with what was read and what
+/// could not be carried over.
+pub struct LoadedModel {
+    /// The model: built when the file knows its input shape, compiled when
+    /// the file has a compile configuration.
+    pub model: Sequential,
+    /// The file's format.
+    pub format: ModelFormat,
+    /// What hebb read differently from Keras or left out, one sentence each
+    /// (e.g. a kernel regulariser that hebb ignores, optimiser state of a
+    /// form hebb does not know, so that the optimiser starts fresh). Empty
+    /// for hebb files.
+    pub notes: Vec<String>,
+}
+
+/// The file-independent description of a model that the formats read
+/// into and write from.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelDesc {
+    pub name: String,
+    pub seed: u64,
+    /// The per-sample input shape, if known.
+    pub input_shape: Option<Vec<usize>>,
+    pub layers: Vec<LayerDesc>,
+    /// Weights by variable name (`dense/kernel`), in model order.
+    pub weights: Vec<(String, Tensor)>,
+    pub compile: Option<CompileDesc>,
+    /// Bytes of weight data the file holds: the configuration may not
+    /// describe more parameters than fit in them (checked before any layer
+    /// is built, so a crafted configuration cannot make hebb allocate).
+    pub data_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LayerDesc {
+    pub name: String,
+    /// Whether the name was given (`Dense::new(8).name("hidden")`) rather than automatic.
+    pub given_name: bool,
+    /// The layer's configuration (its own name and input shape are set from the fields above).
+    pub layer: Layer,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompileDesc {
+    /// Keras class name: `Adam`, `SGD`, ...
+    pub optimizer: String,
+    /// Hyperparameters by Keras name.
+    pub optimizer_config: Vec<(String, f64)>,
+    pub loss: Loss,
+    /// Metric names, resolved with `hebb_layers::metrics::from_name`.
+    pub metrics: Vec<String>,
+    pub iterations: u64,
+    /// Optimiser slots by hebb name (`momentum/0`).
+    pub slots: Vec<(String, Tensor)>,
+}
+
+/// An error about the contents of `path`.
+pub(crate) fn file_error(path: &Path, detail: impl Into<String>) -> Error {
+    Error::ModelFile {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+/// An error for a model that cannot be saved to `path`.
+pub(crate) fn save_error(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Save {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+/// Loads a model saved by [`Sequential::save`], or by Keras
+/// (`model.save("model.h5")`, `model.save("model.keras")`):
+/// `tf.keras.models.load_model(path)`. The format is recognised by the
+/// file's first bytes, whatever its name.
+///
+/// ```
+/// use hebb_layers::Activation;
+/// use hebb_models::sequential::{Sequential, layers::Dense, load_model};
+/// use hebb_tensor::Tensor;
+///
+/// let mut model = Sequential::new();
+/// model.add(Dense::new(3).activation(Activation::Softmax).input_shape(&[2]))?;
+/// model.compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])?;
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("model.safetensors");
+/// model.save(&path, false)?;
+///
+/// let mut copy = load_model(&path)?;
+/// let x = Tensor::from_vec(vec![0.5, -1.0], &[1, 2])?;
+/// assert_eq!(copy.predict(&x, 32)?, model.predict(&x, 32)?);
+/// assert_eq!(copy.metrics_names(), ["loss", "accuracy"]);
+/// # Ok::<(), hebb_models::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Serialize`] if the file cannot be read or is damaged at the
+/// level of its container (safetensors, HDF5); [`Error::UnknownFormat`] for
+/// a file of another kind; [`Error::ModelFile`] for contents that do not
+/// make a model (naming the layer or tensor); [`Error::UnsupportedLayer`]
+/// and [`Error::Unsupported`] for Keras models hebb cannot represent.
+pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
+    Ok(load_model_with_notes(path)?.model)
+}
+
+/// [`load_model`], also returning the format and notes on what could not
+/// be carried over from a Keras file.
+///
+/// # Errors
+/// As [`load_model`].
+pub fn load_model_with_notes(path: impl AsRef<Path>) -> Result<LoadedModel> {
+    let path = path.as_ref();
+    let bytes = hebb_serialize::read_bounded(path, hebb_serialize::MAX_FILE_BYTES)?;
+    load_model_bytes(&bytes, path)
+}
+
+/// [`load_model_with_notes`] from bytes already in memory; `path` names
+/// the file in errors and is not read.
+///
+/// # Errors
+/// As [`load_model`], without the I/O ones.
+pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<LoadedModel> {
+    let format = sniff(bytes, path)?;
+    let mut notes = Vec::new();
+    let desc = match format {
+        ModelFormat::Hebb => native::read(bytes, path)?,
+        ModelFormat::KerasH5 => keras::h5::read(bytes, path, &mut notes)?,
+        ModelFormat::KerasArchive => keras::archive::read(bytes, path, &mut notes)?,
+    };
+    let model = assemble(desc, path)?;
+    Ok(LoadedModel {
+        model,
+        format,
+        notes,
+    })
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("model", &self.model.name())
+            .field("format", &self.format)
+            .field("notes", &self.notes)
+            .finish()
+    }
+}
+
+/// Recognises the format by the first bytes.
+fn sniff(bytes: &[u8], path: &Path) -> Result<ModelFormat> {
+    let is_hdf5 = [0usize, 512, 1024, 2048, 4096]
+        .iter()
+        .any(|&at| bytes.get(at..at + 8) == Some(b"\x89HDF\r\n\x1a\n".as_slice()));
+    if is_hdf5 {
+        return Ok(ModelFormat::KerasH5);
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return Ok(ModelFormat::KerasArchive);
+    }
+    // safetensors: an 8-byte header length, then a JSON object.
+    if bytes.len() >= 9 && bytes[8] == b'{' {
+        return Ok(ModelFormat::Hebb);
+    }
+    let shown: String = bytes
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let expected = match ModelFormat::from_path(path) {
+        ModelFormat::KerasArchive => "a .keras file is a zip archive (PK..)",
+        ModelFormat::KerasH5 => "an .h5 file starts with the HDF5 signature (89 48 44 46 ..)",
+        ModelFormat::Hebb => {
+            "hebb models are safetensors files, Keras models HDF5 (.h5) or zip (.keras) files"
+        }
+    };
+    Err(Error::UnknownFormat {
+        path: path.to_path_buf(),
+        detail: format!("{} bytes starting with [{shown}]; {expected}", bytes.len()),
+    })
+}
+
+impl Sequential {
+    /// The optimiser given to [`compile`](Self::compile) (`model.optimizer`),
+    /// with its configuration and state; `None` before `compile`.
+    pub fn optimizer(&self) -> Option<&dyn hebb_optim::Optimizer> {
+        self.compiled.as_ref().map(|c| c.optimizer.as_ref())
+    }
+
+    /// The loss given to [`compile`](Self::compile) (`model.loss`); `None` before `compile`.
+    pub fn loss(&self) -> Option<Loss> {
+        self.compiled.as_ref().map(|c| c.loss)
+    }
+
+    /// The shape of one input sample (Keras `model.input_shape` without the
+    /// batch dimension), once known.
+    pub fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    /// Saves the whole model (`model.save(filepath, overwrite)`): the
+    /// layers, the weights, the compile configuration and the optimiser's
+    /// state, in the format the file name asks for (see [`ModelFormat`]):
+    /// `.keras` and `.h5` for Keras, any other name (e.g.
+    /// `model.safetensors`) hebb's own format, which [`load_model`]
+    /// restores exactly.
+    ///
+    /// The file is written atomically: a failed save leaves any old file intact.
+    ///
+    /// # Errors
+    /// [`Error::Serialize`] wrapping
+    /// [`AlreadyExists`](hebb_serialize::Error::AlreadyExists) if `overwrite`
+    /// is false and the file exists, or an I/O error naming the file;
+    /// [`Error::Save`] when the model cannot be written in the format (a
+    /// metric given as an object whose name hebb cannot resolve again; for
+    /// Keras formats, an unbuilt model or an activation Keras does not have,
+    /// such as `Step`).
+    pub fn save(&self, path: impl AsRef<Path>, overwrite: bool) -> Result<()> {
+        let path = path.as_ref();
+        let desc = describe(self, path)?;
+        match ModelFormat::from_path(path) {
+            ModelFormat::Hebb => native::write(&desc, path, overwrite),
+            ModelFormat::KerasH5 => keras::h5::write(&desc, path, overwrite),
+            ModelFormat::KerasArchive => keras::archive::write(&desc, path, overwrite),
+        }
+    }
+}
+
+/// Sets a layer's name (or clears it, for an automatic name) and input shape.
+fn set_name_and_input(layer: &mut Layer, name: Option<String>, input: Option<Vec<usize>>) {
+    match layer {
+        Layer::Dense(l) => {
+            l.name = name;
+            l.input_shape = input;
+        }
+        Layer::Flatten(l) => {
+            l.name = name;
+            l.input_shape = input;
+        }
+        Layer::Activation(l) => {
+            l.name = name;
+            l.input_shape = input;
+        }
+    }
+}
+
+/// The description of `model` for saving.
+fn describe(model: &Sequential, path: &Path) -> Result<ModelDesc> {
+    let layers = model
+        .specs
+        .iter()
+        .map(|(name, layer)| {
+            let given_name = layer.given_name().is_some();
+            let mut layer = layer.clone();
+            set_name_and_input(&mut layer, None, None);
+            LayerDesc {
+                name: name.clone(),
+                given_name,
+                layer,
+            }
+        })
+        .collect();
+    let weights = if model.built() {
+        model
+            .trainable_variables()
+            .iter()
+            .map(|v| (v.name().to_string(), v.value().clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let compile = match &model.compiled {
+        None => None,
+        Some(c) => {
+            let metrics: Vec<String> = c.metrics.iter().map(|m| m.name().to_string()).collect();
+            for m in &metrics {
+                if hebb_layers::metrics::from_name(m, Some(c.loss.name())).is_err() {
+                    return Err(save_error(
+                        path,
+                        format!(
+                            "metric {m:?} cannot be restored by name; compile with metric names \
+                             (hebb_layers::metrics::NAMES) to save the model"
+                        ),
+                    ));
+                }
+            }
+            let optimizer_config: Vec<(String, f64)> = c
+                .optimizer
+                .config()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            let pairs: Vec<(&str, f64)> = optimizer_config
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect();
+            if let Err(e) = hebb_optim::from_config(c.optimizer.name(), &pairs) {
+                return Err(save_error(
+                    path,
+                    format!(
+                        "the optimizer {} cannot be rebuilt from its configuration: {e}",
+                        c.optimizer.name()
+                    ),
+                ));
+            }
+            Some(CompileDesc {
+                optimizer: c.optimizer.name().to_string(),
+                optimizer_config,
+                loss: c.loss,
+                metrics,
+                iterations: c.optimizer.iterations(),
+                slots: c
+                    .optimizer
+                    .slots()
+                    .into_iter()
+                    .map(|(n, t)| (n, t.clone()))
+                    .collect(),
+            })
+        }
+    };
+    Ok(ModelDesc {
+        name: model.name.clone(),
+        seed: model.seed,
+        input_shape: model.input_shape.clone(),
+        layers,
+        weights,
+        compile,
+        data_bytes: usize::MAX,
+    })
+}
+
+/// `(variable name, shape)` of the weights a model of these layers has
+/// for per-sample input `input` (the Dense layers' kernels `[in, units]`
+/// and biases `[units]`, in order); none without an input shape.
+///
+/// # Errors
+/// [`Error::ModelFile`] if a Dense follows a multi-dimensional output, or
+/// the parameters need more than `data_bytes` bytes of `f32`.
+pub(crate) fn variable_shapes(
+    input: Option<&[usize]>,
+    layers: &[LayerDesc],
+    data_bytes: usize,
+    path: &Path,
+) -> Result<Vec<(String, Vec<usize>)>> {
+    let Some(input) = input else {
+        return Ok(Vec::new());
+    };
+    let too_large = || {
+        file_error(
+            path,
+            format!(
+                "the configuration describes more parameters than the file's {data_bytes} bytes                  of weights can hold"
+            ),
+        )
+    };
+    let mut shape = input.to_vec();
+    let mut out = Vec::new();
+    let mut params = 0usize;
+    for l in layers {
+        match &l.layer {
+            Layer::Dense(d) => {
+                let [features] = shape.as_slice() else {
+                    return Err(file_error(
+                        path,
+                        format!(
+                            "layer {}: Dense after a {}-dimensional output (add a Flatten)",
+                            l.name,
+                            shape.len()
+                        ),
+                    ));
+                };
+                let n = features
+                    .checked_mul(d.units)
+                    .and_then(|k| k.checked_add(d.units))
+                    .ok_or_else(too_large)?;
+                params = params.checked_add(n).ok_or_else(too_large)?;
+                out.push((format!("{}/kernel", l.name), vec![*features, d.units]));
+                out.push((format!("{}/bias", l.name), vec![d.units]));
+                shape = vec![d.units];
+            }
+            Layer::Flatten(_) => {
+                let n = shape
+                    .iter()
+                    .try_fold(1usize, |n, &d| n.checked_mul(d))
+                    .ok_or_else(too_large)?;
+                shape = vec![n];
+            }
+            Layer::Activation(_) => {}
+        }
+    }
+    if params.checked_mul(4).is_none_or(|b| b > data_bytes) {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
+/// Builds the model a description gives: layers, weights, compilation and
+/// optimiser state, each checked against the others.
+fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
+    let mut model = Sequential::new().with_seed(desc.seed).with_name(&desc.name);
+    if desc.layers.is_empty() && desc.input_shape.is_some() {
+        return Err(file_error(path, "an input shape but no layers"));
+    }
+    // Bounds the allocations of building the layers below.
+    variable_shapes(
+        desc.input_shape.as_deref(),
+        &desc.layers,
+        desc.data_bytes,
+        path,
+    )?;
+    for (i, l) in desc.layers.into_iter().enumerate() {
+        let mut layer = l.layer;
+        let input = if i == 0 {
+            desc.input_shape.clone()
+        } else {
+            None
+        };
+        set_name_and_input(&mut layer, l.given_name.then(|| l.name.clone()), input);
+        model
+            .add(layer)
+            .map_err(|e| file_error(path, format!("layer {}: {e}", l.name)))?;
+        let got = model.specs.last().map(|(n, _)| n.as_str());
+        if got != Some(l.name.as_str()) {
+            return Err(file_error(
+                path,
+                format!(
+                    "layer {} would be named {} in the model; names given by hebb are automatic \
+                     only in the order Keras numbers them",
+                    l.name,
+                    got.unwrap_or("?")
+                ),
+            ));
+        }
+    }
+    let mut weights = desc.weights;
+    if model.built() {
+        let mut values = Vec::new();
+        for var in model.trainable_variables() {
+            let name = var.name();
+            let Some(index) = weights.iter().position(|(n, _)| n == name) else {
+                return Err(file_error(
+                    path,
+                    format!("the weights of {name} ({:?}) are missing", var.shape()),
+                ));
+            };
+            let (_, tensor) = weights.swap_remove(index);
+            if tensor.shape() != var.shape() {
+                return Err(file_error(
+                    path,
+                    format!(
+                        "{name} is {:?} in the file, but the configuration gives {:?}",
+                        tensor.shape(),
+                        var.shape()
+                    ),
+                ));
+            }
+            values.push(tensor);
+        }
+        if let Some((extra, _)) = weights.first() {
+            return Err(file_error(
+                path,
+                format!("the file has weights {extra}, which the model does not have"),
+            ));
+        }
+        for (var, value) in model.trainable_variables_mut().into_iter().zip(values) {
+            var.assign(value)?;
+        }
+    } else if let Some((first, _)) = weights.first() {
+        return Err(file_error(
+            path,
+            format!("the file has weights ({first}, ...) but no input shape to build the model"),
+        ));
+    }
+    if let Some(c) = desc.compile {
+        let pairs: Vec<(&str, f64)> = c
+            .optimizer_config
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        let optimizer = hebb_optim::from_config(&c.optimizer, &pairs)
+            .map_err(|e| file_error(path, format!("optimizer: {e}")))?;
+        let metrics: Vec<&str> = c.metrics.iter().map(String::as_str).collect();
+        model
+            .compile(optimizer, c.loss, metrics)
+            .map_err(|e| file_error(path, format!("compile configuration: {e}")))?;
+        let shapes: Vec<Vec<usize>> = model
+            .trainable_variables()
+            .iter()
+            .map(|v| v.shape().to_vec())
+            .collect();
+        if !model.built() && (c.iterations > 0 || !c.slots.is_empty()) {
+            return Err(file_error(
+                path,
+                "optimizer state for a model without an input shape",
+            ));
+        }
+        if let Some(compiled) = model.compiled.as_mut() {
+            compiled
+                .optimizer
+                .set_state(c.iterations, &c.slots, &shapes)
+                .map_err(|e| file_error(path, format!("optimizer state: {e}")))?;
+        }
+    }
+    Ok(model)
+}
+
+/// The Dense layers' `(name, kernel, bias)` of a description, in model order.
+pub(crate) fn dense_weights<'a>(
+    desc: &'a ModelDesc,
+    path: &Path,
+) -> Result<Vec<(&'a str, &'a Tensor, &'a Tensor)>> {
+    let find = |name: &str| {
+        desc.weights
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+            .ok_or_else(|| save_error(path, format!("no weights for {name}")))
+    };
+    desc.layers
+        .iter()
+        .filter(|l| matches!(l.layer, Layer::Dense(_)))
+        .map(|l| {
+            Ok((
+                l.name.as_str(),
+                find(&format!("{}/kernel", l.name))?,
+                find(&format!("{}/bias", l.name))?,
+            ))
+        })
+        .collect()
+}
+
+/// `path` as a `PathBuf` for errors inside an archive: `model.keras/model.weights.h5`.
+pub(crate) fn inner_path(path: &Path, member: &str) -> PathBuf {
+    path.join(member)
+}
