@@ -1,11 +1,14 @@
 //! hebb's project automation (the xtask pattern): `cargo xtask reproduce ch12`
 //! (and `ch13`) runs a chapter of the lecture end to end on the real data,
 //! prints its tables and writes its figures; `cargo xtask bench mnist` times
-//! the lecture's MNIST training.
+//! the lecture's MNIST training; `cargo xtask model summary|evaluate PATH`
+//! reads any model file hebb reads.
 
 mod bench;
 mod ch12;
 mod ch13;
+mod ex13;
+mod model;
 mod plot;
 
 use std::path::PathBuf;
@@ -33,12 +36,17 @@ enum Command {
     Reproduce(ReproduceArgs),
     /// Time a training job: `mnist` (the 13.5 fit).
     Bench(bench::BenchArgs),
+    /// Model files (hebb, Keras .h5 and .keras): `summary PATH`, `evaluate PATH --dataset ...`.
+    Model(model::ModelArgs),
+    /// The new process of section 13.6 (started by `reproduce ch13`).
+    #[command(hide = true, name = "ch13-child")]
+    Ch13Child(ch13::ChildArgs),
 }
 
 /// Options of `cargo xtask reproduce`.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ReproduceArgs {
-    /// The chapter: `ch12` or `ch13`.
+    /// The chapter: `ch12`, `ch13`, or `ex13` (the exercise of lecture 13).
     chapter: String,
     /// Run one section only, e.g. `12.2`, `12.3.2`, `13.5`.
     #[arg(long)]
@@ -139,8 +147,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reproduce(args) => match args.chapter.as_str() {
             "ch12" => ch12::run(&args),
             "ch13" => ch13::run(&args),
-            other => anyhow::bail!("unknown chapter {other:?}; available: ch12, ch13"),
+            "ex13" => ex13::run(&args),
+            other => anyhow::bail!("unknown chapter {other:?}; available: ch12, ch13, ex13"),
         },
         Command::Bench(args) => bench::run(&args),
+        Command::Model(args) => model::run(&args),
+        Command::Ch13Child(args) => ch13::child(&args),
     }
 }

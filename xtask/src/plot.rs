@@ -97,7 +97,7 @@ pub(crate) fn curve_grid(
 }
 
 /// The drawing area of a PNG figure (or part of one), in pixels.
-type Area<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
+pub(crate) type Area<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
 
 /// A line in data coordinates, ready to draw.
 struct Line<'a> {
@@ -180,7 +180,7 @@ pub(crate) fn images(path: &Path, images: &[Image<'_>]) -> Result<()> {
 }
 
 /// Creates the PNG at `path`, lets `draw` fill it below the optional title, and saves it.
-fn draw_png(
+pub(crate) fn draw_png(
     path: &Path,
     size: (u32, u32),
     title: Option<&str>,
@@ -326,7 +326,7 @@ fn legend(plot: &Area<'_>, lines: &[Line<'_>], pixels: &[(i32, i32)], text: bool
 }
 
 /// A tick label: at most three decimals, without trailing zeros.
-fn tick(v: &f64) -> String {
+pub(crate) fn tick(v: &f64) -> String {
     let rounded = (v * 1000.0).round() / 1000.0 + 0.0; // `+ 0.0` turns -0 into 0
     let s = format!("{rounded:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -349,7 +349,7 @@ fn range(values: impl Iterator<Item = f64>, margin: f64) -> Range<f64> {
 }
 
 /// Registers a system sans-serif font once; false (after one warning) if there is none.
-fn text_enabled() -> bool {
+pub(crate) fn text_enabled() -> bool {
     static TEXT: OnceLock<bool> = OnceLock::new();
     *TEXT.get_or_init(|| {
         let bytes = find_font().and_then(|path| std::fs::read(path).ok());

@@ -244,6 +244,16 @@ pub enum Error {
     /// Building a tensor failed.
     #[error(transparent)]
     Tensor(#[from] hebb_tensor::Error),
+    /// [`MiniBatches::new`](crate::batches::MiniBatches::new) got a batch
+    /// size of 0.
+    #[error(
+        "batch size must be at least 1, got 0 (for {n_samples} samples; \
+         use MiniBatches::full for batch gradient descent)"
+    )]
+    ZeroBatchSize {
+        /// The number of samples the batches were for.
+        n_samples: usize,
+    },
 }
 
 /// `Result` with hebb-data's [`Error`].

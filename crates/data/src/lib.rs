@@ -20,6 +20,9 @@
 //!   `y_test [10000]`; Fashion-MNIST is also found where Debian's
 //!   `dataset-fashion-mnist` package installs it
 //!   ([`fashion_mnist::DEBIAN_DIR`]).
+//! - [`MiniBatches`]: the batches of batch, stochastic and mini-batch
+//!   gradient descent (lecture 13.1) as index slices, reshuffled every
+//!   epoch from a seed if asked.
 //! - [`DataDir`]: `--data-dir`, else `$HEBB_DATA_DIR`, else `datasets/cache/`;
 //!   [`DataDir::file`] returns a file's path, downloading it first if needed
 //!   (see [`manifest::MANIFEST`]).
@@ -58,6 +61,7 @@
 //! # Ok::<(), hebb_data::Error>(())
 //! ```
 
+pub mod batches;
 pub mod dir;
 mod error;
 pub mod fashion_mnist;
@@ -66,6 +70,7 @@ pub mod iris;
 pub mod manifest;
 pub mod mnist;
 
+pub use batches::{MiniBatches, Variant};
 pub use dir::DataDir;
 pub use error::{Error, Result};
 pub use idx::{IdxArray, read_idx};

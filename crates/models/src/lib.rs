@@ -11,6 +11,9 @@
 //!   rule), 12.2 (softmax regression) and 12.6 (a multi-layer network),
 //!   written with the tape as the lecture writes them with `tf.GradientTape`
 //!   (the "low-level API").
+//! - [`regression`]: the one-variable linear regression of 13.1 trained by
+//!   batch, stochastic and mini-batch gradient descent, beside its
+//!   closed-form least-squares solution.
 //!
 //! ```
 //! use hebb_models::{McCullochPitts, Perceptron};
@@ -30,6 +33,7 @@ mod error;
 pub mod lowlevel;
 mod mp;
 mod perceptron;
+pub mod regression;
 pub mod sequential;
 
 pub use error::{Error, Result};

@@ -13,6 +13,10 @@
 //! | [`RmsProp`] | `RMSprop` | `"rmsprop"` | divide by a running RMS of `g` (Hinton, lecture 6e) |
 //! | [`Adam`] | `Adam` | `"adam"` | momentum + RMSprop with bias correction (Kingma & Ba 2015) |
 //!
+//! Learning-rate schedules (fixed, exponential, step, inverse-time,
+//! cyclical; lecture 13.2) are in [`schedules`]: [`Scheduled`] makes any
+//! optimiser follow one.
+//!
 //! Every optimiser implements [`Optimizer`], whose
 //! [`apply_gradients`](Optimizer::apply_gradients) is Keras'
 //! `optimizer.apply_gradients(zip(grads, vars))`: one step for every
@@ -93,6 +97,7 @@ mod adam;
 mod core;
 mod error;
 mod rmsprop;
+pub mod schedules;
 mod sgd;
 
 use hebb_autograd::Variable;
@@ -103,6 +108,7 @@ pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use error::{Error, Result};
 pub use rmsprop::RmsProp;
+pub use schedules::{LearningRateSchedule, Scheduled};
 pub use sgd::Sgd;
 
 /// A gradient-based update rule for trainable variables (Keras
@@ -165,6 +171,148 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// named as Keras names its slot variables (e.g. `"momentum/0"`,
     /// `"velocity/1"`), grouped by kind. Empty before the first step.
     fn slots(&self) -> Vec<(String, &Tensor)>;
+
+    /// Replaces the optimiser's state with exported state (a saved model's:
+    /// Keras' `optimizer.load_own_variables`): the step count and the slots
+    /// by name as [`slots`](Self::slots) names them, for variables of
+    /// `shapes` (in the order they will be passed to
+    /// [`apply_gradients`](Self::apply_gradients)). Hyperparameters are
+    /// left as they are; the slot kinds expected are those of the current
+    /// configuration (e.g. `momentum` for an [`Sgd`] only when its momentum
+    /// is not 0). No slots and `iterations = 0` is a fresh optimiser (slots
+    /// are built at the first step); otherwise every slot must be given.
+    /// Afterwards, `apply_gradients` continues exactly where the exported
+    /// optimiser stopped.
+    ///
+    /// ```
+    /// use hebb_autograd::Variable;
+    /// use hebb_optim::{Adam, Optimizer};
+    /// use hebb_tensor::Tensor;
+    ///
+    /// let mut w = Variable::new("w", Tensor::from_vec(vec![1.0, -2.0], &[2])?);
+    /// let g = Tensor::from_vec(vec![0.5, 0.25], &[2])?;
+    /// let mut adam = Adam::default();
+    /// adam.apply_gradients(&mut [&mut w], &[g.clone()])?;
+    ///
+    /// let slots: Vec<(String, Tensor)> =
+    ///     adam.slots().into_iter().map(|(n, t)| (n, t.clone())).collect();
+    /// let mut copy = Adam::default();
+    /// copy.set_state(adam.iterations(), &slots, &[vec![2]])?;
+    /// let mut w2 = w.clone();
+    /// adam.apply_gradients(&mut [&mut w], &[g.clone()])?;
+    /// copy.apply_gradients(&mut [&mut w2], &[g])?;
+    /// assert_eq!(w.value(), w2.value()); // bit for bit
+    /// assert!(copy.set_state(1, &slots[..1], &[vec![2]]).is_err()); // velocity/0 missing
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Nothing is modified when an error is returned.
+    /// [`Error::UnexpectedSlot`] for a name of another kind or an index not
+    /// below `shapes.len()`; [`Error::DuplicateSlot`];
+    /// [`Error::StateShape`] naming the slot and both shapes;
+    /// [`Error::MissingSlot`] naming the first slot missing.
+    fn set_state(
+        &mut self,
+        iterations: u64,
+        slots: &[(String, Tensor)],
+        shapes: &[Vec<usize>],
+    ) -> Result<()>;
+}
+
+/// The optimiser of Keras class `class_name` (as [`from_name`], case-insensitive)
+/// with the hyperparameters in `config`, named as
+/// [`Optimizer::config`] names them; those not given keep Keras' defaults.
+/// Booleans are `0.0` or not. `from_config(o.name(), &o.config())`
+/// rebuilds an optimiser's configuration exactly (its state is
+/// [`Optimizer::set_state`]'s job).
+///
+/// ```
+/// use hebb_optim::{Optimizer, Sgd, from_config};
+///
+/// let sgd = Sgd::new(0.1).with_momentum(0.9, true);
+/// let copy = from_config(sgd.name(), &sgd.config())?;
+/// assert_eq!(copy.config(), sgd.config());
+/// assert!(from_config("SGD", &[("beta_1", 0.9)]).is_err());
+/// # Ok::<(), hebb_optim::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::UnknownOptimizer`]; [`Error::UnknownHyperparameter`] for a
+/// name the optimiser does not have; [`Error::Hyperparameter`] for a value
+/// out of range.
+pub fn from_config(class_name: &str, config: &[(&str, f64)]) -> Result<Box<dyn Optimizer>> {
+    let lowered = class_name.to_ascii_lowercase();
+    let template = from_name(&lowered).map_err(|_| Error::UnknownOptimizer {
+        name: class_name.to_string(),
+        known: KNOWN_OPTIMIZERS.to_vec(),
+    })?;
+    let known: Vec<&'static str> = template.config().iter().map(|(k, _)| *k).collect();
+    for (name, _) in config {
+        if !known.contains(name) {
+            return Err(Error::UnknownHyperparameter {
+                optimizer: template.name(),
+                name: (*name).to_string(),
+                known,
+            });
+        }
+    }
+    let get = |key: &str| {
+        config
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    };
+    let default = |key: &str| {
+        template
+            .config()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(0.0, |(_, v)| *v)
+    };
+    let value = |key: &str| get(key).unwrap_or_else(|| default(key));
+    let flag = |key: &str| value(key) != 0.0;
+    let lr = get("learning_rate").map_or(template.learning_rate(), |v| v as f32);
+    Ok(match lowered.as_str() {
+        "sgd" => {
+            let o = Sgd::new(lr).with_momentum(value("momentum"), flag("nesterov"));
+            o.validate()?;
+            Box::new(o)
+        }
+        "adagrad" => {
+            let o = Adagrad::new(lr)
+                .with_initial_accumulator_value(value("initial_accumulator_value"))
+                .with_epsilon(value("epsilon"));
+            o.validate()?;
+            Box::new(o)
+        }
+        "adadelta" => {
+            let o = Adadelta::new(lr)
+                .with_rho(value("rho"))
+                .with_epsilon(value("epsilon"));
+            o.validate()?;
+            Box::new(o)
+        }
+        "rmsprop" => {
+            let o = RmsProp::new(lr)
+                .with_rho(value("rho"))
+                .with_momentum(value("momentum"))
+                .with_epsilon(value("epsilon"))
+                .with_centered(flag("centered"));
+            o.validate()?;
+            Box::new(o)
+        }
+        _ => {
+            let o = Adam::new(lr)
+                .with_beta_1(value("beta_1"))
+                .with_beta_2(value("beta_2"))
+                .with_epsilon(value("epsilon"))
+                .with_amsgrad(flag("amsgrad"));
+            o.validate()?;
+            Box::new(o)
+        }
+    })
 }
 
 /// The names [`from_name`] accepts (Keras' lower-case class names).

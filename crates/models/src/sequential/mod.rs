@@ -22,8 +22,10 @@
 //! ```
 
 pub mod callbacks;
+mod fast;
 mod history;
 pub mod layers;
+mod saving;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -40,8 +42,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 
 pub use callbacks::{Callback, Control, ModelCheckpoint};
+use fast::FusedStep;
 pub use history::History;
 use layers::Layer;
+pub use saving::{LoadedModel, ModelFormat, load_model, load_model_bytes, load_model_with_notes};
 
 use crate::{Error, Result};
 
@@ -136,8 +140,15 @@ struct Compiled {
 pub struct FitOptions {
     /// Samples per gradient step (32).
     pub batch_size: usize,
-    /// Passes over the training data (1).
+    /// Passes over the training data (1): epochs are numbered up to `epochs`,
+    /// starting at `initial_epoch`.
     pub epochs: usize,
+    /// The epoch to start at (0), as Keras' `initial_epoch`: to resume a
+    /// training that stopped after `initial_epoch` epochs (a model saved with
+    /// [`Sequential::save`] and loaded with [`load_model`]), fit with the
+    /// same seed and `epochs` the total; each epoch's shuffle depends only on
+    /// the seed and the epoch number, so the run continues bit for bit.
+    pub initial_epoch: usize,
     /// 0 silent, 1 a progress bar per epoch, 2 one line per epoch (1).
     pub verbose: u8,
     /// Reshuffle the training samples before each epoch (true); each epoch's
@@ -160,6 +171,7 @@ impl Default for FitOptions {
         Self {
             batch_size: 32,
             epochs: 1,
+            initial_epoch: 0,
             verbose: 1,
             shuffle: true,
             seed: 0,
@@ -186,6 +198,8 @@ pub struct Sequential {
     nodes: Vec<Node>,
     input_shape: Option<Vec<usize>>,
     compiled: Option<Compiled>,
+    /// Train and evaluate on the tape even where the fused step applies (tests).
+    force_tape: bool,
 }
 
 impl Default for Sequential {
@@ -241,6 +255,7 @@ impl Sequential {
             nodes: Vec::new(),
             input_shape: None,
             compiled: None,
+            force_tape: false,
         }
     }
 
@@ -838,6 +853,17 @@ impl Sequential {
         Ok(x.shape()[0])
     }
 
+    /// The fused training step for this model and loss when it applies to
+    /// targets `y` (see [`fast`]), else `None` (the tape).
+    fn fused_step(&self, y: &Tensor) -> Option<FusedStep> {
+        let compiled = self.compiled.as_ref()?;
+        if self.force_tape {
+            return None;
+        }
+        FusedStep::plan(&self.nodes, self.input_shape.as_deref()?, compiled.loss)
+            .filter(|f| f.accepts_targets(y))
+    }
+
     fn compiled(&self) -> Result<&Compiled> {
         self.compiled.as_ref().ok_or_else(|| Error::NotCompiled {
             model: self.name.clone(),
@@ -894,7 +920,9 @@ impl Sequential {
             });
         }
         let start = Instant::now();
-        let values = self.evaluate_rows(x, y, &(0..n).collect::<Vec<_>>(), batch_size)?;
+        let mut fused = self.fused_step(y);
+        let rows: Vec<usize> = (0..n).collect();
+        let values = rayon::scope(|_| self.evaluate_rows(x, y, &rows, batch_size, fused.as_mut()))?;
         if verbose > 0 {
             let names = self.metrics_names();
             println!(
@@ -912,6 +940,7 @@ impl Sequential {
         y: &Tensor,
         rows: &[usize],
         batch_size: usize,
+        mut fused: Option<&mut FusedStep>,
     ) -> Result<Vec<f32>> {
         let mut compiled = self.compiled.take().ok_or_else(|| Error::NotCompiled {
             model: self.name.clone(),
@@ -922,6 +951,15 @@ impl Sequential {
             }
             let mut loss_sum = 0f64;
             for chunk in rows.chunks(batch_size) {
+                if let Some(f) = fused.as_deref_mut() {
+                    let loss = f.forward(&self.nodes, x, y, chunk)?;
+                    loss_sum += f64::from(loss) * chunk.len() as f64;
+                    let (pred, yb) = f.outputs(chunk.len()).ok_or_else(fast::lost_buffers)?;
+                    for m in &mut compiled.metrics {
+                        m.update_state(yb, pred)?;
+                    }
+                    continue;
+                }
                 let xb = x.gather_rows(chunk)?;
                 let yb = y.gather_rows(chunk)?;
                 let pred = self.call(&xb)?;
@@ -951,11 +989,32 @@ impl Sequential {
     /// epoch's samples (as Keras reports them), the validation figures are
     /// computed after the epoch.
     ///
+    /// Stacks of `Flatten`, `Dense` and activation layers trained with a
+    /// cross-entropy or the mean squared error take a fused step with
+    /// buffers reused from batch to batch (`fast.rs`); as in Keras'
+    /// TensorFlow backend, a softmax (sigmoid) output layer meets a
+    /// categorical (binary) cross-entropy through its logits, without
+    /// clipping. Other models and losses run on the tape. Large matrix
+    /// products use every thread of rayon's pool (`RAYON_NUM_THREADS`); the
+    /// results do not depend on the number of threads.
+    ///
     /// # Errors
     /// [`Error::NotCompiled`]; shape errors naming the layer; [`Error::NonFiniteBatchLoss`]
     /// naming the epoch and batch if the loss becomes NaN or infinite (unless a
     /// [`callbacks::TerminateOnNaN`] stops training first); callback errors.
-    pub fn fit(&mut self, x: &Tensor, y: &Tensor, mut options: FitOptions) -> Result<History> {
+    pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
+        // On a rayon worker, splitting a product between the cores costs
+        // about a microsecond; from another thread each split would wake
+        // the pool and wait for it.
+        rayon::scope(|_| self.fit_on_worker(x, y, options))
+    }
+
+    fn fit_on_worker(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        mut options: FitOptions,
+    ) -> Result<History> {
         self.compiled()?;
         let n = self.prepare_input(x, "fit")?;
         check_targets(y, n, "fit")?;
@@ -1011,9 +1070,14 @@ impl Sequential {
             cb.on_train_begin()?;
         }
         let mut history = History::default();
+        let mut fused = self.fused_step(y);
+        let fused_validation = match (&validation, &fused) {
+            (Some((_, vy, _)), Some(f)) => f.accepts_targets(vy),
+            _ => false,
+        };
         let mut order: Vec<usize> = (0..split_at).collect();
         let metric_names = self.metrics_names();
-        'epochs: for epoch in 0..options.epochs {
+        'epochs: for epoch in options.initial_epoch..options.epochs {
             if options.shuffle {
                 order.sort_unstable();
                 let mut rng =
@@ -1036,15 +1100,25 @@ impl Sequential {
             let mut stop = false;
             let step_result = (|| -> Result<()> {
                 for (batch, rows) in order.chunks(batch_size).enumerate() {
-                    let xb = x.gather_rows(rows)?;
-                    let yb = y.gather_rows(rows)?;
-                    let tape = GradientTape::new();
-                    let pred = self.forward(&tape, tape.constant(xb))?;
-                    let loss = compiled
-                        .loss
-                        .call(tape.constant(yb.clone()), pred)?
-                        .mean_all();
-                    let loss_value = loss.value().item()?;
+                    // Forward and backward: the fused step keeps its
+                    // gradients and outputs in its buffers, the tape's are
+                    // returned here.
+                    let (loss_value, taped) = match fused.as_mut() {
+                        Some(f) => (f.train_batch(&self.nodes, x, y, rows)?, None),
+                        None => {
+                            let xb = x.gather_rows(rows)?;
+                            let yb = y.gather_rows(rows)?;
+                            let tape = GradientTape::new();
+                            let pred = self.forward(&tape, tape.constant(xb))?;
+                            let loss = compiled
+                                .loss
+                                .call(tape.constant(yb.clone()), pred)?
+                                .mean_all();
+                            let loss_value = loss.value().item()?;
+                            let grads = tape.gradient_of(loss, &self.trainable_variables())?;
+                            (loss_value, Some((grads, pred.value(), yb)))
+                        }
+                    };
                     for cb in &mut options.callbacks {
                         if cb.on_batch_end(epoch, batch, loss_value)? == Control::Stop {
                             stop = true;
@@ -1060,13 +1134,19 @@ impl Sequential {
                             loss: loss_value,
                         });
                     }
-                    let grads = tape.gradient_of(loss, &self.trainable_variables())?;
-                    let pred_value = pred.value();
-                    drop(tape);
+                    let (grads, pred, yb) = match (&taped, &fused) {
+                        (Some((grads, pred, yb)), _) => (&grads[..], pred, yb),
+                        (None, f) => {
+                            let f = f.as_ref().ok_or_else(fast::lost_buffers)?;
+                            let (pred, yb) =
+                                f.outputs(rows.len()).ok_or_else(fast::lost_buffers)?;
+                            (f.gradients(), pred, yb)
+                        }
+                    };
                     let mut vars = self.trainable_variables_mut();
-                    compiled.optimizer.apply_gradients(&mut vars, &grads)?;
+                    compiled.optimizer.apply_gradients(&mut vars, grads)?;
                     for m in &mut compiled.metrics {
-                        m.update_state(&yb, &pred_value)?;
+                        m.update_state(yb, pred)?;
                     }
                     loss_sum += f64::from(loss_value) * rows.len() as f64;
                     seen += rows.len();
@@ -1097,7 +1177,8 @@ impl Sequential {
             }
             let validate = (epoch + 1) % options.validation_freq == 0;
             if let (Some((vx, vy, rows)), true) = (&validation, validate) {
-                let values = self.evaluate_rows(vx, vy, rows, batch_size)?;
+                let f = fused.as_mut().filter(|_| fused_validation);
+                let values = self.evaluate_rows(vx, vy, rows, batch_size, f)?;
                 for (name, v) in metric_names.iter().zip(values) {
                     logs.push((format!("val_{name}"), v));
                 }
