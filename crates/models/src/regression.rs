@@ -404,6 +404,15 @@ impl LinearRegression {
                 ),
             });
         }
+        if batches.batches_per_epoch() == 0 && epochs > 0 {
+            return Err(Error::Data {
+                detail: format!(
+                    "no batch to train on: {} samples in batches of {} with the short last batch dropped",
+                    batches.n_samples(),
+                    batches.batch_size()
+                ),
+            });
+        }
         let mut here = Point {
             epoch: 0,
             step: 0,

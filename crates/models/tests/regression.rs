@@ -96,3 +96,19 @@ fn sgd_and_mbgd_get_close_but_a_fixed_rate_keeps_sgd_noisy() {
         "SGD with a fixed rate never went up after epoch 10"
     );
 }
+
+/// Batches larger than the data with the short batch dropped leave nothing
+/// to train on: an error, not epochs that never move `(w, b)`.
+#[test]
+fn no_batches_is_an_error() {
+    let data = petals();
+    let mut model = LinearRegression::new(0.0, 0.0);
+    let mut batches = MiniBatches::new(data.len(), 256)
+        .unwrap()
+        .with_drop_last(true);
+    let err = model
+        .fit(&data, &mut batches, &mut Sgd::new(0.01), 5, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no batch to train on"), "{err}");
+}

@@ -315,3 +315,38 @@ fn overwrite_false_refuses_and_a_failed_save_keeps_the_old_file() {
         .collect();
     assert_eq!(names, ["m.safetensors"]);
 }
+
+/// A layer added after training leaves the optimiser's state one layer
+/// short: `save` refuses, in every format, rather than write a file that
+/// `load_model` cannot read.
+#[test]
+fn stale_optimizer_state_is_refused_at_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model(Box::new(Adam::new(0.01)), 1);
+    fit(&mut m, 0, 1);
+    m.add(Dense::new(2).name("extra")).unwrap();
+    for name in ["m.safetensors", "m.keras", "m.h5"] {
+        let path = dir.path().join(name);
+        let err = m.save(&path, false).unwrap_err().to_string();
+        assert!(
+            err.contains("compile the model again") || err.contains("slot"),
+            "{name}: {err}"
+        );
+        assert!(!path.exists(), "{name} was written");
+    }
+}
+
+/// A learning-rate schedule cannot be saved yet: `save` says so instead of
+/// writing a file that would resume at a fixed rate.
+#[test]
+fn a_scheduled_optimizer_is_refused_at_save() {
+    use hebb_optim::schedules::{ExponentialDecay, Scheduled};
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = ExponentialDecay::new(0.5, 2, 0.5, false).unwrap();
+    let mut m = model(Box::new(Scheduled::new(Sgd::new(0.5), schedule)), 1);
+    fit(&mut m, 0, 1);
+    let path = dir.path().join("m.safetensors");
+    let err = m.save(&path, false).unwrap_err().to_string();
+    assert!(err.contains("learning_rate_schedule"), "{err}");
+    assert!(!path.exists());
+}

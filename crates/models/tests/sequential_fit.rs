@@ -441,6 +441,19 @@ fn validation_data_overrides_validation_split() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("validation_data"), "{err}");
+    // No validation samples at all: an error, not a val_loss of 0.
+    let err = model
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                validation_data: Some((Tensor::zeros(&[0, 4]), Tensor::zeros(&[0]))),
+                ..quiet()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no samples"), "{err}");
 }
 
 #[test]

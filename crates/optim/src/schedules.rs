@@ -614,8 +614,14 @@ impl Optimizer for Scheduled {
         self.optimizer.iterations()
     }
 
+    /// The wrapped optimiser's hyperparameters, plus `learning_rate_schedule = 1`:
+    /// [`from_config`](crate::from_config) cannot rebuild a schedule, so it
+    /// rejects this key, and saving a model with a scheduled optimiser is an
+    /// error rather than a file that resumes at a fixed rate.
     fn config(&self) -> Vec<(&'static str, f64)> {
-        self.optimizer.config()
+        let mut config = self.optimizer.config();
+        config.push(("learning_rate_schedule", 1.0));
+        config
     }
 
     fn slots(&self) -> Vec<(String, &Tensor)> {

@@ -1049,6 +1049,11 @@ impl Sequential {
         let validation = match options.validation_data.take() {
             Some((vx, vy)) => {
                 let m = self.prepare_input(&vx, "validation_data")?;
+                if m == 0 {
+                    return Err(Error::Data {
+                        detail: "validation_data holds no samples".into(),
+                    });
+                }
                 check_targets(&vy, m, "validation_data")?;
                 Some((vx, vy, (0..m).collect::<Vec<_>>()))
             }

@@ -382,12 +382,37 @@ fn describe(model: &Sequential, path: &Path) -> Result<ModelDesc> {
                 .iter()
                 .map(|(k, v)| (k.as_str(), *v))
                 .collect();
-            if let Err(e) = hebb_optim::from_config(c.optimizer.name(), &pairs) {
+            let mut rebuilt = match hebb_optim::from_config(c.optimizer.name(), &pairs) {
+                Ok(o) => o,
+                Err(e) => {
+                    return Err(save_error(
+                        path,
+                        format!(
+                            "the optimizer {} cannot be rebuilt from its configuration: {e}",
+                            c.optimizer.name()
+                        ),
+                    ));
+                }
+            };
+            // What load_model will do: the state must fit the weights (it
+            // does not after a layer is added to a trained model).
+            let slots: Vec<(String, Tensor)> = c
+                .optimizer
+                .slots()
+                .into_iter()
+                .map(|(n, t)| (n, t.clone()))
+                .collect();
+            let shapes: Vec<Vec<usize>> = model
+                .trainable_variables()
+                .iter()
+                .map(|v| v.shape().to_vec())
+                .collect();
+            if let Err(e) = rebuilt.set_state(c.optimizer.iterations(), &slots, &shapes) {
                 return Err(save_error(
                     path,
                     format!(
-                        "the optimizer {} cannot be rebuilt from its configuration: {e}",
-                        c.optimizer.name()
+                        "the optimizer's state does not fit the model's weights ({e}); \
+                         were layers added after training? compile the model again to reset it"
                     ),
                 ));
             }
@@ -397,12 +422,7 @@ fn describe(model: &Sequential, path: &Path) -> Result<ModelDesc> {
                 loss: c.loss,
                 metrics,
                 iterations: c.optimizer.iterations(),
-                slots: c
-                    .optimizer
-                    .slots()
-                    .into_iter()
-                    .map(|(n, t)| (n, t.clone()))
-                    .collect(),
+                slots,
             })
         }
     };

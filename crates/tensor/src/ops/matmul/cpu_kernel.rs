@@ -51,9 +51,29 @@ impl<'a> Operand<'a> {
 /// instructions chosen at run time (`pulp`; without them `mul_add` would be
 /// a library call per element).
 fn fma_gemm(out: &mut [f32], a: Operand<'_>, b: Operand<'_>, (k, n): (usize, usize)) {
-    let (ars, acs) = a.strides();
-    let (brs, bcs) = b.strides();
-    pulp::Arch::new().dispatch(|| {
+    pulp::Arch::new().dispatch(FmaGemm { out, a, b, k, n });
+}
+
+/// The loops of [`fma_gemm`], as a `pulp` kernel: `with_simd` is inlined
+/// into a function compiled with the CPU's vector and FMA features (a
+/// closure handed to `dispatch` is not always inlined, and `mul_add`
+/// outside that context is a library call).
+struct FmaGemm<'a> {
+    out: &'a mut [f32],
+    a: Operand<'a>,
+    b: Operand<'a>,
+    k: usize,
+    n: usize,
+}
+
+impl pulp::WithSimd for FmaGemm<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self { out, a, b, k, n } = self;
+        let (ars, acs) = a.strides();
+        let (brs, bcs) = b.strides();
         for (i, row) in out.chunks_exact_mut(n).enumerate() {
             row.fill(0.0);
             for p in 0..k {
@@ -71,7 +91,7 @@ fn fma_gemm(out: &mut [f32], a: Operand<'_>, b: Operand<'_>, (k, n): (usize, usi
                 }
             }
         }
-    });
+    }
 }
 
 /// `op(A)·op(B)` for `op(A)` `[m, k]` and `op(B)` `[k, n]`, row-major `[m, n]`.
