@@ -272,13 +272,38 @@ fn chart(
         .map(|p| chart.backend_coord(p))
         .map(|(x, y)| (x - bx, y - by))
         .collect();
-    legend(&plot, lines, &pixels, text)
+    let entries: Vec<LegendEntry<'_>> = lines
+        .iter()
+        .map(|l| LegendEntry {
+            label: l.label,
+            color: l.color,
+            dashed: l.dashed,
+        })
+        .collect();
+    legend(&plot, &entries, &pixels, text, 2)
 }
 
-/// Draws the legend of `lines` into the corner of `plot` that covers the
-/// fewest of the data points at `pixels` (relative to `plot`).
-fn legend(plot: &Area<'_>, lines: &[Line<'_>], pixels: &[(i32, i32)], text: bool) -> Result<()> {
-    let entries: Vec<&Line<'_>> = lines.iter().filter(|l| !l.label.is_empty()).collect();
+/// One row of a legend: a line sample (dashed or solid) and its label.
+pub(crate) struct LegendEntry<'a> {
+    /// The label; an empty one is not listed.
+    pub label: &'a str,
+    /// The line's colour.
+    pub color: RGBColor,
+    /// Drawn as two dashes.
+    pub dashed: bool,
+}
+
+/// Draws the legend of `entries` (samples `stroke` pixels wide) into the
+/// corner of `plot` that covers the fewest of the data points at `pixels`
+/// (relative to `plot`).
+pub(crate) fn legend(
+    plot: &Area<'_>,
+    entries: &[LegendEntry<'_>],
+    pixels: &[(i32, i32)],
+    text: bool,
+    stroke: u32,
+) -> Result<()> {
+    let entries: Vec<&LegendEntry<'_>> = entries.iter().filter(|l| !l.label.is_empty()).collect();
     if entries.is_empty() {
         return Ok(());
     }
@@ -315,7 +340,7 @@ fn legend(plot: &Area<'_>, lines: &[Line<'_>], pixels: &[(i32, i32)], text: bool
         for &(a, b) in dashes {
             plot.draw(&PathElement::new(
                 [(x0 + a, y), (x0 + b, y)],
-                line.color.stroke_width(2),
+                line.color.stroke_width(stroke),
             ))?;
         }
         if text {

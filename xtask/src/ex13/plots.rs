@@ -9,9 +9,8 @@ use std::path::Path;
 
 use anyhow::Result;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::plot::{Area, draw_png, text_enabled, tick};
+use crate::plot::{Area, LegendEntry, draw_png, text_enabled, tick};
 
 /// Distinct line colours (matplotlib's "tab10").
 pub(crate) const PALETTE: [RGBColor; 10] = [
@@ -244,53 +243,17 @@ fn segments(
         .map(move |w| PathElement::new(vec![w[0], w[1]], style))
 }
 
-/// A legend box in the corner of `plot` that covers the fewest of the
-/// points at `pixels` (relative to `plot`).
+/// The legend of `lines` ([`plot::legend`](crate::plot::legend), 3-pixel samples).
 fn legend(plot: &Area<'_>, lines: &[Line], pixels: &[(i32, i32)], text: bool) -> Result<()> {
-    let entries: Vec<&Line> = lines.iter().filter(|l| !l.label.is_empty()).collect();
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let font =
-        TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-    let mut text_w = 0;
-    for line in entries.iter().filter(|_| text) {
-        text_w = text_w.max(plot.estimate_text_size(&line.label, &font)?.0 as i32 + 8);
-    }
-    let (box_w, box_h) = (34 + text_w, 8 + 18 * entries.len() as i32);
-    let (w, h) = (plot.dim_in_pixel().0 as i32, plot.dim_in_pixel().1 as i32);
-    let covered = |&(x0, y0): &(i32, i32)| {
-        let inside =
-            |(x, y): &&(i32, i32)| (x0..=x0 + box_w).contains(x) && (y0..=y0 + box_h).contains(y);
-        pixels.iter().filter(inside).count()
-    };
-    let (left, right, top, bottom) = (6, w - box_w - 6, 6, h - box_h - 6);
-    let corners = [(right, top), (left, bottom), (left, top), (right, bottom)];
-    let (x0, y0) = corners
-        .into_iter()
-        .min_by_key(covered)
-        .unwrap_or((right, top));
-    let frame = [(x0, y0), (x0 + box_w, y0 + box_h)];
-    plot.draw(&Rectangle::new(frame, WHITE.mix(0.9).filled()))?;
-    plot.draw(&Rectangle::new(frame, BLACK.mix(0.25)))?;
-    for (i, line) in entries.iter().enumerate() {
-        let y = y0 + 13 + 18 * i as i32;
-        let dashes: &[(i32, i32)] = if line.dashed {
-            &[(6, 14), (20, 28)]
-        } else {
-            &[(6, 28)]
-        };
-        for &(a, b) in dashes {
-            plot.draw(&PathElement::new(
-                [(x0 + a, y), (x0 + b, y)],
-                line.color.stroke_width(3),
-            ))?;
-        }
-        if text {
-            plot.draw_text(&line.label, &font, (x0 + 34, y))?;
-        }
-    }
-    Ok(())
+    let entries: Vec<LegendEntry<'_>> = lines
+        .iter()
+        .map(|l| LegendEntry {
+            label: &l.label,
+            color: l.color,
+            dashed: l.dashed,
+        })
+        .collect();
+    crate::plot::legend(plot, &entries, pixels, text, 3)
 }
 
 /// A labelled point drawn on a contour panel (a minimum, a saddle point).
