@@ -27,6 +27,9 @@ pub(crate) struct BenchArgs {
     /// Data directory (default: $HEBB_DATA_DIR, else datasets/cache).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Where to train: `cpu`, `cuda` or `cuda:N` (GPUs need `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// Floating-point operations of one training sample (forward and backward)
@@ -42,6 +45,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     if args.job != "mnist" {
         bail!("unknown bench {:?}; available: mnist", args.job);
     }
+    let device = crate::parse_device(&args.device)?;
     let data = hebb_data::mnist::load_data(&DataDir::resolve(args.data_dir.as_deref()))?;
     let x = data.x_train.to_f32_divided(255.0)?;
     let y = data.y_train.to_f32_scaled(1.0)?;
@@ -51,14 +55,29 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let (train_flops, val_flops) = flops_per_sample();
     let total_flops = args.epochs as f64 * (train * train_flops + val * val_flops);
     println!(
-        "MNIST 13.5 recipe: Flatten-Dense(128, relu)-Dense(10, softmax), adam, batch {}, {} epochs, validation_split 0.2; {} threads (rayon; set RAYON_NUM_THREADS to change)",
+        "MNIST 13.5 recipe: Flatten-Dense(128, relu)-Dense(10, softmax), adam, batch {}, {} epochs, validation_split 0.2; on {device}; {} threads (rayon; set RAYON_NUM_THREADS to change)",
         args.batch_size,
         args.epochs,
         rayon::current_num_threads()
     );
+    if device.is_cuda() {
+        // Compiles the kernels and warms cuBLAS, outside the timed fits.
+        let mut warm = mnist_model(0)?;
+        warm.to_device(device)?;
+        let rows: Vec<usize> = (0..256).collect();
+        let options = FitOptions {
+            batch_size: args.batch_size,
+            epochs: 1,
+            validation_split: 0.25,
+            verbose: 0,
+            ..Default::default()
+        };
+        warm.fit(&x.gather_rows(&rows)?, &y.gather_rows(&rows)?, options)?;
+    }
     let mut times = Vec::new();
     for run in 1..=args.repeats.max(1) {
         let mut model = mnist_model(0)?;
+        model.to_device(device)?;
         let start = Instant::now();
         let history = model.fit(
             &x,

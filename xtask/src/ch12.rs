@@ -229,7 +229,13 @@ fn gradient_descent(
         args.lr,
         args.iters
     );
+    let device = args.device()?;
+    let data = data.to_device(device)?;
     let mut net = Network::lecture_init(args.seed, sizes)?;
+    net.to_device(device)?;
+    if device.is_cuda() {
+        println!("(training on {device})");
+    }
     let step = args.display_step as usize;
     let logs = net.train(&data, args.lr, args.iters as usize, |log| {
         if log.iteration % step == 0 {

@@ -69,6 +69,7 @@ fn section_13_4(args: &ReproduceArgs, data_dir: &DataDir) -> Result<()> {
     model.add(Dense::new(8).activation(Activation::Relu).input_shape(&[4]))?;
     model.add(Dense::new(4).activation(Activation::Relu))?;
     model.add(Dense::new(3).activation(Activation::Softmax))?;
+    model.to_device(args.device()?)?;
     println!("{}", model.summary()?);
     let sgd: Box<dyn hebb_optim::Optimizer> = Box::new(Sgd::new(0.1));
     model.compile(
@@ -175,6 +176,11 @@ fn section_13_5(args: &ReproduceArgs, data_dir: &DataDir, out: &Path) -> Result<
     }
 
     let mut model = mnist_model(u64::from(args.seed))?;
+    let device = args.device()?;
+    model.to_device(device)?;
+    if device.is_cuda() {
+        println!("(training on {device})");
+    }
     println!("{}", model.summary()?);
     let epochs = args.epochs.unwrap_or(5);
     let batch_size = args.batch_size.unwrap_or(64);

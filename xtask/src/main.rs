@@ -87,6 +87,16 @@ pub(crate) struct ReproduceArgs {
     /// Where figures go (default: `target/reproduce/CHAPTER`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Where the networks train: `cpu`, `cuda` or `cuda:N` (GPUs need the
+    /// xtask built with `--features cuda`: `cargo xtask-cuda ...`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// The device named by a `--device` flag; a GPU is checked to be there.
+pub(crate) fn parse_device(name: &str) -> Result<hebb_tensor::Device> {
+    name.parse::<hebb_tensor::Device>()
+        .map_err(|e| anyhow::anyhow!("--device {name}: {e}"))
 }
 
 /// A count of at least 1 (epochs, batch sizes, repeats).
@@ -126,6 +136,11 @@ impl ReproduceArgs {
                 anyhow::anyhow!("--out {}: cannot write figures there: {e}", dir.display())
             })?;
         Ok(dir)
+    }
+
+    /// The `--device` to train on.
+    pub(crate) fn device(&self) -> Result<hebb_tensor::Device> {
+        parse_device(&self.device)
     }
 
     /// Whether section `id` (e.g. "12.2") is to run.

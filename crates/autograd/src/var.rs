@@ -51,7 +51,7 @@ fn unreduce(g: &Tensor, shape: &[usize], axis: usize, keepdims: bool) -> Result<
         kept[axis] = 1;
         g.reshape(&kept)?
     };
-    Ok(Tensor::zeros(shape).add(&g)?)
+    Ok(Tensor::full_on(shape, 0.0, g.device())?.add(&g)?)
 }
 
 // `add`, `sub`, `mul`, `div` and `neg` return `Result` (shapes can
@@ -388,7 +388,9 @@ impl<'t> Var<'t> {
     pub fn sum_all(self) -> Var<'t> {
         let x = self.value();
         let shape = x.shape().to_vec();
-        self.unary(x.sum_all(), move |g| Ok(Tensor::zeros(&shape).add(g)?))
+        self.unary(x.sum_all(), move |g| {
+            Ok(Tensor::full_on(&shape, 0.0, g.device())?.add(g)?)
+        })
     }
 
     /// Mean of all elements, a scalar (`tf.reduce_mean(x)`).
@@ -397,7 +399,9 @@ impl<'t> Var<'t> {
         let shape = x.shape().to_vec();
         let n = x.len() as f32;
         self.unary(x.mean_all(), move |g| {
-            Ok(Tensor::zeros(&shape).add(g)?.div(&Tensor::scalar(n))?)
+            Ok(Tensor::full_on(&shape, 0.0, g.device())?
+                .add(g)?
+                .div(&Tensor::scalar(n))?)
         })
     }
 

@@ -200,6 +200,37 @@ impl Activation {
         Ok(())
     }
 
+    /// The backward pass on tensors of any device: `dL/dz` `[rows, width]`
+    /// from `dL/dy` (`delta`) and the outputs `y = f(z)`, by the rules of
+    /// [`backprop_in_place`](Self::backprop_in_place), with the same
+    /// rounding except for softmax's row sums (summed in another order).
+    /// Used where the buffers live on a GPU.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); shape errors if `y` and `delta` differ;
+    /// device errors if they are on different devices.
+    pub fn backprop(&self, y: &Tensor, delta: &Tensor) -> Result<Tensor> {
+        self.validate()?;
+        let zero = || Tensor::full_on(&[], 0.0, y.device());
+        Ok(match *self {
+            Activation::Linear => delta.clone(),
+            Activation::Step => delta.zeros_like(),
+            // (g·y)·(1 - y), in the in-place kernel's order.
+            Activation::Sigmoid => delta.mul(y)?.mul(&y.neg().add_scalar(1.0))?,
+            Activation::Tanh => delta.mul(&y.square().neg().add_scalar(1.0))?,
+            Activation::Relu => delta.mul(&y.greater(&zero()?)?)?,
+            Activation::LeakyRelu { a } => {
+                // m + (1 - m)·slope is exactly 1 or exactly the slope.
+                let m = y.greater(&zero()?)?;
+                delta.mul(&m.add(&m.neg().add_scalar(1.0).mul_scalar(1.0 / a))?)?
+            }
+            Activation::Softmax => {
+                let s = delta.mul(y)?.sum(y.rank().saturating_sub(1), true)?;
+                delta.sub(&s)?.mul(y)?
+            }
+        })
+    }
+
     /// `f(z)` recorded on `z`'s tape. The step function breaks the chain
     /// (its gradient is zero almost everywhere).
     ///
@@ -288,6 +319,17 @@ mod tests {
             let expected = tape.gradient(target, &[zv]).unwrap().remove(0).to_vec();
             let mut delta = g.clone();
             act.backprop_in_place(&y, &mut delta, 6).unwrap();
+            // The tensor backward pass (what GPUs run) agrees with it.
+            let yt = Tensor::from_vec(y.clone(), &[4, 6]).unwrap();
+            let gt = Tensor::from_vec(g.clone(), &[4, 6]).unwrap();
+            let on_tensors = act.backprop(&yt, &gt).unwrap().to_vec();
+            for (i, (a, b)) in on_tensors.iter().zip(&delta).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-7,
+                    "{} backprop [{i}]: {a} vs {b}",
+                    act.name()
+                );
+            }
             for (i, (a, b)) in delta.iter().zip(&expected).enumerate() {
                 let exact = act != Activation::Softmax;
                 assert!(

@@ -181,7 +181,7 @@ fn sparse_one_hot(what: &'static str, y_true: &Tensor, y_pred: &[usize]) -> Resu
     for (row, &label) in labels.iter().enumerate() {
         data[row * classes + label] = 1.0;
     }
-    Ok(Tensor::from_vec(data, y_pred)?)
+    Ok(Tensor::from_vec(data, y_pred)?.to_device(y_true.device())?)
 }
 
 /// The `f32` class indices of `labels` as `usize`, each checked to be an

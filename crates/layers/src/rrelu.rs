@@ -47,14 +47,15 @@ impl RRelu {
         (self.lower + self.upper) / 2.0
     }
 
-    /// Fresh random slopes, one per element of `shape`.
-    fn slopes(&mut self, shape: &[usize]) -> Result<Tensor> {
+    /// Fresh random slopes, one per element of `shape`, drawn on the host
+    /// (the same numbers on any device) and put on `device`.
+    fn slopes(&mut self, shape: &[usize], device: hebb_tensor::Device) -> Result<Tensor> {
         let n = shape.iter().product();
         let (lo, hi) = (self.lower, self.upper);
         let data = (0..n)
             .map(|_| lo + (hi - lo) * self.rng.random::<f32>())
             .collect();
-        Ok(Tensor::from_vec(data, shape)?)
+        Ok(Tensor::from_vec(data, shape)?.to_device(device)?)
     }
 
     /// `y` on plain tensors; `training` draws fresh slopes, otherwise the mean slope.
@@ -66,7 +67,7 @@ impl RRelu {
             return Ok(z.leaky_relu(self.inference_slope()));
         }
         let pos = z.relu();
-        Ok(pos.add(&z.sub(&pos)?.mul(&self.slopes(z.shape())?)?)?)
+        Ok(pos.add(&z.sub(&pos)?.mul(&self.slopes(z.shape(), z.device())?)?)?)
     }
 
     /// `∂y/∂z` at inference: 1 where `z > 0`, else the mean slope.
@@ -87,7 +88,9 @@ impl RRelu {
         if !training {
             return Ok(z.leaky_relu(self.inference_slope()));
         }
-        let slopes = z.tape().constant(self.slopes(&z.shape())?);
+        let slopes = z
+            .tape()
+            .constant(self.slopes(&z.shape(), z.value().device())?);
         let pos = z.relu();
         Ok(pos.add(z.sub(pos)?.mul(slopes)?)?)
     }

@@ -21,7 +21,7 @@
 
 use hebb_autograd::{GradientTape, Variable};
 use hebb_layers::{Activation, Dense, losses, metrics};
-use hebb_tensor::{Tensor, random::RandomState};
+use hebb_tensor::{Device, Tensor, random::RandomState};
 
 use crate::{Error, Result};
 
@@ -41,6 +41,19 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The same data set with its features on `device` (the labels stay
+    /// host indices; [`Network::train`] puts their one-hot form beside the features).
+    ///
+    /// # Errors
+    /// [`hebb_tensor::Error::NoCudaDevice`] (wrapped) or a copy error.
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        Ok(Self {
+            x_train: self.x_train.to_device(device)?,
+            x_test: self.x_test.to_device(device)?,
+            ..self.clone()
+        })
+    }
+
     fn check(&self) -> Result<()> {
         let ok =
             |x: &Tensor, y: &[usize]| x.rank() == 2 && x.shape()[0] == y.len() && !y.is_empty();
@@ -149,6 +162,24 @@ impl Network {
             .try_fold(x.clone(), |h, layer| Ok(layer.call(&h)?))
     }
 
+    /// Moves the weights to `device`; [`train`](Self::train) then runs
+    /// where the data set's tensors are (move them with
+    /// [`Dataset::to_device`]).
+    ///
+    /// # Errors
+    /// [`hebb_tensor::Error::NoCudaDevice`] (wrapped) or a copy error.
+    pub fn to_device(&mut self, device: Device) -> Result<()> {
+        for v in self
+            .layers
+            .iter_mut()
+            .flat_map(Dense::trainable_variables_mut)
+        {
+            let moved = v.value().to_device(device)?;
+            *v.value_mut() = moved;
+        }
+        Ok(())
+    }
+
     fn variables(&self) -> Vec<&Variable> {
         self.layers
             .iter()
@@ -170,8 +201,10 @@ impl Network {
         mut on_iteration: impl FnMut(&IterationLog),
     ) -> Result<Vec<IterationLog>> {
         data.check()?;
-        let y_train = Tensor::one_hot(&data.y_train, data.classes)?;
-        let y_test = Tensor::one_hot(&data.y_test, data.classes)?;
+        let y_train =
+            Tensor::one_hot(&data.y_train, data.classes)?.to_device(data.x_train.device())?;
+        let y_test =
+            Tensor::one_hot(&data.y_test, data.classes)?.to_device(data.x_test.device())?;
         let mut logs = Vec::new();
         for iteration in 0..=iterations {
             let tape = GradientTape::new();

@@ -22,6 +22,14 @@ use crate::core::{
 };
 use crate::{Optimizer, Result};
 
+/// The fused GPU update (`adadelta.cu`): kernel `adadelta`, the CPU loop's
+/// arithmetic in the same order.
+#[cfg(feature = "cuda")]
+pub(crate) const CUDA_SOURCE: hebb_tensor::cuda::CudaSource = hebb_tensor::cuda::CudaSource {
+    name: "hebb-optim/adadelta.cu",
+    code: include_str!("adadelta.cu"),
+};
+
 /// Adadelta (Keras 3 `keras.optimizers.Adadelta`,
 /// `keras/src/optimizers/adadelta.py`; lecture 13.2; Zeiler 2012,
 /// "ADADELTA: an adaptive learning rate method", arXiv:1212.5701).
@@ -115,8 +123,8 @@ impl Optimizer for Adadelta {
         if !self.core.begin("Adadelta", variables, gradients)? {
             return Ok(());
         }
-        ensure_slots(&mut self.accumulated_grads, variables, 0.0);
-        ensure_slots(&mut self.accumulated_delta_vars, variables, 0.0);
+        ensure_slots("Adadelta", &mut self.accumulated_grads, variables, 0.0)?;
+        ensure_slots("Adadelta", &mut self.accumulated_delta_vars, variables, 0.0)?;
         let lr = self.core.learning_rate;
         let rho = self.rho as f32;
         let one_minus_rho = (1.0 - self.rho) as f32;
@@ -127,6 +135,18 @@ impl Optimizer for Adadelta {
             .zip(&mut self.accumulated_grads)
             .zip(&mut self.accumulated_delta_vars)
         {
+            #[cfg(feature = "cuda")]
+            if crate::core::on_gpu(var) {
+                crate::core::launch(
+                    "Adadelta",
+                    &CUDA_SOURCE,
+                    "adadelta",
+                    &mut [var.value_mut(), acc_g, acc_dx],
+                    &[grad],
+                    &[lr, rho, one_minus_rho, eps],
+                )?;
+                continue;
+            }
             let g = grad.as_slice();
             let w = var.value_mut().as_mut_slice();
             for (((w, &g), ag), adx) in w

@@ -18,6 +18,14 @@ use hebb_tensor::Tensor;
 use crate::core::{Core, check_lr, check_non_negative, core_accessors, ensure_slots, named_slots};
 use crate::{Optimizer, Result};
 
+/// The fused GPU update (`adagrad.cu`): kernel `adagrad`, the CPU loop's
+/// arithmetic in the same order.
+#[cfg(feature = "cuda")]
+pub(crate) const CUDA_SOURCE: hebb_tensor::cuda::CudaSource = hebb_tensor::cuda::CudaSource {
+    name: "hebb-optim/adagrad.cu",
+    code: include_str!("adagrad.cu"),
+};
+
 /// Adagrad (Keras 3 `keras.optimizers.Adagrad`,
 /// `keras/src/optimizers/adagrad.py`; lecture 13.2; Duchi, Hazan & Singer
 /// 2011, "Adaptive subgradient methods for online learning and stochastic
@@ -113,10 +121,11 @@ impl Optimizer for Adagrad {
             return Ok(());
         }
         ensure_slots(
+            "Adagrad",
             &mut self.accumulators,
             variables,
             self.initial_accumulator_value as f32,
-        );
+        )?;
         let lr = self.core.learning_rate;
         let eps = self.epsilon as f32;
         for ((var, grad), acc) in variables
@@ -124,6 +133,18 @@ impl Optimizer for Adagrad {
             .zip(gradients)
             .zip(&mut self.accumulators)
         {
+            #[cfg(feature = "cuda")]
+            if crate::core::on_gpu(var) {
+                crate::core::launch(
+                    "Adagrad",
+                    &CUDA_SOURCE,
+                    "adagrad",
+                    &mut [var.value_mut(), acc],
+                    &[grad],
+                    &[lr, eps],
+                )?;
+                continue;
+            }
             let g = grad.as_slice();
             let w = var.value_mut().as_mut_slice();
             for ((w, &g), a) in w.iter_mut().zip(g).zip(acc.as_mut_slice().iter_mut()) {

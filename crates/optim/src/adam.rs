@@ -27,6 +27,15 @@ use crate::core::{
 };
 use crate::{Optimizer, Result};
 
+/// The fused GPU updates (`adam.cu`): kernels `adam` and `adam_amsgrad`, the
+/// CPU loops' arithmetic in the same order, with `α`, `1-β₁` and `1-β₂`
+/// computed on the host as for the CPU.
+#[cfg(feature = "cuda")]
+pub(crate) const CUDA_SOURCE: hebb_tensor::cuda::CudaSource = hebb_tensor::cuda::CudaSource {
+    name: "hebb-optim/adam.cu",
+    code: include_str!("adam.cu"),
+};
+
 /// Adam (Keras 3 `keras.optimizers.Adam`, `keras/src/optimizers/adam.py`;
 /// lecture 13.2; Kingma & Ba 2015, "Adam: a method for stochastic
 /// optimization", ICLR; AMSGrad: Reddi, Kale & Kumar 2018, "On the
@@ -177,10 +186,10 @@ impl Optimizer for Adam {
         if !self.core.begin("Adam", variables, gradients)? {
             return Ok(());
         }
-        ensure_slots(&mut self.momentums, variables, 0.0);
-        ensure_slots(&mut self.velocities, variables, 0.0);
+        ensure_slots("Adam", &mut self.momentums, variables, 0.0)?;
+        ensure_slots("Adam", &mut self.velocities, variables, 0.0)?;
         if self.amsgrad {
-            ensure_slots(&mut self.velocity_hats, variables, 0.0);
+            ensure_slots("Adam", &mut self.velocity_hats, variables, 0.0)?;
         }
         // Keras: local_step = cast(iterations + 1); beta_i_power = cast(beta_i) ** local_step;
         // alpha = lr * sqrt(1 - beta_2_power) / (1 - beta_1_power), all in the variable dtype.
@@ -217,6 +226,27 @@ impl Optimizer for Adam {
                 }
             };
         for (i, (var, grad)) in variables.iter_mut().zip(gradients).enumerate() {
+            #[cfg(feature = "cuda")]
+            if crate::core::on_gpu(var) {
+                let scalars = [alpha, one_minus_beta_1, one_minus_beta_2, eps];
+                let (m, v) = (&mut self.momentums[i], &mut self.velocities[i]);
+                if self.amsgrad {
+                    let vh = &mut self.velocity_hats[i];
+                    let outputs: &mut [&mut Tensor] = &mut [var.value_mut(), m, v, vh];
+                    crate::core::launch(
+                        "Adam",
+                        &CUDA_SOURCE,
+                        "adam_amsgrad",
+                        outputs,
+                        &[grad],
+                        &scalars,
+                    )?;
+                } else {
+                    let outputs: &mut [&mut Tensor] = &mut [var.value_mut(), m, v];
+                    crate::core::launch("Adam", &CUDA_SOURCE, "adam", outputs, &[grad], &scalars)?;
+                }
+                continue;
+            }
             let g = grad.as_slice();
             let w = var.value_mut().as_mut_slice();
             let m = self.momentums[i].as_mut_slice();

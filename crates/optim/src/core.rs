@@ -81,6 +81,16 @@ impl Core {
                 });
             }
         }
+        for (v, g) in variables.iter().zip(gradients) {
+            if v.value().device() != g.device() {
+                return Err(Error::GradientDevice {
+                    optimizer,
+                    variable: v.name().to_string(),
+                    variable_device: v.value().device(),
+                    gradient_device: g.device(),
+                });
+            }
+        }
         if variables.is_empty() {
             return Ok(false);
         }
@@ -113,14 +123,63 @@ impl Core {
     }
 }
 
-/// Builds one slot per variable, filled with `init`, if `slots` is empty
-/// (Keras `add_optimizer_variables` / `add_variable_from_reference`). Called
-/// after [`Core::begin`] has checked that the variables match the recorded
-/// shapes, so non-empty slots already fit.
-pub(crate) fn ensure_slots(slots: &mut Vec<Tensor>, variables: &[&mut Variable], init: f32) {
+/// Builds one slot per variable, filled with `init` on the variable's
+/// device, if `slots` is empty (Keras `add_optimizer_variables` /
+/// `add_variable_from_reference`); otherwise moves any slot that is not on
+/// its variable's device there (state installed with
+/// [`Optimizer::set_state`](crate::Optimizer::set_state) from host tensors,
+/// then used with variables on a GPU). Called after [`Core::begin`] has
+/// checked that the variables match the recorded shapes, so non-empty slots
+/// already fit.
+///
+/// # Errors
+/// [`Error::Tensor`] if a slot cannot be made or moved on the device (for
+/// example, out of GPU memory); `slots` is left empty rather than partly
+/// built.
+pub(crate) fn ensure_slots(
+    optimizer: &'static str,
+    slots: &mut Vec<Tensor>,
+    variables: &[&mut Variable],
+    init: f32,
+) -> Result<()> {
+    let failed = |source| Error::Tensor { optimizer, source };
     if slots.is_empty() {
-        slots.extend(variables.iter().map(|v| Tensor::full(v.shape(), init)));
+        *slots = variables
+            .iter()
+            .map(|v| Tensor::full_on(v.shape(), init, v.value().device()))
+            .collect::<hebb_tensor::Result<_>>()
+            .map_err(failed)?;
+    } else {
+        for (slot, v) in slots.iter_mut().zip(variables) {
+            let device = v.value().device();
+            if slot.device() != device {
+                *slot = slot.to_device(device).map_err(failed)?;
+            }
+        }
     }
+    Ok(())
+}
+
+/// Whether `variable` lives on a GPU, so its update runs as a fused kernel.
+#[cfg(feature = "cuda")]
+pub(crate) fn on_gpu(variable: &Variable) -> bool {
+    matches!(variable.value().device(), hebb_tensor::Device::Cuda(_))
+}
+
+/// Runs `kernel` of `source` over `outputs` (updated in place), then
+/// `inputs` and `scalars` (see [`hebb_tensor::cuda::launch_elementwise`]),
+/// turning a failure into [`Error::Tensor`] for `optimizer`.
+#[cfg(feature = "cuda")]
+pub(crate) fn launch(
+    optimizer: &'static str,
+    source: &hebb_tensor::cuda::CudaSource,
+    kernel: &'static str,
+    outputs: &mut [&mut Tensor],
+    inputs: &[&Tensor],
+    scalars: &[f32],
+) -> Result<()> {
+    hebb_tensor::cuda::launch_elementwise(source, kernel, outputs, inputs, scalars)
+        .map_err(|source| Error::Tensor { optimizer, source })
 }
 
 /// Names slots as `"{kind}/{index}"`, kinds in the order given.

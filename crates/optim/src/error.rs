@@ -152,6 +152,31 @@ pub enum Error {
         /// The names [`Optimizer::config`](crate::Optimizer::config) reports.
         known: Vec<&'static str>,
     },
+    /// A gradient is on another device than its variable (move one with
+    /// [`Tensor::to_device`](hebb_tensor::Tensor::to_device)).
+    #[error(
+        "{optimizer}.apply_gradients: variable {variable} is on {variable_device}, \
+         but its gradient is on {gradient_device}; move both to one device"
+    )]
+    GradientDevice {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The variable's name.
+        variable: String,
+        /// The device holding the variable.
+        variable_device: hebb_tensor::Device,
+        /// The device holding the gradient.
+        gradient_device: hebb_tensor::Device,
+    },
+    /// A tensor operation failed: creating or moving a slot on the
+    /// variable's device, or a fused update kernel on a GPU.
+    #[error("{optimizer}.apply_gradients: {source}")]
+    Tensor {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The tensor library's error.
+        source: hebb_tensor::Error,
+    },
 }
 
 /// `Result` with hebb-optim's [`Error`].

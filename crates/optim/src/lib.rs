@@ -90,6 +90,20 @@
 //! assert_eq!(adam.iterations(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## GPUs (feature `cuda`)
+//!
+//! With the `cuda` feature, variables (and their gradients) on a CUDA
+//! device are updated there: one fused kernel per variable
+//! (`src/*.cu`, compiled once per device with NVRTC through
+//! `hebb_tensor::cuda::launch_elementwise`), slots live on the variable's
+//! device. The kernels do the CPU loops' `f32` operations in the same
+//! order, each with an explicit round-to-nearest intrinsic that is never
+//! fused into a multiply-add, take the same host-computed constants (Adam's
+//! `α`, `1-β`, …) and flush the same averages to zero, so a GPU step is
+//! meant to give the CPU's result bit for bit (`tests/cuda.rs` checks a
+//! relative 1e-6 after 5 steps, and exact bits for flushed values).
+//! `CUDA_SOURCES` lists the sources.
 
 mod adadelta;
 mod adagrad;
@@ -111,6 +125,18 @@ pub use rmsprop::RmsProp;
 pub use schedules::{LearningRateSchedule, Scheduled};
 pub use sgd::Sgd;
 
+/// The CUDA C sources of the optimisers' fused GPU updates (SGD, Adam,
+/// Adagrad, RMSprop, Adadelta), e.g. to check that they compile with
+/// [`hebb_tensor::cuda::compile_check`].
+#[cfg(feature = "cuda")]
+pub const CUDA_SOURCES: [hebb_tensor::cuda::CudaSource; 5] = [
+    sgd::CUDA_SOURCE,
+    adam::CUDA_SOURCE,
+    adagrad::CUDA_SOURCE,
+    rmsprop::CUDA_SOURCE,
+    adadelta::CUDA_SOURCE,
+];
+
 /// A gradient-based update rule for trainable variables (Keras
 /// `keras.optimizers.Optimizer`, `keras/src/optimizers/base_optimizer.py`).
 pub trait Optimizer: std::fmt::Debug + Send {
@@ -131,8 +157,13 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// (hebb-tensor has no public read-only view of a tensor's elements).
     /// Non-finite gradients are not checked (training loops check the loss).
     ///
+    /// With the `cuda` feature, a variable on a GPU is updated there instead,
+    /// by one fused kernel per variable that follows the CPU loop's
+    /// arithmetic (see the crate docs); its slots are created on (or moved
+    /// to) its device.
+    ///
     /// # Errors
-    /// Nothing is modified when an error is returned.
+    /// Nothing is modified when an error other than [`Error::Tensor`] is returned.
     /// - [`Error::Hyperparameter`] if a hyperparameter is out of range (the
     ///   optimiser's `validate` runs first, so a bad
     ///   [`set_learning_rate`](Self::set_learning_rate) is caught here);
@@ -140,7 +171,12 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// - [`Error::GradientShape`] naming the variable and both shapes;
     /// - [`Error::VariableCount`] if the number of variables differs from the
     ///   first call, [`Error::SlotShape`] if a variable's shape differs from
-    ///   its slot's (the variables were passed in another order).
+    ///   its slot's (the variables were passed in another order);
+    /// - [`Error::GradientDevice`] if a gradient is on another device than
+    ///   its variable;
+    /// - [`Error::Tensor`] if a slot cannot be made on the variable's device
+    ///   or a GPU kernel fails (variables before the failing one may then
+    ///   have been updated).
     fn apply_gradients(
         &mut self,
         variables: &mut [&mut Variable],

@@ -24,6 +24,15 @@ use crate::core::{
 };
 use crate::{Optimizer, Result};
 
+/// The fused GPU updates (`rmsprop.cu`): kernels `rmsprop`,
+/// `rmsprop_momentum`, `rmsprop_centered` and `rmsprop_centered_momentum`,
+/// the CPU loops' arithmetic in the same order.
+#[cfg(feature = "cuda")]
+pub(crate) const CUDA_SOURCE: hebb_tensor::cuda::CudaSource = hebb_tensor::cuda::CudaSource {
+    name: "hebb-optim/rmsprop.cu",
+    code: include_str!("rmsprop.cu"),
+};
+
 /// RMSprop (Keras 3 `keras.optimizers.RMSprop`,
 /// `keras/src/optimizers/rmsprop.py`; lecture 13.2; Hinton, Srivastava &
 /// Swersky 2012, "Neural networks for machine learning", lecture 6e;
@@ -176,12 +185,12 @@ impl Optimizer for RmsProp {
             return Ok(());
         }
         let use_momentum = self.momentum > 0.0;
-        ensure_slots(&mut self.velocities, variables, 0.0);
+        ensure_slots("RMSprop", &mut self.velocities, variables, 0.0)?;
         if use_momentum {
-            ensure_slots(&mut self.momentums, variables, 0.0);
+            ensure_slots("RMSprop", &mut self.momentums, variables, 0.0)?;
         }
         if self.centered {
-            ensure_slots(&mut self.average_gradients, variables, 0.0);
+            ensure_slots("RMSprop", &mut self.average_gradients, variables, 0.0)?;
         }
         let lr = self.core.learning_rate;
         let rho = self.rho as f32;
@@ -189,6 +198,38 @@ impl Optimizer for RmsProp {
         let mu = self.momentum as f32;
         let eps = self.epsilon as f32;
         for (i, (var, grad)) in variables.iter_mut().zip(gradients).enumerate() {
+            #[cfg(feature = "cuda")]
+            if crate::core::on_gpu(var) {
+                let v = &mut self.velocities[i];
+                let base = [lr, rho, one_minus_rho, eps];
+                let with_mu = [lr, rho, one_minus_rho, eps, mu];
+                let (kernel, outputs, scalars): (_, &mut [&mut Tensor], &[f32]) =
+                    match (self.centered, use_momentum) {
+                        (false, false) => ("rmsprop", &mut [var.value_mut(), v], &base),
+                        (false, true) => (
+                            "rmsprop_momentum",
+                            &mut [var.value_mut(), v, &mut self.momentums[i]],
+                            &with_mu,
+                        ),
+                        (true, false) => (
+                            "rmsprop_centered",
+                            &mut [var.value_mut(), v, &mut self.average_gradients[i]],
+                            &base,
+                        ),
+                        (true, true) => (
+                            "rmsprop_centered_momentum",
+                            &mut [
+                                var.value_mut(),
+                                v,
+                                &mut self.average_gradients[i],
+                                &mut self.momentums[i],
+                            ],
+                            &with_mu,
+                        ),
+                    };
+                crate::core::launch("RMSprop", &CUDA_SOURCE, kernel, outputs, &[grad], scalars)?;
+                continue;
+            }
             let g = grad.as_slice();
             let w = var.value_mut().as_mut_slice();
             let v = self.velocities[i].as_mut_slice();

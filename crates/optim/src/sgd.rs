@@ -23,6 +23,14 @@ use hebb_tensor::Tensor;
 use crate::core::{Core, check_momentum, core_accessors, ensure_slots, ftz, named_slots};
 use crate::{Optimizer, Result};
 
+/// The fused GPU updates (`sgd.cu`): kernels `sgd`, `sgd_momentum` and
+/// `sgd_nesterov`, the CPU loops' arithmetic in the same order.
+#[cfg(feature = "cuda")]
+pub(crate) const CUDA_SOURCE: hebb_tensor::cuda::CudaSource = hebb_tensor::cuda::CudaSource {
+    name: "hebb-optim/sgd.cu",
+    code: include_str!("sgd.cu"),
+};
+
 /// Gradient descent with optional momentum and Nesterov momentum (Keras 3
 /// `keras.optimizers.SGD`, `keras/src/optimizers/sgd.py`; lecture 13.2;
 /// Polyak 1964, "Some methods of speeding up the convergence of iteration
@@ -127,13 +135,30 @@ impl Optimizer for Sgd {
         }
         let lr = self.core.learning_rate;
         if self.momentum != 0.0 {
-            ensure_slots(&mut self.velocities, variables, 0.0);
+            ensure_slots("SGD", &mut self.velocities, variables, 0.0)?;
             let mu = self.momentum as f32;
             for ((var, grad), vel) in variables
                 .iter_mut()
                 .zip(gradients)
                 .zip(&mut self.velocities)
             {
+                #[cfg(feature = "cuda")]
+                if crate::core::on_gpu(var) {
+                    let kernel = if self.nesterov {
+                        "sgd_nesterov"
+                    } else {
+                        "sgd_momentum"
+                    };
+                    crate::core::launch(
+                        "SGD",
+                        &CUDA_SOURCE,
+                        kernel,
+                        &mut [var.value_mut(), vel],
+                        &[grad],
+                        &[lr, mu],
+                    )?;
+                    continue;
+                }
                 let g = grad.as_slice();
                 let w = var.value_mut().as_mut_slice();
                 let v = vel.as_mut_slice();
@@ -151,6 +176,18 @@ impl Optimizer for Sgd {
             }
         } else {
             for (var, grad) in variables.iter_mut().zip(gradients) {
+                #[cfg(feature = "cuda")]
+                if crate::core::on_gpu(var) {
+                    crate::core::launch(
+                        "SGD",
+                        &CUDA_SOURCE,
+                        "sgd",
+                        &mut [var.value_mut()],
+                        &[grad],
+                        &[lr],
+                    )?;
+                    continue;
+                }
                 let g = grad.as_slice();
                 let w = var.value_mut().as_mut_slice();
                 for (w, &g) in w.iter_mut().zip(g) {

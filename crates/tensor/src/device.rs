@@ -1,22 +1,122 @@
 //! Where a tensor's data lives.
 
 use std::fmt;
+use std::str::FromStr;
+
+use crate::{Error, Result};
 
 /// The device that holds a tensor's elements.
 ///
-/// Only the CPU exists in this build; the CUDA backend (cargo feature `cuda`)
-/// adds `Device::Cuda(ordinal)` without changing any other public API.
+/// Every tensor lives on one device; an op on tensors of two devices is an
+/// [`Error::DeviceMismatch`] naming both, and [`Tensor::to_device`](crate::Tensor::to_device)
+/// copies explicitly (PyTorch's `.to(device)`). `Device::Cuda(ordinal)`
+/// exists with the cargo feature `cuda`; get one with [`Device::cuda`],
+/// which checks that the GPU is there, or [`Device::cuda_if_available`].
+///
+/// Parsed from and printed as `cpu`, `cuda` (ordinal 0) and `cuda:N`, as in
+/// PyTorch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
-    /// Host memory; kernels use nalgebra's GEMM and plain loops.
+    /// Host memory; kernels use the crate's GEMM and plain loops.
     #[default]
     Cpu,
+    /// The NVIDIA GPU with this ordinal (`CUDA_VISIBLE_DEVICES` order),
+    /// through cuBLAS and kernels compiled once with NVRTC.
+    #[cfg(feature = "cuda")]
+    Cuda(usize),
+}
+
+impl Device {
+    /// The CUDA device `ordinal`, after checking that the CUDA driver,
+    /// cuBLAS and NVRTC load and that the device exists (the first call
+    /// creates its context, stream and cuBLAS handle).
+    ///
+    /// # Errors
+    /// [`Error::NoCudaDevice`] naming what is missing: the library that
+    /// would not load, the device count, or that this build lacks the
+    /// `cuda` feature.
+    pub fn cuda(ordinal: usize) -> Result<Self> {
+        #[cfg(feature = "cuda")]
+        {
+            crate::cuda::backend(ordinal)?;
+            Ok(Device::Cuda(ordinal))
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            Err(Error::NoCudaDevice {
+                reason: format!(
+                    "cuda:{ordinal} asked for, but hebb-tensor was built without its `cuda` feature"
+                ),
+            })
+        }
+    }
+
+    /// `cuda:0` when [`Device::cuda`] succeeds, else the CPU (PyTorch's
+    /// `"cuda" if torch.cuda.is_available() else "cpu"`).
+    pub fn cuda_if_available() -> Self {
+        Self::cuda(0).unwrap_or(Device::Cpu)
+    }
+
+    /// True for a GPU.
+    pub fn is_cuda(&self) -> bool {
+        !matches!(self, Device::Cpu)
+    }
 }
 
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Device::Cpu => f.write_str("cpu"),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(ordinal) => write!(f, "cuda:{ordinal}"),
+        }
+    }
+}
+
+impl FromStr for Device {
+    type Err = Error;
+
+    /// `cpu`, `cuda` or `cuda:N`; a CUDA device is checked with
+    /// [`Device::cuda`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for other text; [`Error::NoCudaDevice`]
+    /// when the GPU asked for is not there.
+    fn from_str(s: &str) -> Result<Self> {
+        let ordinal = match s.trim().to_ascii_lowercase().as_str() {
+            "cpu" => return Ok(Device::Cpu),
+            "cuda" | "gpu" => 0,
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| Error::InvalidArgument {
+                    op: "Device::from_str",
+                    reason: format!("unknown device {s:?}: expected cpu, cuda or cuda:N"),
+                })?,
+        };
+        Self::cuda(ordinal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_and_print_as_in_pytorch() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!(Device::Cpu.to_string(), "cpu");
+        let err = "tpu".parse::<Device>().unwrap_err().to_string();
+        assert!(err.contains("unknown device \"tpu\""), "{err}");
+        assert!("cuda:x".parse::<Device>().is_err());
+        // Without a GPU (or without the feature) asking for one is an error
+        // that says why, and the fallback is the CPU.
+        match "cuda:0".parse::<Device>() {
+            Ok(d) => assert!(d.is_cuda()),
+            Err(e) => {
+                assert!(matches!(e, Error::NoCudaDevice { .. }), "{e}");
+                assert_eq!(Device::cuda_if_available(), Device::Cpu);
+            }
         }
     }
 }

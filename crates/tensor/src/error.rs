@@ -80,6 +80,23 @@ pub enum Error {
         /// Device of the right operand.
         rhs: Device,
     },
+    /// A CUDA device was asked for and is not usable: the driver, cuBLAS or
+    /// NVRTC did not load, the ordinal is beyond the device count, or the
+    /// build lacks the `cuda` feature.
+    #[error("no CUDA device: {reason}")]
+    NoCudaDevice {
+        /// What is missing.
+        reason: String,
+    },
+    /// The CUDA driver, cuBLAS or NVRTC returned an error inside an op
+    /// (out of device memory, a kernel that failed to compile or launch).
+    #[error("{op} on the GPU: {message}")]
+    Cuda {
+        /// The op.
+        op: &'static str,
+        /// The driver's message.
+        message: String,
+    },
     /// A scalar argument is invalid (e.g. `clip` with `min > max`).
     #[error("{op}: {reason}")]
     InvalidArgument {

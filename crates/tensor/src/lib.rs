@@ -23,6 +23,8 @@
 //! # Ok::<(), hebb_tensor::Error>(())
 //! ```
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod device;
 mod error;
 pub mod ops;

@@ -17,6 +17,9 @@ pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
 pub(crate) enum Storage {
     /// Row-major elements in host memory.
     Cpu(Arc<Vec<f32>>),
+    /// Row-major elements on a GPU (feature `cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage),
 }
 
 /// An n-dimensional array of `f32`, row-major (C order), immutable and cheap
@@ -99,14 +102,48 @@ impl Tensor {
         Self::full(shape, 1.0)
     }
 
-    /// A zero tensor with the shape of `self`.
-    pub fn zeros_like(&self) -> Self {
-        Self::zeros(&self.shape)
+    /// A tensor of `shape` filled with `value` on `device`.
+    ///
+    /// # Errors
+    /// [`Error::ElementCount`] if the element count overflows `usize`;
+    /// [`Error::Cuda`] if device memory runs out.
+    pub fn full_on(shape: &[usize], value: f32, device: Device) -> Result<Self> {
+        if element_count(shape).is_none() {
+            return Err(Error::ElementCount {
+                op: "full_on",
+                shape: shape.to_vec(),
+                len: 0,
+            });
+        }
+        match device {
+            Device::Cpu => Ok(Self::full(shape, value)),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(_) => crate::ops::unary::cuda_kernel::full(shape, value, device),
+        }
     }
 
-    /// A tensor of ones with the shape of `self`.
+    /// A zero tensor with the shape of `self`, on the same device
+    /// (`tf.zeros_like`, `torch.zeros_like`).
+    ///
+    /// # Panics
+    /// On a GPU, if device memory runs out (as `vec!` does on the host).
+    pub fn zeros_like(&self) -> Self {
+        self.full_like(0.0)
+    }
+
+    /// A tensor of ones with the shape of `self`, on the same device.
+    ///
+    /// # Panics
+    /// On a GPU, if device memory runs out (as `vec!` does on the host).
     pub fn ones_like(&self) -> Self {
-        Self::ones(&self.shape)
+        self.full_like(1.0)
+    }
+
+    fn full_like(&self, value: f32) -> Self {
+        match Self::full_on(&self.shape, value, self.device()) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// The dimensions, outermost first.
@@ -133,35 +170,98 @@ impl Tensor {
     pub fn device(&self) -> Device {
         match &self.storage {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => c.device(),
         }
     }
 
-    /// Copies the tensor to `device` (a cheap clone when it is already there).
+    /// Copies the tensor to `device` (PyTorch's `.to(device)`; a cheap
+    /// clone when it is already there). Copies to a GPU are enqueued on its
+    /// stream; copies to the host wait for it.
+    ///
+    /// # Errors
+    /// [`Error::NoCudaDevice`] if the GPU is not usable; [`Error::Cuda`] if
+    /// the copy fails (out of device memory).
     pub fn to_device(&self, device: Device) -> Result<Self> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
         match device {
-            Device::Cpu => Ok(self.clone()),
+            Device::Cpu => Ok(Self::from_parts(self.try_to_vec()?, self.shape.clone())),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(ordinal) => {
+                let backend = crate::cuda::backend(ordinal)?;
+                let data = backend.upload(&self.try_to_vec()?)?;
+                Ok(Self::from_cuda(data, self.shape.clone(), backend))
+            }
+        }
+    }
+
+    /// The elements in row-major order, copied to host memory (from a GPU
+    /// this waits for its pending ops).
+    ///
+    /// # Errors
+    /// [`Error::Cuda`] if the copy from the GPU fails (a kernel failed
+    /// earlier, or the device was lost). Host tensors never fail.
+    pub fn try_to_vec(&self) -> Result<Vec<f32>> {
+        match &self.storage {
+            Storage::Cpu(data) => Ok(data.to_vec()),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => match c.host.get() {
+                Some(host) => Ok(host.clone()),
+                None => c.backend.download(&c.data, self.len()),
+            },
         }
     }
 
     /// The elements in row-major order, copied to host memory.
+    ///
+    /// # Panics
+    /// For a tensor on a GPU, if the copy fails (see [`try_to_vec`](Self::try_to_vec)).
     pub fn to_vec(&self) -> Vec<f32> {
         self.as_slice().to_vec()
     }
 
-    /// The elements as a host slice, row-major, without copying (tensors on
-    /// the CPU; in-place kernels such as optimiser updates read through this).
+    /// The elements as a host slice, row-major. On the CPU this is the
+    /// storage itself; a tensor on a GPU is copied to the host at the first
+    /// call and the copy kept (tensors are immutable).
+    ///
+    /// # Panics
+    /// For a tensor on a GPU, if the copy fails (a kernel failed earlier,
+    /// or the device was lost); [`try_to_vec`](Self::try_to_vec) returns
+    /// that as an error instead.
     pub fn as_slice(&self) -> &[f32] {
         match &self.storage {
             Storage::Cpu(data) => data,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => c.host.get_or_init(|| {
+                c.backend
+                    .download(&c.data, self.len())
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }),
         }
     }
 
     /// The elements as a mutable host slice, row-major, copying the storage
     /// first if it is shared (copy-on-write, `Arc::make_mut`). For in-place
     /// kernels such as optimiser updates.
+    ///
+    /// A tensor on a GPU moves to host memory first (and stays there); code
+    /// meant for GPUs updates in place with device kernels instead (see
+    /// `hebb_tensor::cuda::launch_elementwise`).
+    ///
+    /// # Panics
+    /// For a tensor on a GPU, if the copy to the host fails.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        #[cfg(feature = "cuda")]
+        if let Storage::Cuda(_) = &self.storage {
+            let host = self.try_to_vec().unwrap_or_else(|e| panic!("{e}"));
+            self.storage = Storage::Cpu(Arc::new(host));
+        }
         match &mut self.storage {
             Storage::Cpu(data) => Arc::make_mut(data).as_mut_slice(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => unreachable!("moved to the host above"),
         }
     }
 
@@ -170,7 +270,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::ElementCount`] if the tensor does not hold exactly one element.
     pub fn item(&self) -> Result<f32> {
-        let data = self.as_slice();
+        let data = self.try_to_vec()?;
         if data.len() != 1 {
             return Err(Error::ElementCount {
                 op: "item",

@@ -32,7 +32,7 @@ use crate::{Error, Result};
 
 /// How the loss meets the last stage.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Head {
+pub(super) enum Head {
     /// (Sparse) categorical cross-entropy on the logits of a softmax (or
     /// `from_logits`) output.
     SoftmaxCrossEntropy {
@@ -47,11 +47,11 @@ enum Head {
 
 /// One layer of the plan: a `Dense` (by node index) or an activation layer.
 #[derive(Debug, Clone)]
-struct Stage {
-    dense: Option<usize>,
-    activation: Activation,
-    in_width: usize,
-    out_width: usize,
+pub(super) struct Stage {
+    pub(super) dense: Option<usize>,
+    pub(super) activation: Activation,
+    pub(super) in_width: usize,
+    pub(super) out_width: usize,
 }
 
 /// Buffers for one batch size, reused from step to step.
@@ -72,13 +72,13 @@ struct Buffers {
 /// A fused step for one model and loss; see the module docs.
 #[derive(Debug)]
 pub(super) struct FusedStep {
-    stages: Vec<Stage>,
-    head: Head,
+    pub(super) stages: Vec<Stage>,
+    pub(super) head: Head,
     /// The head computes the last stage's activation itself (from logits).
-    fused: bool,
-    in_width: usize,
-    y_width: usize,
-    output_shape: Vec<usize>,
+    pub(super) fused: bool,
+    pub(super) in_width: usize,
+    pub(super) y_width: usize,
+    pub(super) output_shape: Vec<usize>,
     /// Gradients in `trainable_variables` order: `[dW, db]` per `Dense`.
     grads: Vec<Tensor>,
     /// Buffers for the full batch and for a short last batch.
@@ -343,7 +343,7 @@ pub(super) fn lost_buffers() -> Error {
 }
 
 /// The `Dense` layer of node `node`.
-fn dense(nodes: &[Node], node: usize) -> Result<&hebb_layers::Dense> {
+pub(super) fn dense(nodes: &[Node], node: usize) -> Result<&hebb_layers::Dense> {
     match nodes.get(node).map(|n| &n.op) {
         Some(Op::Dense(d)) => Ok(d),
         _ => Err(lost_buffers()),
@@ -726,7 +726,9 @@ mod tests {
         let mut m = model(Activation::Relu, Activation::Softmax, 3, true);
         m.compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])
             .unwrap();
-        let mut f = m.fused_step(&y).unwrap();
+        let Some(crate::sequential::device_step::Step::Fused(mut f)) = m.fused_step(&y) else {
+            panic!("the CPU takes the fused step");
+        };
         let mut compiled = m.compiled.take().unwrap();
         let addresses = |f: &super::FusedStep, m: &Sequential| {
             let mut a: Vec<usize> = f

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod callbacks;
+mod device_step;
 mod fast;
 mod history;
 pub mod layers;
@@ -36,12 +37,13 @@ use hebb_autograd::{GradientTape, Var, Variable};
 use hebb_layers::losses::Loss;
 use hebb_layers::metrics::{self, Metric};
 use hebb_optim::Optimizer;
-use hebb_tensor::Tensor;
 use hebb_tensor::random::chacha;
+use hebb_tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 
 pub use callbacks::{Callback, Control, ModelCheckpoint};
+use device_step::{DeviceStep, Step};
 use fast::FusedStep;
 pub use history::History;
 use layers::Layer;
@@ -198,8 +200,12 @@ pub struct Sequential {
     nodes: Vec<Node>,
     input_shape: Option<Vec<usize>>,
     compiled: Option<Compiled>,
+    /// Where the weights live and `fit`/`evaluate`/`predict` compute.
+    device: Device,
     /// Train and evaluate on the tape even where the fused step applies (tests).
     force_tape: bool,
+    /// Use the tensor-op step (the GPUs' step) on the CPU too (tests).
+    force_device_step: bool,
 }
 
 impl Default for Sequential {
@@ -255,8 +261,77 @@ impl Sequential {
             nodes: Vec::new(),
             input_shape: None,
             compiled: None,
+            device: Device::Cpu,
             force_tape: false,
+            force_device_step: false,
         }
+    }
+
+    /// Moves the model to `device` (PyTorch's `model.to(device)`): its
+    /// weights, the optimiser's state, and the weights of layers built
+    /// later. `fit`, `evaluate` and `predict` then copy their data to the
+    /// device once per call, gather mini-batches there and compute there;
+    /// `predict` returns host tensors, as Keras returns NumPy arrays.
+    ///
+    /// On a GPU, stacks of `Flatten`, `Dense` and activation layers trained
+    /// with a cross-entropy or the mean squared error take the fused step
+    /// on tensor ops (the CPU's fused-step maths, one kernel per op); other
+    /// models run on the tape, whose ops all have GPU kernels.
+    ///
+    /// # Errors
+    /// [`hebb_tensor::Error::NoCudaDevice`] (wrapped) if the GPU is not
+    /// usable; copy errors. On error the model may be split between
+    /// devices; call again or move it back.
+    pub fn to_device(&mut self, device: Device) -> Result<()> {
+        self.device = device;
+        self.place_weights()?;
+        if let Some(compiled) = &mut self.compiled {
+            let optimizer = &mut compiled.optimizer;
+            let moved: Vec<(String, Tensor)> = optimizer
+                .slots()
+                .into_iter()
+                .map(|(name, t)| Ok((name, t.to_device(device)?)))
+                .collect::<Result<_>>()?;
+            if !moved.is_empty() {
+                let shapes: Vec<Vec<usize>> = self
+                    .nodes
+                    .iter()
+                    .flat_map(|n| match &n.op {
+                        Op::Dense(d) => d
+                            .trainable_variables()
+                            .iter()
+                            .map(|v| v.shape().to_vec())
+                            .collect(),
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                let iterations = optimizer.iterations();
+                optimizer.set_state(iterations, &moved, &shapes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The device the model computes on (see [`to_device`](Self::to_device)).
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Moves every weight not yet on the model's device there.
+    fn place_weights(&mut self) -> Result<()> {
+        let device = self.device;
+        for v in self.trainable_variables_mut() {
+            if v.value().device() != device {
+                let moved = v.value().to_device(device)?;
+                *v.value_mut() = moved;
+            }
+        }
+        Ok(())
+    }
+
+    /// `t` on the model's device (a cheap clone when it is there).
+    fn on_device(&self, t: &Tensor) -> Result<Tensor> {
+        Ok(t.to_device(self.device)?)
     }
 
     /// Sets the seed of the weight initialisers (before layers are built).
@@ -546,7 +621,7 @@ impl Sequential {
         for (v, w) in vars.into_iter().zip(weights) {
             v.assign(w.clone())?;
         }
-        Ok(())
+        self.place_weights()
     }
 
     /// The names of the weight tensors in [`get_weights`](Self::get_weights)
@@ -850,18 +925,24 @@ impl Sequential {
             });
         }
         self.build(&x.shape()[1..])?;
+        self.place_weights()?;
         Ok(x.shape()[0])
     }
 
     /// The fused training step for this model and loss when it applies to
     /// targets `y` (see [`fast`]), else `None` (the tape).
-    fn fused_step(&self, y: &Tensor) -> Option<FusedStep> {
+    fn fused_step(&self, y: &Tensor) -> Option<Step> {
         let compiled = self.compiled.as_ref()?;
         if self.force_tape {
             return None;
         }
-        FusedStep::plan(&self.nodes, self.input_shape.as_deref()?, compiled.loss)
-            .filter(|f| f.accepts_targets(y))
+        let plan = FusedStep::plan(&self.nodes, self.input_shape.as_deref()?, compiled.loss)
+            .filter(|f| f.accepts_targets(y))?;
+        Some(if self.device.is_cuda() || self.force_device_step {
+            Step::Device(DeviceStep::from_plan(plan))
+        } else {
+            Step::Fused(plan)
+        })
     }
 
     fn compiled(&self) -> Result<&Compiled> {
@@ -878,6 +959,7 @@ impl Sequential {
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         let n = self.prepare_input(x, "predict")?;
         check_batch_size(batch_size, "predict")?;
+        let x = &self.on_device(x)?;
         let mut out = Vec::new();
         let mut width = self
             .nodes
@@ -887,7 +969,7 @@ impl Sequential {
             let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
             let y = self.call(&x.gather_rows(&rows)?)?;
             width = y.len() / rows.len();
-            out.extend(y.to_vec());
+            out.extend(y.try_to_vec()?);
         }
         let mut shape = vec![n];
         shape.extend(
@@ -921,6 +1003,10 @@ impl Sequential {
         }
         let start = Instant::now();
         let mut fused = self.fused_step(y);
+        if let Some(step) = &fused {
+            step.check_labels(y)?;
+        }
+        let (x, y) = (&self.on_device(x)?, &self.on_device(y)?);
         let rows: Vec<usize> = (0..n).collect();
         let values = rayon::scope(|_| self.evaluate_rows(x, y, &rows, batch_size, fused.as_mut()))?;
         if verbose > 0 {
@@ -940,7 +1026,7 @@ impl Sequential {
         y: &Tensor,
         rows: &[usize],
         batch_size: usize,
-        mut fused: Option<&mut FusedStep>,
+        mut fused: Option<&mut Step>,
     ) -> Result<Vec<f32>> {
         let mut compiled = self.compiled.take().ok_or_else(|| Error::NotCompiled {
             model: self.name.clone(),
@@ -1046,6 +1132,12 @@ impl Sequential {
                 ),
             });
         }
+        // Labels are checked on the host, before the data goes to the
+        // model's device once per fit; batches are gathered there.
+        if let Some(step) = self.fused_step(y) {
+            step.check_labels(y)?;
+        }
+        let (x, y) = (&self.on_device(x)?, &self.on_device(y)?);
         let validation = match options.validation_data.take() {
             Some((vx, vy)) => {
                 let m = self.prepare_input(&vx, "validation_data")?;
@@ -1055,6 +1147,10 @@ impl Sequential {
                     });
                 }
                 check_targets(&vy, m, "validation_data")?;
+                if let Some(step) = self.fused_step(&vy) {
+                    step.check_labels(&vy)?;
+                }
+                let (vx, vy) = (self.on_device(&vx)?, self.on_device(&vy)?);
                 Some((vx, vy, (0..m).collect::<Vec<_>>()))
             }
             None if split_at < n => Some((x.clone(), y.clone(), (split_at..n).collect())),

@@ -4,8 +4,16 @@
 //! Broadcasting follows NumPy (and TensorFlow): shapes are aligned at their
 //! last dimension; a dimension of 1 (or a missing leading one) stretches to
 //! the other operand's. `[120, 3] + [3] -> [120, 3]`, `[120, 3] / [120, 1] -> [120, 3]`.
+//!
+//! Both operands must be on one device ([`Error::DeviceMismatch`] otherwise);
+//! the result stays there. On a GPU (feature `cuda`) the kernel handles up to
+//! 8 dimensions once dimensions of 1 are dropped and runs that both operands
+//! walk alike are merged ([`Error::InvalidArgument`] beyond), and driver
+//! failures are [`Error::Cuda`].
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+mod cuda_kernel;
 
 use crate::{Error, Result, Tensor};
 
@@ -81,8 +89,23 @@ pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Resul
 
 impl Tensor {
     fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
-        self.same_device(rhs, op.name())?;
         let shape = broadcast_shapes(op.name(), &self.shape, &rhs.shape)?;
+        #[cfg(feature = "cuda")]
+        if self.device() != rhs.device() {
+            // As in PyTorch, a rank-0 host tensor (a scalar such as
+            // `Tensor::scalar(0.0)`) meets a GPU tensor on the GPU.
+            if self.rank() == 0 && !self.device().is_cuda() {
+                return self.to_device(rhs.device())?.binary(rhs, op);
+            }
+            if rhs.rank() == 0 && !rhs.device().is_cuda() {
+                return self.binary(&rhs.to_device(self.device())?, op);
+            }
+        }
+        self.same_device(rhs, op.name())?;
+        #[cfg(feature = "cuda")]
+        if let (Some(a), Some(b)) = (self.cuda(), rhs.cuda()) {
+            return cuda_kernel::binary(op, (a, &self.shape), (b, &rhs.shape), shape);
+        }
         let data = cpu_kernel::binary(
             op,
             self.as_slice(),
@@ -155,7 +178,8 @@ impl Tensor {
     /// `[120, 3].sum_to_shape([3]) -> [3]`.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] if `shape` does not broadcast to `self.shape()`.
+    /// [`Error::ShapeMismatch`] if `shape` does not broadcast to `self.shape()`;
+    /// [`Error::Cuda`] if the CUDA driver fails on a GPU.
     pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
         if self.shape == shape {
             return Ok(self.clone());
@@ -168,6 +192,10 @@ impl Tensor {
                 rhs: shape.to_vec(),
                 detail: "target does not broadcast to the source shape".into(),
             });
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(c) = self.cuda() {
+            return cuda_kernel::sum_to_shape(c, &self.shape, shape);
         }
         let data = cpu_kernel::sum_to_shape(self.as_slice(), &self.shape, shape);
         Ok(Tensor::from_parts(data, shape.to_vec()))

@@ -1,4 +1,10 @@
 //! Index ops: `one_hot` encoding of class labels and `gather_rows`.
+//!
+//! `one_hot` builds a host tensor; `gather_rows` on a GPU tensor (feature
+//! `cuda`) checks the indices on the host and gathers with a kernel.
+
+#[cfg(feature = "cuda")]
+mod cuda_kernel;
 
 use crate::{Error, Result, Tensor};
 
@@ -32,9 +38,12 @@ impl Tensor {
 
     /// The rows `indices` of a tensor of rank >= 1, in that order
     /// (`tf.gather(x, indices, axis=0)`): `[n, ..] -> [indices.len(), ..]`.
+    /// A GPU tensor's result stays on its device (the indices are checked
+    /// on the host, then copied to the device).
     ///
     /// # Errors
-    /// [`Error::Rank`] for a scalar; [`Error::Index`] if an index is `>= n`.
+    /// [`Error::Rank`] for a scalar; [`Error::Index`] if an index is `>= n`;
+    /// [`Error::Cuda`] if the copy or the kernel fails on a GPU.
     pub fn gather_rows(&self, indices: &[usize]) -> Result<Tensor> {
         let Some((&n, rest)) = self.shape.split_first() else {
             return Err(Error::Rank {
@@ -44,6 +53,19 @@ impl Tensor {
             });
         };
         let row: usize = rest.iter().product();
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda() {
+            if let Some(&i) = indices.iter().find(|&&i| i >= n) {
+                return Err(Error::Index {
+                    op: "gather_rows",
+                    index: i,
+                    bound: n,
+                });
+            }
+            let mut shape = self.shape.clone();
+            shape[0] = indices.len();
+            return cuda_kernel::gather_rows(x, indices, row, shape);
+        }
         let x = self.as_slice();
         let mut data = Vec::with_capacity(indices.len() * row);
         for &i in indices {

@@ -3,9 +3,13 @@
 //!
 //! Shapes: `[m, k] · [k, n] -> [m, n]`. The CPU kernel is nalgebra's GEMM
 //! (which hands matrices above 5×5 to `matrixmultiply`) over strided views of
-//! the row-major buffers, so transposes cost no copy.
+//! the row-major buffers, so transposes cost no copy. On a GPU (feature
+//! `cuda`) products go through cuBLAS `sgemm` and the transpose is a kernel;
+//! the slice-level [`gemm`] and [`MatRef`] are host-only.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+mod cuda_kernel;
 
 use crate::{Error, Result, Tensor};
 
@@ -112,9 +116,14 @@ impl Tensor {
     /// is set (`tf.matmul(a, b, transpose_a=.., transpose_b=..)`). The backward
     /// pass of `Y = X W` uses `dX = dY · Wᵀ` and `dW = Xᵀ · dY`.
     ///
+    /// On a GPU this is one cuBLAS `sgemm` (FP32, no copy for the
+    /// transposes); with an empty dimension the result is zeros.
+    ///
     /// # Errors
     /// [`Error::Rank`] if either operand is not rank 2;
-    /// [`Error::ShapeMismatch`] if the inner dimensions differ.
+    /// [`Error::DeviceMismatch`] if the operands are on different devices;
+    /// [`Error::ShapeMismatch`] if the inner dimensions differ;
+    /// [`Error::Cuda`] if cuBLAS fails.
     pub fn matmul_with(
         &self,
         rhs: &Tensor,
@@ -150,6 +159,17 @@ impl Tensor {
                 ),
             });
         }
+        #[cfg(feature = "cuda")]
+        if let (Some(a), Some(b)) = (self.cuda(), rhs.cuda()) {
+            return cuda_kernel::matmul(
+                a,
+                &self.shape,
+                b,
+                &rhs.shape,
+                (transpose_a, transpose_b),
+                (m, ka, n),
+            );
+        }
         fn operand(t: &Tensor, transpose: bool) -> MatRef<'_> {
             MatRef {
                 data: t.as_slice(),
@@ -169,10 +189,15 @@ impl Tensor {
     /// The transpose of a rank-2 tensor: `[m, n] -> [n, m]`.
     ///
     /// # Errors
-    /// [`Error::Rank`] if the tensor is not rank 2.
+    /// [`Error::Rank`] if the tensor is not rank 2; [`Error::Cuda`] if the
+    /// kernel fails on a GPU.
     pub fn transpose(&self) -> Result<Tensor> {
         self.expect_rank(2, "transpose")?;
         let (m, n) = (self.shape[0], self.shape[1]);
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda() {
+            return cuda_kernel::transpose(x, (m, n));
+        }
         let x = self.as_slice();
         let mut out = Vec::with_capacity(m * n);
         for j in 0..n {

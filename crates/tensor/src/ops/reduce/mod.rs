@@ -7,8 +7,13 @@
 //! Sums accumulate in `f32`: along an outer axis in index order, along the
 //! inner-most axis (and over all elements) in the order of Eigen's
 //! vectorised reducer, as TensorFlow's CPU kernels do (see `packet_sum`).
+//! On a GPU (feature `cuda`) the result stays on the device; sums there
+//! accumulate in `f64` and round once, so they may differ from the CPU's in
+//! the last bits; max, min and argmax agree exactly.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 pub(crate) use cpu_kernel::{Reduce, packet_sum};
 
@@ -48,16 +53,33 @@ impl Tensor {
                 shape: self.shape.clone(),
             });
         }
+        #[cfg(feature = "cuda")]
+        if let Some(c) = self.cuda() {
+            return cuda_kernel::reduce(how, c, dims, shape);
+        }
         Ok(Tensor::from_parts(
             cpu_kernel::reduce(how, self.as_slice(), dims),
             shape,
         ))
     }
 
+    /// `how` over all elements as a scalar tensor, on the tensor's device.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails.
+    fn reduce_all(&self, how: Reduce) -> Tensor {
+        #[cfg(feature = "cuda")]
+        if let Some(c) = self.cuda() {
+            return cuda_kernel::reduce(how, c, (1, self.len(), 1), Vec::new())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        Tensor::scalar(cpu_kernel::reduce(how, self.as_slice(), (1, self.len(), 1))[0])
+    }
+
     /// Sum along `axis` (`tf.reduce_sum(x, axis, keepdims)`).
     ///
     /// # Errors
-    /// [`Error::Axis`] if `axis >= rank`.
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::Cuda`] if the CUDA driver fails on a GPU.
     pub fn sum(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
         self.reduce(axis, keepdims, Reduce::Sum, "sum")
     }
@@ -65,7 +87,7 @@ impl Tensor {
     /// Mean along `axis` (`tf.reduce_mean(x, axis, keepdims)`): the sum divided by the axis length.
     ///
     /// # Errors
-    /// [`Error::Axis`] if `axis >= rank`.
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::Cuda`] if the CUDA driver fails on a GPU.
     pub fn mean(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
         self.reduce(axis, keepdims, Reduce::Mean, "mean")
     }
@@ -73,7 +95,8 @@ impl Tensor {
     /// Maximum along `axis` (`tf.reduce_max`).
     ///
     /// # Errors
-    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty.
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty;
+    /// [`Error::Cuda`] if the CUDA driver fails on a GPU.
     pub fn max(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
         self.reduce(axis, keepdims, Reduce::Max, "max")
     }
@@ -81,7 +104,8 @@ impl Tensor {
     /// Minimum along `axis` (`tf.reduce_min`).
     ///
     /// # Errors
-    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty.
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty;
+    /// [`Error::Cuda`] if the CUDA driver fails on a GPU.
     pub fn min(&self, axis: usize, keepdims: bool) -> Result<Tensor> {
         self.reduce(axis, keepdims, Reduce::Min, "min")
     }
@@ -90,19 +114,28 @@ impl Tensor {
     /// the first one wins ties. The axis is removed from the shape.
     ///
     /// # Errors
-    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty.
+    /// [`Error::Axis`] if `axis >= rank`; [`Error::EmptyReduction`] if the axis is empty;
+    /// [`Error::Cuda`] if the CUDA driver fails on a GPU.
     pub fn argmax(&self, axis: usize) -> Result<Tensor> {
         self.reduce(axis, false, Reduce::ArgMax, "argmax")
     }
 
     /// Sum of all elements, as a scalar tensor (`tf.reduce_sum(x)`).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn sum_all(&self) -> Tensor {
-        Tensor::scalar(cpu_kernel::reduce(Reduce::Sum, self.as_slice(), (1, self.len(), 1))[0])
+        self.reduce_all(Reduce::Sum)
     }
 
     /// Mean of all elements, as a scalar tensor (`tf.reduce_mean(x)`); NaN when empty.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn mean_all(&self) -> Tensor {
-        Tensor::scalar(cpu_kernel::reduce(Reduce::Mean, self.as_slice(), (1, self.len(), 1))[0])
+        self.reduce_all(Reduce::Mean)
     }
 }
 

@@ -3,9 +3,13 @@
 //! `leaky_relu`, and scalar arithmetic and `clip`.
 //!
 //! All are applied independently to every element; the output has the
-//! input's shape. They cannot fail, except `clip` with `min > max`.
+//! input's shape, on the input's device. They cannot fail, except `clip`
+//! with `min > max` (and, on a GPU, a CUDA driver failure: a panic, or
+//! [`Error::Cuda`] from `clip`).
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::{Error, Result, Tensor};
 
@@ -46,86 +50,168 @@ pub(crate) enum UnaryOp {
 }
 
 impl Tensor {
+    /// `op` on every element, on the tensor's device.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch); see [`try_unary`](Self::try_unary).
     fn unary(&self, op: UnaryOp) -> Tensor {
-        Tensor::from_parts(cpu_kernel::unary(op, self.as_slice()), self.shape.clone())
+        self.try_unary(op).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `op` on every element, on the tensor's device; only a GPU can fail
+    /// ([`Error::Cuda`]).
+    fn try_unary(&self, op: UnaryOp) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if let Some(c) = self.cuda() {
+            return cuda_kernel::unary(op, c, &self.shape);
+        }
+        Ok(Tensor::from_parts(
+            cpu_kernel::unary(op, self.as_slice()),
+            self.shape.clone(),
+        ))
     }
 
     /// `-x`.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn neg(&self) -> Tensor {
         self.unary(UnaryOp::Neg)
     }
 
     /// `e^x` (`tf.exp`).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn exp(&self) -> Tensor {
         self.unary(UnaryOp::Exp)
     }
 
     /// Natural logarithm (`tf.math.log`); `-inf` at 0, NaN below.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn log(&self) -> Tensor {
         self.unary(UnaryOp::Log)
     }
 
     /// Square root; NaN below 0.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn sqrt(&self) -> Tensor {
         self.unary(UnaryOp::Sqrt)
     }
 
     /// `x * x`.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn square(&self) -> Tensor {
         self.unary(UnaryOp::Square)
     }
 
     /// `|x|`.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn abs(&self) -> Tensor {
         self.unary(UnaryOp::Abs)
     }
 
     /// `1 / x` (`tf.math.reciprocal`).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn reciprocal(&self) -> Tensor {
         self.unary(UnaryOp::Reciprocal)
     }
 
     /// `-1`, `0` or `1` by the sign of `x` (`tf.sign`).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn sign(&self) -> Tensor {
         self.unary(UnaryOp::Sign)
     }
 
     /// The logistic function `1 / (1 + e^-x)` (lecture 12.5).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn sigmoid(&self) -> Tensor {
         self.unary(UnaryOp::Sigmoid)
     }
 
     /// Hyperbolic tangent `(e^x - e^-x) / (e^x + e^-x)` (lecture 12.5).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn tanh(&self) -> Tensor {
         self.unary(UnaryOp::Tanh)
     }
 
     /// `max(0, x)` (lecture 12.5, `tf.nn.relu`).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn relu(&self) -> Tensor {
         self.unary(UnaryOp::Relu)
     }
 
     /// The M-P neuron's step function: `1` for `x >= 0`, else `0` (lecture 12.1).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn step(&self) -> Tensor {
         self.unary(UnaryOp::Step)
     }
 
     /// `x >= 0 ? x : slope * x` (Leaky-ReLU and PReLU with a scalar slope).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn leaky_relu(&self, slope: f32) -> Tensor {
         self.unary(UnaryOp::LeakyRelu(slope))
     }
 
     /// `x + c`.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn add_scalar(&self, c: f32) -> Tensor {
         self.unary(UnaryOp::AddScalar(c))
     }
 
     /// `x * c`.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn mul_scalar(&self, c: f32) -> Tensor {
         self.unary(UnaryOp::MulScalar(c))
     }
 
     /// `x^p` (`f32::powf`).
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
     pub fn powf(&self, p: f32) -> Tensor {
         self.unary(UnaryOp::Powf(p))
     }
@@ -133,7 +219,8 @@ impl Tensor {
     /// Clamps each element to `[min, max]` (`tf.clip_by_value`); NaN stays NaN.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `min > max` or either bound is NaN.
+    /// [`Error::InvalidArgument`] if `min > max` or either bound is NaN;
+    /// [`Error::Cuda`] if the CUDA driver fails on a GPU.
     pub fn clip(&self, min: f32, max: f32) -> Result<Tensor> {
         if min.is_nan() || max.is_nan() || min > max {
             return Err(Error::InvalidArgument {
@@ -141,7 +228,7 @@ impl Tensor {
                 reason: format!("bounds must satisfy min <= max, got min={min}, max={max}"),
             });
         }
-        Ok(self.unary(UnaryOp::Clip(min, max)))
+        self.try_unary(UnaryOp::Clip(min, max))
     }
 }
 
