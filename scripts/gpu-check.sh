@@ -24,8 +24,9 @@ build)
     out="${2:-target/gpu-check}"
     data="${HEBB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}"
     rm -rf "$out" && mkdir -p "$out/bin" "$out/data/mnist" "$out/data/iris"
-    # Test executables of the crates with CUDA code, in release mode (smaller, and
-    # the MNIST epoch runs at speed); cargo prints their paths as JSON.
+    # The CPU/GPU parity tests (the test targets named cuda*) of the crates with
+    # CUDA code, in release mode (smaller, and the MNIST epoch runs at speed);
+    # cargo prints their paths as JSON. The other tests need the source tree.
     cargo test --release --no-run --features cuda \
         -p hebb-tensor -p hebb-autograd -p hebb-optim -p hebb-models \
         --message-format=json |
@@ -36,7 +37,8 @@ for line in sys.stdin:
         m = json.loads(line)
     except ValueError:
         continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m.get("profile", {}).get("test"):
+    if (m.get("reason") == "compiler-artifact" and m.get("executable")
+            and m.get("profile", {}).get("test") and m["target"]["name"].startswith("cuda")):
         print(m["executable"])
 ' >"$out/tests.txt"
     while read -r exe; do
@@ -68,12 +70,20 @@ run)
         "bin/$t" --test-threads 1 --nocapture >"log-$t.txt" 2>&1 || true
         grep -E "^test result|FAILED|panicked|skipped" "log-$t.txt" | sort | uniq -c || true
         grep -q "^test result: ok" "log-$t.txt" || { echo "FAILED: $t (see $here/log-$t.txt)"; status=1; }
+        # Here a skipped test is a failed check: the point is to run them.
+        if grep -q "skipped: no CUDA device" "log-$t.txt"; then
+            echo "FAILED: $t skipped tests: $(grep -m1 -o 'skipped: no CUDA device.*' "log-$t.txt")"
+            status=1
+        fi
     done <tests.txt
     echo "== 2. Chapter 12 on the CPU and on the GPU: the printed tables must be identical =="
-    bin/xtask reproduce ch12 --out out/ch12-cpu --device cpu >ch12-cpu.txt
-    bin/xtask reproduce ch12 --out out/ch12-cuda --device cuda >ch12-cuda.txt
+    bin/xtask reproduce ch12 --out out/ch12-cpu --device cpu >ch12-cpu.txt || status=1
+    bin/xtask reproduce ch12 --out out/ch12-cuda --device cuda >ch12-cuda.txt || status=1
     # The figure paths and the device line differ by design.
-    if diff <(grep -v -e '^figure:' -e '^(training on' ch12-cpu.txt) \
+    if [ ! -s ch12-cuda.txt ]; then
+        echo "ch12: no output on the GPU"
+        status=1
+    elif diff <(grep -v -e '^figure:' -e '^(training on' ch12-cpu.txt) \
             <(grep -v -e '^figure:' -e '^(training on' ch12-cuda.txt); then
         echo "ch12: CPU and GPU tables identical ($(grep -c '^i: ' ch12-cuda.txt) iteration lines)"
     else
@@ -81,11 +91,13 @@ run)
         status=1
     fi
     echo "== 3. Chapter 13 (13.4 Iris, 13.5 MNIST) on the GPU =="
-    bin/xtask reproduce ch13 --section 13.4 --device cuda --verbose 2 --out out/ch13 | tail -4
-    time bin/xtask reproduce ch13 --section 13.5 --device cuda --verbose 2 --out out/ch13 | grep -E "^Epoch|loss|accuracy|test"
+    bin/xtask reproduce ch13 --section 13.4 --device cuda --verbose 2 --out out/ch13 >ch13.4.txt || status=1
+    tail -4 ch13.4.txt
+    bin/xtask reproduce ch13 --section 13.5 --device cuda --verbose 2 --out out/ch13 >ch13.5.txt || status=1
+    grep -E "^Epoch|loss|accuracy|test" ch13.5.txt || true
     echo "== 4. MNIST timings (13.5 recipe: 5 epochs, batch 64, validation_split 0.2) =="
-    bin/xtask bench mnist --device cuda --repeats 3
-    bin/xtask bench mnist --device cpu --repeats 1
+    bin/xtask bench mnist --device cuda --repeats 3 || status=1
+    bin/xtask bench mnist --device cpu --repeats 1 || status=1
     echo "== gpu-check: $([ $status = 0 ] && echo PASSED || echo FAILED) =="
     exit $status
     ;;

@@ -28,6 +28,8 @@ pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
             SECTIONS.join(", ")
         );
     }
+    // A GPU asked for and not there fails before any output.
+    args.device()?;
     let out = args.prepare_out_dir()?;
     let data_dir = DataDir::resolve(args.data_dir.as_deref());
     let iris = || -> Result<(IrisSplit, IrisSplit)> {

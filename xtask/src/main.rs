@@ -95,8 +95,15 @@ pub(crate) struct ReproduceArgs {
 
 /// The device named by a `--device` flag; a GPU is checked to be there.
 pub(crate) fn parse_device(name: &str) -> Result<hebb_tensor::Device> {
-    name.parse::<hebb_tensor::Device>()
-        .map_err(|e| anyhow::anyhow!("--device {name}: {e}"))
+    name.parse::<hebb_tensor::Device>().map_err(|e| {
+        let no_gpu = matches!(e, hebb_tensor::Error::NoCudaDevice { .. });
+        let hint = if cfg!(feature = "cuda") || !no_gpu {
+            ""
+        } else {
+            " (GPUs need the CUDA backend: run `cargo xtask-cuda ...` instead of `cargo xtask ...`)"
+        };
+        anyhow::anyhow!("--device {name}: {e}{hint}")
+    })
 }
 
 /// A count of at least 1 (epochs, batch sizes, repeats).

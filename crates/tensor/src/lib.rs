@@ -6,9 +6,11 @@
 //! along an axis, softmax and one-hot encoding. Shape errors are [`Error`]
 //! values that name the op and both shapes; no op panics on user input.
 //!
-//! The storage is an enum over devices (`Device::Cpu` today); each op lives
-//! in a folder beside its CPU kernel, so a CUDA backend adds kernels without
-//! changing this API. [`random::RandomState`] is NumPy's legacy generator,
+//! The storage is an enum over devices: host memory and, with the cargo
+//! feature `cuda`, NVIDIA GPUs (`Device::Cuda(n)`; see the `cuda` module).
+//! Each op lives in a folder with its CPU kernel (`cpu_kernel.rs`) and its
+//! CUDA kernel (`cuda_kernel.rs` and a `.cu` source), and has the same API
+//! on every device. [`random::RandomState`] is NumPy's legacy generator,
 //! bit for bit, so the lecture's `np.random.seed(612)` weights are reproduced.
 //!
 //! ```

@@ -104,6 +104,14 @@ pub(crate) fn matmul(
     let mut out = backend.zeros(m * n)?;
     if m > 0 && n > 0 && k > 0 {
         let cfg = gemm_config(a_shape, b_shape, transposes, (m, k, n))?;
+        // cudarc's kernel launches and copies make the device's context
+        // current on the calling thread; its cuBLAS calls do not, and `fit`
+        // runs on a rayon worker, not on the thread that made the context.
+        backend
+            .stream
+            .context()
+            .bind_to_thread()
+            .map_err(fail("matmul"))?;
         // SAFETY: `b.data` holds the `k * n` elements of B and `a.data` the
         // `m * k` of A, read with the dimensions and leading dimensions
         // derived in the module doc (each within its buffer; checked
