@@ -177,7 +177,10 @@ fn the_tape_trains_on_the_gpu() {
 }
 
 /// Lecture 12.2's loop (softmax regression on Iris, plain tensors and the
-/// tape) on the GPU prints the CPU's digits.
+/// tape) on the GPU prints the CPU's digits at the iterations the lecture
+/// prints (every 10th), and every iteration's figures agree to 1e-6 (the
+/// devices round sums differently, a few ulp; a figure within a few ulp of
+/// a sixth-decimal boundary may print differently at other iterations).
 #[test]
 fn lecture_12_2_on_the_gpu_prints_the_cpus_digits() {
     let Some(gpu) = gpu() else { return };
@@ -200,15 +203,23 @@ fn lecture_12_2_on_the_gpu_prints_the_cpus_digits() {
         let mut net = Network::lecture_init(612, &[4, 3]).unwrap();
         net.to_device(device).unwrap();
         let data = data.to_device(device).unwrap();
-        net.train(&data, 0.5, 50, |_| {})
-            .unwrap()
-            .iter()
-            .map(|l| l.lecture_line())
-            .collect::<Vec<_>>()
+        net.train(&data, 0.5, 50, |_| {}).unwrap()
     };
     let (cpu, on_gpu) = (run(Device::Cpu), run(gpu));
     for (a, b) in cpu.iter().zip(&on_gpu) {
-        assert_eq!(a, b);
+        if a.iteration % 10 == 0 {
+            assert_eq!(a.lecture_line(), b.lecture_line());
+        }
+        let figures = |l: &hebb_models::lowlevel::IterationLog| {
+            [l.train_acc, l.train_loss, l.test_acc, l.test_loss]
+        };
+        for (x, y) in figures(a).iter().zip(figures(b)) {
+            assert!(
+                (x - y).abs() <= 1e-6,
+                "iteration {}: cpu {x} vs gpu {y}",
+                a.iteration
+            );
+        }
     }
 }
 

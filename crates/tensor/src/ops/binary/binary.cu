@@ -63,3 +63,34 @@ extern "C" __global__ void binary(size_t n, int op, float *out, const float *a, 
         out[i] = binary_op(op, a[ia], b[ib]);
     }
 }
+
+// sum_to_shape where the summed axes are not one run (e.g. [4, 5, 6, 7] ->
+// [1, 5, 1, 7]): out[r] = the sum over j < n of x[ko + so], where ko is the
+// offset of output r (row-major in keep.shape, strides keep.a) and so that of
+// summed element j (row-major in sum.shape, strides sum.a). Accumulates in
+// double and rounds once, as the reduce kernels (chaining one reduction per
+// run would round each partial sum to f32). One thread per output.
+extern "C" __global__ void sum_axes(size_t m, size_t n, float *out, const float *x, struct Layout keep,
+                                    struct Layout sum) {
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    int keep_rank = (int)keep.rank, sum_rank = (int)sum.rank;
+    for (size_t r = (size_t)blockIdx.x * blockDim.x + threadIdx.x; r < m; r += stride) {
+        size_t rest = r, base = 0;
+        for (int d = keep_rank - 1; d >= 0; --d) {
+            size_t dim = (size_t)keep.shape[d];
+            base += (rest % dim) * (size_t)keep.a[d];
+            rest /= dim;
+        }
+        double acc = 0.0;
+        for (size_t j = 0; j < n; ++j) {
+            size_t rj = j, off = 0;
+            for (int d = sum_rank - 1; d >= 0; --d) {
+                size_t dim = (size_t)sum.shape[d];
+                off += (rj % dim) * (size_t)sum.a[d];
+                rj /= dim;
+            }
+            acc += (double)x[base + off];
+        }
+        out[r] = (float)acc;
+    }
+}

@@ -184,12 +184,86 @@ fn sum_plan(src: &[usize], dst: &[usize]) -> Vec<(usize, usize, usize)> {
     plan
 }
 
+/// The kept and the summed axes of `src` (summing down to `dst`) as two
+/// layouts of `binary.cu`'s `sum_axes` (row-major strides of `src` in `a`;
+/// adjacent axes of a kind merged, axes of 1 dropped), or `None` when either
+/// needs more than [`MAX_RANK`] dimensions.
+fn sum_layouts(src: &[usize], dst: &[usize]) -> Option<(Layout, Layout)> {
+    let lead = src.len() - dst.len();
+    let summed = |a: usize| a < lead || dst[a - lead] == 1;
+    let empty = Layout {
+        rank: 0,
+        shape: [1; MAX_RANK],
+        a: [0; MAX_RANK],
+        b: [0; MAX_RANK],
+    };
+    let (mut keep, mut sum) = (empty, empty);
+    let mut stride = 1;
+    let mut last: Option<bool> = None;
+    // Innermost axis first, so a merged run keeps its inner stride.
+    let mut rev: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    for a in (0..src.len()).rev() {
+        if src[a] == 1 {
+            continue;
+        }
+        let kind = summed(a);
+        let list = &mut rev[usize::from(kind)];
+        match list.last_mut() {
+            Some(d) if last == Some(kind) => d.0 *= src[a] as u64,
+            _ => list.push((src[a] as u64, stride as u64)),
+        }
+        last = Some(kind);
+        stride *= src[a];
+    }
+    for (l, dims) in [(&mut keep, &rev[0]), (&mut sum, &rev[1])] {
+        if dims.len() > MAX_RANK {
+            return None;
+        }
+        l.rank = dims.len() as u64;
+        for (k, &(size, s)) in dims.iter().rev().enumerate() {
+            l.shape[k] = size;
+            l.a[k] = s;
+        }
+    }
+    Some((keep, sum))
+}
+
 /// Sums `x` (of shape `src`) down to `dst`, which broadcasts to `src` (the
 /// caller checked), with the reduction kernels of `ops/reduce` (see
-/// `sum_plan`); the result is read as `dst`.
+/// `sum_plan`), or, when that takes more than one reduction, with
+/// `sum_axes` in one pass (so the sum is rounded to f32 once); the result
+/// is read as `dst`.
 pub(super) fn sum_to_shape(x: &CudaStorage, src: &[usize], dst: &[usize]) -> Result<Tensor> {
+    let plan = sum_plan(src, dst);
+    let m: usize = dst.iter().product();
+    let n = src.iter().product::<usize>().checked_div(m).unwrap_or(0);
+    if plan.len() > 1
+        && m > 0
+        && let Some((keep, sum)) = sum_layouts(src, dst)
+    {
+        let backend = x.backend.clone();
+        let mut out = backend.zeros(m)?;
+        let f = backend.function(&SOURCE, "sum_axes")?;
+        let (m_, n_) = (m as u64, n as u64);
+        let mut launch = backend.stream.launch_builder(&f);
+        launch
+            .arg(&m_)
+            .arg(&n_)
+            .arg(&mut out)
+            .arg(x.data.as_ref())
+            .arg(&keep)
+            .arg(&sum);
+        // SAFETY: `out` holds m f32 and is written at r < m only; the offsets
+        // of `keep` and `sum` are those of `src`'s row-major elements (each
+        // axis's index times its stride), so they stay below `src`'s
+        // element count, which `x` holds; the arguments follow
+        // `sum_axes(size_t, size_t, float *, const float *, struct Layout,
+        // struct Layout)`.
+        unsafe { launch.launch(grid(m)) }.map_err(fail("sum_to_shape"))?;
+        return Ok(Tensor::from_cuda(out, dst.to_vec(), backend));
+    }
     let mut buf: Option<CudaSlice<f32>> = None;
-    for dims in sum_plan(src, dst) {
+    for dims in plan {
         let input = buf.as_ref().unwrap_or(x.data.as_ref());
         buf = Some(reduce_slice(&x.backend, Reduce::Sum, input, dims)?);
     }
@@ -283,6 +357,46 @@ mod tests {
             matches!(&err, Error::InvalidArgument { op: "mul", reason } if reason.contains("10 dimensions")),
             "{err}"
         );
+    }
+
+    /// `sum_axes` emulated on the host with `sum_layouts`' layouts gives the
+    /// CPU's `sum_to_shape` (integer values: exact in any order).
+    #[test]
+    fn sum_layouts_index_like_the_cpu_kernel() {
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[4, 5, 6, 7], &[1, 5, 1, 7]),
+            (&[4, 5, 6, 7], &[6, 1]),
+            (&[2, 1, 3, 4, 5], &[1, 1, 4, 1]),
+            (&[3, 4, 5], &[4, 1]),
+            (&[2, 3], &[3]),
+        ];
+        for &(src, dst) in cases {
+            let len: usize = src.iter().product();
+            let data: Vec<f32> = (0..len).map(|v| (v % 11) as f32).collect();
+            let (keep, sum) = sum_layouts(src, dst).unwrap();
+            let m: usize = dst.iter().product();
+            let n = len / m;
+            let offset = |l: &Layout, mut i: usize| {
+                let mut off = 0;
+                for d in (0..l.rank as usize).rev() {
+                    off += (i % l.shape[d] as usize) * l.a[d] as usize;
+                    i /= l.shape[d] as usize;
+                }
+                off
+            };
+            let got: Vec<f32> = (0..m)
+                .map(|r| {
+                    (0..n)
+                        .map(|j| f64::from(data[offset(&keep, r) + offset(&sum, j)]))
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            let want = Tensor::from_vec(data.clone(), src)
+                .unwrap()
+                .sum_to_shape(dst)
+                .unwrap();
+            assert_eq!(got, want.to_vec(), "{src:?} -> {dst:?}");
+        }
     }
 
     #[test]
