@@ -34,6 +34,8 @@ pub(crate) struct Backend {
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) blas: CudaBlas,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    /// Kernels looked up so far, by source name and kernel name.
+    functions: Mutex<HashMap<&'static str, HashMap<String, CudaFunction>>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -105,6 +107,7 @@ pub(crate) fn backend(ordinal: usize) -> Result<Arc<Backend>> {
         stream,
         blas,
         modules: Mutex::new(HashMap::new()),
+        functions: Mutex::new(HashMap::new()),
     });
     backends.insert(ordinal, b.clone());
     Ok(b)
@@ -167,6 +170,15 @@ pub fn compile_check(source: &CudaSource) -> Result<()> {
 impl Backend {
     /// The kernel `kernel` of `source`, compiling the source at its first use.
     pub(crate) fn function(&self, source: &CudaSource, kernel: &str) -> Result<CudaFunction> {
+        let cached = self
+            .functions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(source.name)
+            .and_then(|kernels| kernels.get(kernel).cloned());
+        if let Some(f) = cached {
+            return Ok(f);
+        }
         let module = {
             let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
             match modules.get(source.name) {
@@ -187,10 +199,17 @@ impl Backend {
                 }
             }
         };
-        module.load_function(kernel).map_err(|e| Error::Cuda {
+        let f = module.load_function(kernel).map_err(|e| Error::Cuda {
             op: "load_function",
             message: format!("{}::{kernel}: {e:?}", source.name),
-        })
+        })?;
+        self.functions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(source.name)
+            .or_default()
+            .insert(kernel.to_string(), f.clone());
+        Ok(f)
     }
 
     /// `n` zeros on this device.
@@ -198,6 +217,17 @@ impl Backend {
         self.stream
             .alloc_zeros::<f32>(n.max(1))
             .map_err(fail("alloc"))
+    }
+
+    /// A buffer of `n` elements (at least one) for a kernel to fill: its
+    /// contents are whatever the memory held, so only for outputs that the
+    /// launch that follows writes completely (saves the memset of
+    /// [`zeros`](Self::zeros), one driver call per op).
+    pub(crate) fn output(&self, n: usize) -> Result<CudaSlice<f32>> {
+        // SAFETY: every bit pattern is a valid f32, and callers overwrite
+        // each of the `n` elements before anything reads them (the fake
+        // driver's test runs fill fresh memory with NaN to check that).
+        unsafe { self.stream.alloc::<f32>(n.max(1)) }.map_err(fail("alloc"))
     }
 
     /// Copies `data` to this device.

@@ -131,7 +131,7 @@ pub(super) fn binary(
 ) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let backend = a.backend.clone();
-    let mut out = backend.zeros(n)?;
+    let mut out = backend.output(n)?;
     if n > 0 {
         let l = layout(op.name(), &shape, a_shape, b_shape)?;
         let f = backend.function(&SOURCE, "binary")?;
@@ -242,7 +242,7 @@ pub(super) fn sum_to_shape(x: &CudaStorage, src: &[usize], dst: &[usize]) -> Res
         && let Some((keep, sum)) = sum_layouts(src, dst)
     {
         let backend = x.backend.clone();
-        let mut out = backend.zeros(m)?;
+        let mut out = backend.output(m)?;
         let f = backend.function(&SOURCE, "sum_axes")?;
         let (m_, n_) = (m as u64, n as u64);
         let mut launch = backend.stream.launch_builder(&f);

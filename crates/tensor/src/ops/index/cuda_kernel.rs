@@ -22,7 +22,7 @@ pub(crate) fn gather_rows(
 ) -> Result<Tensor> {
     let backend = x.backend.clone();
     let total = indices.len() * row;
-    let mut out = backend.zeros(total)?;
+    let mut out = backend.output(total)?;
     if total > 0 {
         let idx: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
         let idx = backend.upload(&idx)?;

@@ -100,31 +100,37 @@ pub(crate) fn matmul(
     (m, k, n): (usize, usize, usize),
 ) -> Result<Tensor> {
     let backend = a.backend.clone();
-    // Zeros: the answer itself when a dimension is 0, else overwritten (beta = 0).
-    let mut out = backend.zeros(m * n)?;
-    if m > 0 && n > 0 && k > 0 {
-        let cfg = gemm_config(a_shape, b_shape, transposes, (m, k, n))?;
-        // cudarc's kernel launches and copies make the device's context
-        // current on the calling thread; its cuBLAS calls do not, and `fit`
-        // runs on a rayon worker, not on the thread that made the context.
-        backend
-            .stream
-            .context()
-            .bind_to_thread()
-            .map_err(fail("matmul"))?;
-        // SAFETY: `b.data` holds the `k * n` elements of B and `a.data` the
-        // `m * k` of A, read with the dimensions and leading dimensions
-        // derived in the module doc (each within its buffer; checked
-        // against cuBLAS's definition in the tests); `out` holds `m * n`
-        // elements and is written as `[n, m]` column-major with `ldc = n`.
-        // All three live on the stream of the cuBLAS handle.
-        unsafe {
-            backend
-                .blas
-                .gemm(cfg, b.data.as_ref(), a.data.as_ref(), &mut out)
-        }
-        .map_err(fail("matmul"))?;
+    if m == 0 || n == 0 || k == 0 {
+        // Nothing to multiply: zeros (and cuBLAS is not called with a 0 dimension).
+        return Ok(Tensor::from_cuda(
+            backend.zeros(m * n)?,
+            vec![m, n],
+            backend,
+        ));
     }
+    // cuBLAS writes every element (beta = 0 does not read C).
+    let mut out = backend.output(m * n)?;
+    let cfg = gemm_config(a_shape, b_shape, transposes, (m, k, n))?;
+    // cudarc's kernel launches and copies make the device's context
+    // current on the calling thread; its cuBLAS calls do not, and `fit`
+    // runs on a rayon worker, not on the thread that made the context.
+    backend
+        .stream
+        .context()
+        .bind_to_thread()
+        .map_err(fail("matmul"))?;
+    // SAFETY: `b.data` holds the `k * n` elements of B and `a.data` the
+    // `m * k` of A, read with the dimensions and leading dimensions
+    // derived in the module doc (each within its buffer; checked
+    // against cuBLAS's definition in the tests); `out` holds `m * n`
+    // elements and is written as `[n, m]` column-major with `ldc = n`.
+    // All three live on the stream of the cuBLAS handle.
+    unsafe {
+        backend
+            .blas
+            .gemm(cfg, b.data.as_ref(), a.data.as_ref(), &mut out)
+    }
+    .map_err(fail("matmul"))?;
     Ok(Tensor::from_cuda(out, vec![m, n], backend))
 }
 
@@ -132,7 +138,7 @@ pub(crate) fn matmul(
 pub(crate) fn transpose(x: &CudaStorage, (rows, cols): (usize, usize)) -> Result<Tensor> {
     let backend = x.backend.clone();
     let count = rows * cols;
-    let mut out = backend.zeros(count)?;
+    let mut out = backend.output(count)?;
     if count > 0 {
         let f = backend.function(&SOURCE, "transpose")?;
         let (r, c) = (rows as u64, cols as u64);

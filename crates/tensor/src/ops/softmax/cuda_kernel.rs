@@ -30,7 +30,7 @@ pub(crate) fn softmax(
     (rows, classes): (usize, usize),
 ) -> Result<Tensor> {
     let backend = x.backend.clone();
-    let mut out = backend.zeros(rows * classes)?;
+    let mut out = backend.output(rows * classes)?;
     if rows > 0 {
         let f = backend.function(&SOURCE, "softmax_rows")?;
         let warps_per_block = (BLOCK / WARP) as usize;
@@ -63,8 +63,8 @@ pub(crate) fn cross_entropy(
     (rows, classes): (usize, usize),
 ) -> Result<(Tensor, Tensor)> {
     let backend = z.backend.clone();
-    let mut loss = backend.zeros(rows)?;
-    let mut grad = backend.zeros(rows * classes)?;
+    let mut loss = backend.output(rows)?;
+    let mut grad = backend.output(rows * classes)?;
     if rows > 0 {
         let f = backend.function(&SOURCE, kernel)?;
         let (r, c) = (rows as u64, classes as u64);

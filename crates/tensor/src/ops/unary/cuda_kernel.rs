@@ -63,7 +63,7 @@ fn code(op: UnaryOp) -> (i32, f32, f32) {
 pub(super) fn unary(op: UnaryOp, x: &CudaStorage, shape: &[usize]) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let b = x.backend.clone();
-    let mut out = b.zeros(n)?;
+    let mut out = b.output(n)?;
     if n > 0 {
         let (code, p, q) = code(op);
         let f = b.function(&SOURCE, "unary")?;
