@@ -134,6 +134,18 @@ pub struct CudaSource {
     pub code: &'static str,
 }
 
+/// The CUDA C sources of this crate's ops, one per op folder (each is
+/// compiled at its first use on a device; [`compile_check`] compiles one
+/// without a GPU).
+pub const SOURCES: [&CudaSource; 6] = [
+    &crate::ops::binary::cuda_kernel::SOURCE,
+    &crate::ops::index::cuda_kernel::SOURCE,
+    &crate::ops::matmul::cuda_kernel::SOURCE,
+    &crate::ops::reduce::cuda_kernel::SOURCE,
+    &crate::ops::softmax::cuda_kernel::SOURCE,
+    &crate::ops::unary::cuda_kernel::SOURCE,
+];
+
 /// NVRTC's options for every source: IEEE division and square root and no
 /// flush-to-zero, so results follow the CPU kernels to rounding.
 fn compile_options() -> cudarc::nvrtc::CompileOptions {
@@ -422,4 +434,26 @@ fn unreachable_device(op: &'static str) -> Result<()> {
         lhs: Device::Cpu,
         rhs: Device::Cuda(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NVRTC compiles every kernel source (where libnvrtc loads; no GPU
+    /// needed). The fake driver's test run (`scripts/fake-cuda/test.sh`)
+    /// then launches each kernel by name.
+    #[test]
+    fn every_source_compiles_with_nvrtc() {
+        for source in SOURCES {
+            match compile_check(source) {
+                Ok(()) => {}
+                Err(Error::NoCudaDevice { reason }) => {
+                    eprintln!("skipped: {reason}");
+                    return;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! `cuda`) checks the indices on the host and gathers with a kernel.
 
 #[cfg(feature = "cuda")]
-mod cuda_kernel;
+pub(crate) mod cuda_kernel;
 
 use crate::{Error, Result, Tensor};
 

@@ -9,7 +9,7 @@
 
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
-mod cuda_kernel;
+pub(crate) mod cuda_kernel;
 
 use crate::{Error, Result, Tensor};
 

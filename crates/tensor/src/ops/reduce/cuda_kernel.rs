@@ -102,18 +102,3 @@ pub(super) fn reduce(
     let out = reduce_slice(&x.backend, how, &x.data, dims)?;
     Ok(Tensor::from_cuda(out, shape, x.backend.clone()))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Error;
-
-    #[test]
-    fn source_compiles_with_nvrtc() {
-        match crate::cuda::compile_check(&SOURCE) {
-            Ok(()) => {}
-            Err(Error::NoCudaDevice { reason }) => eprintln!("skipped: {reason}"),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}

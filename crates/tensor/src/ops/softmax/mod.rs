@@ -16,7 +16,7 @@
 
 mod cpu_kernel;
 #[cfg(feature = "cuda")]
-mod cuda_kernel;
+pub(crate) mod cuda_kernel;
 
 use cpu_kernel::Labels;
 
