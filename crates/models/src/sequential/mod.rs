@@ -1031,6 +1031,9 @@ impl Sequential {
         let mut compiled = self.compiled.take().ok_or_else(|| Error::NotCompiled {
             model: self.name.clone(),
         })?;
+        // On a GPU the metrics read the batches' outputs after the loop, so
+        // that a batch waits for nothing but its loss.
+        let mut deferred = Deferred::new(self.device);
         let result = (|| {
             for m in &mut compiled.metrics {
                 m.reset_state();
@@ -1041,9 +1044,7 @@ impl Sequential {
                     let loss = f.forward(&self.nodes, x, y, chunk)?;
                     loss_sum += f64::from(loss) * chunk.len() as f64;
                     let (pred, yb) = f.outputs(chunk.len()).ok_or_else(fast::lost_buffers)?;
-                    for m in &mut compiled.metrics {
-                        m.update_state(yb, pred)?;
-                    }
+                    deferred.update(&mut compiled.metrics, yb, pred)?;
                     continue;
                 }
                 let xb = x.gather_rows(chunk)?;
@@ -1054,10 +1055,9 @@ impl Sequential {
                     .loss
                     .call(tape.constant(yb.clone()), tape.constant(pred.clone()))?;
                 loss_sum += f64::from(per_sample.value().sum_all().item()?);
-                for m in &mut compiled.metrics {
-                    m.update_state(&yb, &pred)?;
-                }
+                deferred.update(&mut compiled.metrics, &yb, &pred)?;
             }
+            deferred.flush(&mut compiled.metrics)?;
             let mut values = vec![(loss_sum / rows.len().max(1) as f64) as f32];
             values.extend(compiled.metrics.iter().map(|m| m.result()));
             Ok(values)
@@ -1199,6 +1199,13 @@ impl Sequential {
             let mut loss_sum = 0f64;
             let mut seen = 0usize;
             let mut stop = false;
+            // Without a progress bar to update, the metrics on a GPU read
+            // the batches' outputs at the end of the epoch (see `Deferred`).
+            let mut deferred = Deferred::new(if bar.is_none() {
+                self.device
+            } else {
+                Device::Cpu
+            });
             let step_result = (|| -> Result<()> {
                 for (batch, rows) in order.chunks(batch_size).enumerate() {
                     // Forward and backward: the fused step keeps its
@@ -1246,9 +1253,7 @@ impl Sequential {
                     };
                     let mut vars = self.trainable_variables_mut();
                     compiled.optimizer.apply_gradients(&mut vars, grads)?;
-                    for m in &mut compiled.metrics {
-                        m.update_state(yb, pred)?;
-                    }
+                    deferred.update(&mut compiled.metrics, yb, pred)?;
                     loss_sum += f64::from(loss_value) * rows.len() as f64;
                     seen += rows.len();
                     if let Some(bar) = &bar {
@@ -1258,7 +1263,7 @@ impl Sequential {
                         bar.set_message(format_logs(logs.into_iter()));
                     }
                 }
-                Ok(())
+                deferred.flush(&mut compiled.metrics)
             })();
             let mut logs: Vec<(String, f32)> =
                 vec![("loss".into(), (loss_sum / seen.max(1) as f64) as f32)];
@@ -1320,6 +1325,53 @@ impl Sequential {
             }
         }
         Ok(history)
+    }
+}
+
+/// Metric updates that wait until a loop over batches ends, on a GPU: a
+/// metric reads its batch's outputs and targets on the host, and copying
+/// them after each step would make every step wait for the GPU twice more.
+/// The batches' tensors are kept (a few kilobytes each) and read in order
+/// when the loop ends; the metrics' values are the same.
+struct Deferred {
+    defer: bool,
+    batches: Vec<(Tensor, Tensor)>,
+}
+
+impl Deferred {
+    /// Defers on a GPU; on the CPU updates at once.
+    fn new(device: Device) -> Self {
+        Self {
+            defer: device.is_cuda(),
+            batches: Vec::new(),
+        }
+    }
+
+    /// `update_state(y_true, y_pred)` on every metric, now or at [`flush`](Self::flush).
+    fn update(
+        &mut self,
+        metrics: &mut [Box<dyn Metric>],
+        y_true: &Tensor,
+        y_pred: &Tensor,
+    ) -> Result<()> {
+        if self.defer {
+            self.batches.push((y_true.clone(), y_pred.clone()));
+            return Ok(());
+        }
+        for m in metrics {
+            m.update_state(y_true, y_pred)?;
+        }
+        Ok(())
+    }
+
+    /// The deferred updates, in batch order.
+    fn flush(&mut self, metrics: &mut [Box<dyn Metric>]) -> Result<()> {
+        for (y_true, y_pred) in self.batches.drain(..) {
+            for m in metrics.iter_mut() {
+                m.update_state(&y_true, &y_pred)?;
+            }
+        }
+        Ok(())
     }
 }
 
