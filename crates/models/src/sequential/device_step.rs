@@ -14,7 +14,8 @@
 //! The head is the fused step's: softmax or sigmoid cross-entropy from the
 //! logits (`tf.nn.softmax_cross_entropy_with_logits`), or the mean squared
 //! error on the outputs. A step reads one number back to the host, the
-//! batch's summed loss; the metrics read the batch's outputs.
+//! batch's summed loss; `fit` hands the batch's outputs to the metrics when
+//! the epoch ends.
 //!
 //! The same code runs on the CPU, which is how it is tested against
 //! [`FusedStep`](super::fast::FusedStep) on machines without a GPU.
