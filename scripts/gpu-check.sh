@@ -20,8 +20,15 @@ set -euo pipefail
 cmd="${1:-}"
 case "$cmd" in
 build)
-    cd "$(dirname "$0")/.."
-    out="${2:-target/gpu-check}"
+    root="$(cd "$(dirname "$0")/.." && pwd)"
+    # DIR is relative to where the script is called from; it is emptied first.
+    target="${2:-$root/target/gpu-check}"
+    mkdir -p "$target"
+    out="$(cd "$target" && pwd)"
+    case "$out" in
+    / | "$HOME" | "$root") echo "refusing to empty $out" >&2; exit 2 ;;
+    esac
+    cd "$root"
     data="${HEBB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}"
     rm -rf "$out" && mkdir -p "$out/bin" "$out/data/mnist" "$out/data/iris"
     # The CPU/GPU parity tests (the test targets named cuda*) of the crates with
@@ -61,7 +68,14 @@ run)
     cd "$here"
     export HEBB_DATA_DIR="$here/data"
     export RUST_BACKTRACE=1
-    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+    if command -v nvidia-smi >/dev/null; then
+        nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || echo "nvidia-smi failed (rc $?)"
+    fi
+    # Stop at once, with the reason, where no GPU can be used.
+    if ! bin/xtask reproduce ch12 --section 12.5 --device cuda --out out/probe >/dev/null; then
+        echo "== gpu-check: FAILED (no usable GPU; see the error above) =="
+        exit 1
+    fi
     status=0
     echo "== 1. CPU/GPU parity tests (each test prints 'skipped' if it finds no GPU) =="
     while read -r t; do
@@ -71,8 +85,8 @@ run)
         grep -E "^test result|FAILED|panicked|skipped" "log-$t.txt" | sort | uniq -c || true
         grep -q "^test result: ok" "log-$t.txt" || { echo "FAILED: $t (see $here/log-$t.txt)"; status=1; }
         # Here a skipped test is a failed check: the point is to run them.
-        if grep -q "skipped: no CUDA device" "log-$t.txt"; then
-            echo "FAILED: $t skipped tests: $(grep -m1 -o 'skipped: no CUDA device.*' "log-$t.txt")"
+        if grep -q "skipped" "log-$t.txt"; then
+            echo "FAILED: $t skipped tests: $(grep -m1 -o 'skipped.*' "log-$t.txt")"
             status=1
         fi
     done <tests.txt

@@ -300,17 +300,22 @@ fn loss_and_accuracy(model: &mut Sequential, x: &Tensor, y: &Tensor) -> Result<(
 /// The 13.5 recipe (batch 64, `validation_split = 0.2`) for `epochs`, when 13.6 runs alone.
 fn train_for_13_6(args: &ReproduceArgs, data: &hebb_data::mnist::Mnist) -> Result<Sequential> {
     let epochs = args.epochs.unwrap_or(1);
+    let batch_size = args.batch_size.unwrap_or(64);
+    let (x, y) = match args.subset {
+        Some(n) => subset_tensors(data, n)?,
+        None => mnist_tensors(&data.x_train, &data.y_train)?,
+    };
     println!(
-        "--section 13.6 alone: training the 13.5 model first ({epochs} epoch(s), batch 64, \
-         validation_split 0.2; run all of ch13 to save the model 13.5 trained, 5 epochs)"
+        "--section 13.6 alone: training the 13.5 model first ({epochs} epoch(s), batch {batch_size}, \
+         validation_split 0.2, {} images, on the CPU; run all of ch13 to save the model 13.5 trained, 5 epochs)",
+        x.shape()[0]
     );
-    let (x, y) = mnist_tensors(&data.x_train, &data.y_train)?;
     let mut model = mnist_model(u64::from(args.seed))?;
     model.fit(
         &x,
         &y,
         FitOptions {
-            batch_size: args.batch_size.unwrap_or(64),
+            batch_size,
             epochs,
             validation_split: 0.2,
             verbose: 0,

@@ -87,7 +87,7 @@ pub(crate) struct ReproduceArgs {
     /// Where figures go (default: `target/reproduce/CHAPTER`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where the networks train: `cpu`, `cuda` or `cuda:N` (GPUs need the
+    /// Where the networks train: `cpu`, `cuda` (or `gpu`) or `cuda:N` (GPUs need the
     /// xtask built with `--features cuda`: `cargo xtask-cuda ...`).
     #[arg(long, default_value = "cpu")]
     device: String,

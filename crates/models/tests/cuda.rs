@@ -16,7 +16,7 @@ fn gpu() -> Option<Device> {
     match Device::cuda(0) {
         Ok(d) => Some(d),
         Err(e) => {
-            eprintln!("skipped: no CUDA device ({e})");
+            eprintln!("skipped: {e}");
             None
         }
     }
@@ -223,11 +223,28 @@ fn lecture_12_2_on_the_gpu_prints_the_cpus_digits() {
     }
 }
 
-/// Weights set from host tensors go to the model's device; a CPU tensor
-/// meeting a GPU tensor in an op is an error naming both devices.
+/// Weights set from host tensors go to the model's device, as do layers
+/// built and weights loaded after `to_device`; a CPU tensor meeting a GPU
+/// tensor in an op is an error naming both devices.
 #[test]
 fn devices_are_explicit() {
     let Some(gpu) = gpu() else { return };
+    let mut early = Sequential::new().with_seed(1);
+    early.to_device(gpu).unwrap();
+    early.add(Dense::new(3).input_shape(&[2])).unwrap();
+    assert!(
+        early.get_weights().iter().all(|w| w.device() == gpu),
+        "built after to_device"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.safetensors");
+    early.save_weights(&file, true).unwrap();
+    early.load_weights(&file).unwrap();
+    assert!(
+        early.get_weights().iter().all(|w| w.device() == gpu),
+        "loaded after to_device"
+    );
+
     let mut m = Sequential::new().with_seed(1);
     m.add(Dense::new(3).input_shape(&[2])).unwrap();
     m.build(&[2]).unwrap();

@@ -82,6 +82,17 @@ impl Core {
             }
         }
         for (v, g) in variables.iter().zip(gradients) {
+            // hebb-tensor may have its `cuda` feature (through another
+            // crate) while this crate lacks it: the host loops would move
+            // the variable off its GPU (`as_mut_slice`).
+            #[cfg(not(feature = "cuda"))]
+            if v.value().device().is_cuda() {
+                return Err(Error::NoCudaFeature {
+                    optimizer,
+                    variable: v.name().to_string(),
+                    device: v.value().device(),
+                });
+            }
             if v.value().device() != g.device() {
                 return Err(Error::GradientDevice {
                     optimizer,

@@ -168,6 +168,20 @@ pub enum Error {
         /// The device holding the gradient.
         gradient_device: hebb_tensor::Device,
     },
+    /// A variable lives on a GPU, but this build of hebb-optim lacks its
+    /// `cuda` feature (hebb-models' and xtask's `cuda` features enable it).
+    #[error(
+        "{optimizer}.apply_gradients: variable {variable} is on {device}, but hebb-optim was built \
+         without its `cuda` feature; enable it (or hebb-models' `cuda` feature) to train on a GPU"
+    )]
+    NoCudaFeature {
+        /// The optimiser's Keras class name.
+        optimizer: &'static str,
+        /// The variable's name.
+        variable: String,
+        /// The variable's device.
+        device: hebb_tensor::Device,
+    },
     /// A tensor operation failed: creating or moving a slot on the
     /// variable's device, or a fused update kernel on a GPU.
     #[error("{optimizer}.apply_gradients: {source}")]

@@ -4,7 +4,7 @@
 //! NVRTC does not load). On a machine with a CUDA device, each optimiser
 //! configuration takes 5 steps on the CPU and the same 5 steps on the GPU
 //! from the same weights and gradients, and the weights and every slot must
-//! agree; the GPU tests print `skipped: no CUDA device (...)` and pass
+//! agree; the GPU tests print `skipped: no CUDA device: ...` and pass
 //! elsewhere.
 //!
 //! The kernels do the CPU's `f32` operations in the same order with
@@ -26,7 +26,7 @@ fn gpu() -> Option<Device> {
     match Device::cuda(0) {
         Ok(device) => Some(device),
         Err(e) => {
-            eprintln!("skipped: no CUDA device ({e})");
+            eprintln!("skipped: {e}");
             None
         }
     }

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// which checks that the GPU is there, or [`Device::cuda_if_available`].
 ///
 /// Parsed from and printed as `cpu`, `cuda` (ordinal 0) and `cuda:N`, as in
-/// PyTorch.
+/// PyTorch (`gpu` and upper case are accepted too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
     /// Host memory; kernels use the crate's GEMM and plain loops.
@@ -91,7 +91,7 @@ impl FromStr for Device {
                 .and_then(|n| n.parse::<usize>().ok())
                 .ok_or_else(|| Error::InvalidArgument {
                     op: "Device::from_str",
-                    reason: format!("unknown device {s:?}: expected cpu, cuda or cuda:N"),
+                    reason: format!("unknown device {s:?}: expected cpu, cuda (or gpu) or cuda:N"),
                 })?,
         };
         Self::cuda(ordinal)

@@ -105,14 +105,13 @@ impl Tensor {
     /// A tensor of `shape` filled with `value` on `device`.
     ///
     /// # Errors
-    /// [`Error::ElementCount`] if the element count overflows `usize`;
+    /// [`Error::InvalidArgument`] if the element count overflows `usize`;
     /// [`Error::Cuda`] if device memory runs out.
     pub fn full_on(shape: &[usize], value: f32, device: Device) -> Result<Self> {
         if element_count(shape).is_none() {
-            return Err(Error::ElementCount {
+            return Err(Error::InvalidArgument {
                 op: "full_on",
-                shape: shape.to_vec(),
-                len: 0,
+                reason: format!("shape {shape:?} has more elements than usize can count"),
             });
         }
         match device {
@@ -265,20 +264,27 @@ impl Tensor {
         }
     }
 
-    /// The single element of a one-element tensor (of any rank), e.g. a loss.
+    /// The single element of a one-element tensor (of any rank), e.g. a loss
+    /// (`tensor.item()` in PyTorch; from a GPU it waits for the device).
     ///
     /// # Errors
-    /// [`Error::ElementCount`] if the tensor does not hold exactly one element.
+    /// [`Error::InvalidArgument`] if the tensor does not hold exactly one
+    /// element; [`Error::Cuda`] if the copy from a GPU fails.
     pub fn item(&self) -> Result<f32> {
-        let data = self.try_to_vec()?;
-        if data.len() != 1 {
-            return Err(Error::ElementCount {
+        if self.len() != 1 {
+            return Err(Error::InvalidArgument {
                 op: "item",
-                shape: vec![1],
-                len: data.len(),
+                reason: format!(
+                    "needs a tensor of exactly one element, got shape {:?}",
+                    self.shape
+                ),
             });
         }
-        Ok(data[0])
+        match &self.storage {
+            Storage::Cpu(data) => Ok(data[0]),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Ok(self.try_to_vec()?[0]),
+        }
     }
 
     /// The same elements with a new shape of equal element count.

@@ -2,7 +2,7 @@
 //! `sum_to_shape`) and the reductions, forward, on random inputs, odd and
 //! empty shapes, and NaN, infinities and signed zeros.
 //!
-//! Every test needs a GPU and prints `skipped: no CUDA device (..)` without one.
+//! Every test needs a GPU and prints `skipped: no CUDA device ...` without one.
 //!
 //! Tolerances:
 //! - ops that IEEE 754 rounds exactly (negation, `|x|`, `x * x`, `1 / x`,
@@ -37,7 +37,7 @@ fn gpu() -> Option<Device> {
             None
         }
         Err(e) => {
-            eprintln!("skipped: no CUDA device ({e})");
+            eprintln!("skipped: {e}");
             None
         }
     }
@@ -584,4 +584,24 @@ fn sum_to_shape_matches_the_cpu() {
         xg.sum_to_shape(&[2]),
         Err(Error::ShapeMismatch { .. })
     ));
+}
+
+/// A GPU tensor dropped on a thread that never ran a GPU op frees its
+/// memory cleanly: later ops, on any thread, still work.
+#[test]
+fn tensors_dropped_on_other_threads_free_cleanly() {
+    let Some(gpu) = gpu() else { return };
+    let a = Tensor::ones(&[1000]).to_device(gpu).unwrap();
+    std::thread::spawn(move || drop(a)).join().unwrap();
+    let b = Tensor::ones(&[3]).to_device(gpu).unwrap();
+    assert_eq!(b.mul_scalar(2.0).to_vec(), vec![2.0; 3]);
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let t = Tensor::full(&[10], i as f32).to_device(gpu).unwrap();
+            std::thread::spawn(move || t.add_scalar(1.0).sum_all().item().unwrap())
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap(), 10.0 * (i as f32 + 1.0));
+    }
 }

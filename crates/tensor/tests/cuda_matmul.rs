@@ -37,7 +37,7 @@ fn gpu() -> Option<Device> {
             None
         }
         Err(e) => {
-            eprintln!("skipped: no CUDA device ({e})");
+            eprintln!("skipped: {e}");
             None
         }
     }

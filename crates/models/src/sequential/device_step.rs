@@ -431,34 +431,38 @@ mod tests {
             close("weights", &a.to_vec(), &b.to_vec(), 1e-5);
         }
         close("evaluate", &e1, &e2, 1e-5);
-        // A bad label is refused before any step, naming the sample.
+        // A bad label is refused naming its sample, the data row (shuffled
+        // batches): before any step on tensors, in its batch on the CPU.
         let bad = Tensor::from_vec(
-            (0..n).map(|i| if i == 7 { 3.0 } else { 0.0 }).collect(),
+            (0..n).map(|i| if i == 37 { 3.0 } else { 0.0 }).collect(),
             &[n],
         )
         .unwrap();
-        let mut m = Sequential::new().with_seed(9);
-        m.add(
-            Dense::new(3)
-                .activation(Activation::Softmax)
-                .input_shape(&[6]),
-        )
-        .unwrap();
-        let adam: Box<dyn hebb_optim::Optimizer> = Box::new(Adam::new(0.01));
-        m.compile(adam, "sparse_categorical_crossentropy", Vec::<&str>::new())
-            .unwrap();
-        m.force_device_step = true;
-        let err = m
-            .fit(
-                &x.reshape(&[n, 6]).unwrap(),
-                &bad,
-                FitOptions {
-                    verbose: 0,
-                    ..Default::default()
-                },
+        for tensor_step in [true, false] {
+            let mut m = Sequential::new().with_seed(9);
+            m.add(
+                Dense::new(3)
+                    .activation(Activation::Softmax)
+                    .input_shape(&[6]),
             )
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("label 3 of sample 7"), "{err}");
+            .unwrap();
+            let adam: Box<dyn hebb_optim::Optimizer> = Box::new(Adam::new(0.01));
+            m.compile(adam, "sparse_categorical_crossentropy", Vec::<&str>::new())
+                .unwrap();
+            m.force_device_step = tensor_step;
+            let err = m
+                .fit(
+                    &x.reshape(&[n, 6]).unwrap(),
+                    &bad,
+                    FitOptions {
+                        verbose: 0,
+                        batch_size: 8,
+                        ..Default::default()
+                    },
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("label 3 of sample 37 is not"), "{err}");
+        }
     }
 }

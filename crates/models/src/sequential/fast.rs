@@ -253,6 +253,12 @@ impl FusedStep {
             let z = b.outs.last().map_or(&b.x[..], |v| &v[..]);
             let pred = b.pred.as_mut_slice();
             pred.copy_from_slice(z);
+            // Labels are checked here, where the batch's data rows are known.
+            if head == (Head::SoftmaxCrossEntropy { sparse: true }) {
+                for (&label, &row) in b.y.as_slice().iter().zip(rows) {
+                    class_index(label, last, row)?;
+                }
+            }
             head_forward(
                 head,
                 fused,
@@ -481,7 +487,7 @@ fn class_index(label: f32, classes: usize, sample: usize) -> Result<usize> {
         Err(Error::Layers(hebb_layers::Error::InvalidArgument {
             what: "sparse_categorical_crossentropy",
             detail: format!(
-                "label {label} of sample {sample} in the batch is not a class index in 0..{classes}"
+                "label {label} of sample {sample} is not a class index in 0..{classes}"
             ),
         }))
     }

@@ -442,7 +442,8 @@ impl Sequential {
                 }
             }
         }
-        Ok(())
+        // Layers are made on the host; a model moved to a GPU puts them there.
+        self.place_weights()
     }
 
     fn build_layer(&self, index: usize, input: &[usize]) -> Result<Node> {
@@ -799,7 +800,7 @@ impl Sequential {
         for (var, value) in self.trainable_variables_mut().into_iter().zip(values) {
             var.assign(value)?;
         }
-        Ok(())
+        self.place_weights()
     }
 
     /// A [`callbacks::ModelCheckpoint`] that saves this model's weights to

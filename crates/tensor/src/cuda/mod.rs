@@ -228,7 +228,7 @@ impl Backend {
     pub(crate) fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
         self.stream
             .alloc_zeros::<f32>(n.max(1))
-            .map_err(fail("alloc"))
+            .map_err(|e| alloc_failed(n, e))
     }
 
     /// A buffer of `n` elements (at least one) for a kernel to fill: its
@@ -239,7 +239,7 @@ impl Backend {
         // SAFETY: every bit pattern is a valid f32, and callers overwrite
         // each of the `n` elements before anything reads them (the fake
         // driver's test runs fill fresh memory with NaN to check that).
-        unsafe { self.stream.alloc::<f32>(n.max(1)) }.map_err(fail("alloc"))
+        unsafe { self.stream.alloc::<f32>(n.max(1)) }.map_err(|e| alloc_failed(n, e))
     }
 
     /// Copies `data` to this device.
@@ -259,6 +259,18 @@ impl Backend {
         let mut host = self.stream.clone_dtoh(data).map_err(fail("download"))?;
         host.truncate(len);
         Ok(host)
+    }
+}
+
+/// The error for an allocation of `n` f32 that failed, with its size (as
+/// PyTorch's "tried to allocate").
+fn alloc_failed(n: usize, e: cudarc::driver::DriverError) -> Error {
+    Error::Cuda {
+        op: "alloc",
+        message: format!(
+            "could not allocate {n} f32 ({:.1} MiB): {e:?}",
+            n as f64 * 4.0 / (1024.0 * 1024.0)
+        ),
     }
 }
 
@@ -282,6 +294,19 @@ pub(crate) struct CudaStorage {
     pub(crate) data: Arc<CudaSlice<f32>>,
     pub(crate) backend: Arc<Backend>,
     pub(crate) host: Arc<OnceLock<Vec<f32>>>,
+}
+
+impl Drop for CudaStorage {
+    /// cudarc frees device memory without making its context current on
+    /// the dropping thread; a tensor dropped on a thread that never ran a
+    /// GPU op would fail to free and leave an error that the next op of any
+    /// thread reports. The last reference binds the context first.
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.data) == 1 {
+            // A failure here is recorded by cudarc's own free just after.
+            let _ = self.backend.stream.context().bind_to_thread();
+        }
+    }
 }
 
 impl CudaStorage {
