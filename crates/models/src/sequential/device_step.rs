@@ -23,7 +23,7 @@
 use hebb_tensor::Tensor;
 
 use super::Node;
-use super::fast::{FusedStep, Head, Stage, dense, lost_buffers};
+use super::fast::{FusedStep, Head, Stage, class_index, dense, lost_buffers};
 use crate::Result;
 
 /// A training step on tensor ops for one model and loss; see the module docs.
@@ -216,28 +216,15 @@ impl Step {
     /// # Errors
     /// A label that is not a class index, naming it and its sample.
     pub(super) fn check_labels(&self, y: &Tensor) -> Result<()> {
-        let (Step::Device(d), Some(classes)) = (self, self.sparse_classes()) else {
+        let Step::Device(d) = self else {
             return Ok(());
         };
-        debug_assert!(d.sparse_targets().is_some());
-        for (sample, &label) in y.try_to_vec()?.iter().enumerate() {
-            if !(label >= 0.0 && label.fract() == 0.0 && (label as usize) < classes) {
-                return Err(crate::Error::Layers(hebb_layers::Error::InvalidArgument {
-                    what: "sparse_categorical_crossentropy",
-                    detail: format!(
-                        "label {label} of sample {sample} is not a class index in 0..{classes}"
-                    ),
-                }));
+        if let Some(classes) = d.sparse_targets() {
+            for (sample, &label) in y.try_to_vec()?.iter().enumerate() {
+                class_index(label, classes, sample)?;
             }
         }
         Ok(())
-    }
-
-    fn sparse_classes(&self) -> Option<usize> {
-        match self {
-            Step::Fused(_) => None,
-            Step::Device(d) => d.sparse_targets(),
-        }
     }
 
     /// Forward pass and mean loss for the samples `rows`.

@@ -480,7 +480,7 @@ fn head_forward(
 }
 
 /// `label` as a class index in `0..classes`.
-fn class_index(label: f32, classes: usize, sample: usize) -> Result<usize> {
+pub(super) fn class_index(label: f32, classes: usize, sample: usize) -> Result<usize> {
     if label >= 0.0 && label.fract() == 0.0 && (label as usize) < classes {
         Ok(label as usize)
     } else {
