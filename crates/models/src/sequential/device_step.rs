@@ -23,7 +23,7 @@
 use hebb_tensor::Tensor;
 
 use super::Node;
-use super::fast::{FusedStep, Head, Stage, class_index, dense, lost_buffers};
+use super::fast::{FusedStep, Head, Stage, class_index, dense, lost_buffers, targets_fit};
 use crate::Result;
 
 /// A training step on tensor ops for one model and loss; see the module docs.
@@ -64,8 +64,7 @@ impl DeviceStep {
 
     /// Whether targets `y` `[n, ...]` have the layout this step reads.
     pub(super) fn accepts_targets(&self, y: &Tensor) -> bool {
-        let per_sample: usize = y.shape().iter().skip(1).product();
-        y.rank() >= 1 && per_sample == self.y_width
+        targets_fit(y, self.y_width)
     }
 
     /// Whether the targets are class indices (sparse categorical cross-entropy).

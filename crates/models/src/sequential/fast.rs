@@ -157,8 +157,7 @@ impl FusedStep {
     /// Whether targets `y` `[n, ...]` have the layout this step reads; other
     /// layouts (Keras' rank adjustments) go through the tape.
     pub(super) fn accepts_targets(&self, y: &Tensor) -> bool {
-        let per_sample: usize = y.shape().iter().skip(1).product();
-        y.rank() >= 1 && per_sample == self.y_width
+        targets_fit(y, self.y_width)
     }
 
     /// The gradients of the last [`train_batch`](Self::train_batch), in
@@ -338,6 +337,13 @@ impl FusedStep {
         }
         Ok(loss)
     }
+}
+
+/// Whether targets `y` `[n, ...]` hold `y_width` values per sample, the
+/// layout the fused steps read.
+pub(super) fn targets_fit(y: &Tensor, y_width: usize) -> bool {
+    let per_sample: usize = y.shape().iter().skip(1).product();
+    y.rank() >= 1 && per_sample == y_width
 }
 
 /// The error for a plan used with other layers or buffers than it was made

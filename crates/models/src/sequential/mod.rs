@@ -268,8 +268,8 @@ impl Sequential {
     }
 
     /// Moves the model to `device` (PyTorch's `model.to(device)`): its
-    /// weights, the optimiser's state, and the weights of layers built
-    /// later. `fit`, `evaluate` and `predict` then copy their data to the
+    /// weights, the weights of layers built or loaded later, and (at the
+    /// next training step) the optimiser's state. `fit`, `evaluate` and `predict` then copy their data to the
     /// device once per call, gather mini-batches there and compute there;
     /// `predict` returns host tensors, as Keras returns NumPy arrays.
     ///
@@ -284,32 +284,9 @@ impl Sequential {
     /// devices; call again or move it back.
     pub fn to_device(&mut self, device: Device) -> Result<()> {
         self.device = device;
-        self.place_weights()?;
-        if let Some(compiled) = &mut self.compiled {
-            let optimizer = &mut compiled.optimizer;
-            let moved: Vec<(String, Tensor)> = optimizer
-                .slots()
-                .into_iter()
-                .map(|(name, t)| Ok((name, t.to_device(device)?)))
-                .collect::<Result<_>>()?;
-            if !moved.is_empty() {
-                let shapes: Vec<Vec<usize>> = self
-                    .nodes
-                    .iter()
-                    .flat_map(|n| match &n.op {
-                        Op::Dense(d) => d
-                            .trainable_variables()
-                            .iter()
-                            .map(|v| v.shape().to_vec())
-                            .collect(),
-                        _ => Vec::new(),
-                    })
-                    .collect();
-                let iterations = optimizer.iterations();
-                optimizer.set_state(iterations, &moved, &shapes)?;
-            }
-        }
-        Ok(())
+        // The optimiser moves its state to its variables' device at its
+        // next step (`hebb_optim`'s slots follow their variables).
+        self.place_weights()
     }
 
     /// The device the model computes on (see [`to_device`](Self::to_device)).
