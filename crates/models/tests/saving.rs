@@ -262,6 +262,22 @@ fn wrong_files_give_typed_errors_naming_the_file() {
     };
     assert!(matches!(err, Error::UnknownFormat { .. }), "{err:?}");
     assert!(err.to_string().contains("notes.txt"), "{err}");
+    // A large file of another kind is refused from its first bytes (the
+    // message gives the file's size, not the bytes read); sparse, so cheap.
+    let big = dir.path().join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let Err(err) = load_model(&big) else {
+        panic!("zeros loaded")
+    };
+    assert!(matches!(err, Error::UnknownFormat { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("3221225472 bytes starting with [00"),
+        "{err}"
+    );
     // A missing file.
     let Err(err) = load_model(dir.path().join("missing.safetensors")) else {
         panic!()

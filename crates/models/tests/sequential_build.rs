@@ -110,6 +110,34 @@ fn duplicate_names_are_refused() {
 }
 
 #[test]
+fn names_with_a_slash_or_empty_are_refused_and_the_model_is_unchanged() {
+    for bad in ["a/b", ""] {
+        let mut model = Sequential::new();
+        let err = model
+            .add(Dense::new(3).input_shape(&[2]).name(bad))
+            .unwrap_err();
+        assert!(matches!(&err, Error::Build { layer, .. } if layer == bad));
+        assert!(err.to_string().contains("'/'"), "{err}");
+        // Not even the input shape was taken: a layer without one builds nothing.
+        model.add(Dense::new(3)).unwrap();
+        assert!(!model.built());
+    }
+}
+
+#[test]
+fn automatic_names_skip_names_in_use() {
+    // Keras would refuse a second `dense`; hebb numbers past it.
+    let mut model = Sequential::new();
+    model
+        .add(Dense::new(3).input_shape(&[2]).name("dense"))
+        .unwrap();
+    model.add(Dense::new(3).name("dense_1")).unwrap();
+    model.add(Dense::new(1)).unwrap();
+    let summary = model.summary().unwrap();
+    assert!(summary.contains("\ndense_2 (Dense) "), "{summary}");
+}
+
+#[test]
 fn summary_before_build_is_not_built() {
     let model = Sequential::new();
     let err = model.summary().unwrap_err();

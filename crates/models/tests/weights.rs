@@ -216,6 +216,23 @@ fn an_unbuilt_model_has_no_weights_to_load_or_save() {
 }
 
 #[test]
+fn keras_files_given_to_load_weights_are_named_as_keras_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = mlp(1, 5);
+    for (name, kind) in [("m.h5", "HDF5"), ("m.keras", "zip")] {
+        let path = dir.path().join(name);
+        model.save(&path, false).unwrap();
+        let mut other = mlp(2, 5);
+        let before = bits(&other.get_weights());
+        let err = other.load_weights(&path).unwrap_err();
+        assert!(matches!(&err, Error::WeightsFile { path: p, .. } if *p == path));
+        let text = err.to_string();
+        assert!(text.contains(kind) && text.contains("load_model"), "{text}");
+        assert_eq!(bits(&other.get_weights()), before);
+    }
+}
+
+#[test]
 fn overwrite_false_refuses_an_existing_file_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.safetensors");

@@ -339,34 +339,53 @@ impl Sequential {
     /// # Errors
     /// [`Error::Build`] naming the layer and shapes when it cannot take the
     /// previous layer's output (e.g. `Dense` after a 2-D output without
-    /// `Flatten`), or when its name is taken.
+    /// `Flatten`), when its given name is taken, empty or contains `/`.
+    /// An automatic name skips names in use: after a model loaded from a
+    /// Keras file with `dense` and `dense_1`, a new `Dense` is `dense_2`.
     pub fn add(&mut self, layer: impl Into<Layer>) -> Result<()> {
         let layer = layer.into();
-        if self.specs.is_empty() {
-            self.input_shape = layer.input_shape().map(<[usize]>::to_vec);
-        }
+        let taken = |name: &str| self.specs.iter().any(|(n, _)| n == name);
         let name = match layer.given_name() {
+            Some(n) if n.is_empty() || n.contains('/') => {
+                return Err(Error::Build {
+                    layer: n.to_string(),
+                    detail: "a layer name must be non-empty and without '/', which separates \
+                             the parts of weight names (`dense/kernel`), as Keras requires"
+                        .into(),
+                });
+            }
             Some(n) => n.to_string(),
             None => {
                 let base = layer.base_name();
                 // Keras numbers automatic names only; custom names use up no number.
-                let count = self
+                let mut count = self
                     .specs
                     .iter()
                     .filter(|(_, l)| l.given_name().is_none() && l.base_name() == base)
                     .count();
-                if count == 0 {
-                    base.to_string()
-                } else {
-                    format!("{base}_{count}")
+                // A name already in the model (a custom one, or one loaded from a
+                // Keras file) is skipped, as Keras' per-session counter would.
+                loop {
+                    let name = if count == 0 {
+                        base.to_string()
+                    } else {
+                        format!("{base}_{count}")
+                    };
+                    if !taken(&name) {
+                        break name;
+                    }
+                    count += 1;
                 }
             }
         };
-        if self.specs.iter().any(|(n, _)| *n == name) {
+        if taken(&name) {
             return Err(Error::Build {
                 layer: name,
                 detail: "a layer of this name is already in the model".into(),
             });
+        }
+        if self.specs.is_empty() {
+            self.input_shape = layer.input_shape().map(<[usize]>::to_vec);
         }
         self.specs.push((name, layer));
         if let Some(shape) = self.input_shape.clone()
@@ -727,12 +746,26 @@ impl Sequential {
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         self.require_built()?;
-        let loaded = hebb_serialize::load(path)?;
         let misfit = |detail: String| Error::WeightsFile {
             path: path.to_path_buf(),
             model: self.name.clone(),
             detail,
         };
+        // A Keras file would otherwise be reported as a malformed safetensors file.
+        if let Some(format) = saving::file_head(path)
+            .as_deref()
+            .and_then(saving::keras_signature)
+        {
+            return Err(misfit(format!(
+                "it is a Keras {} file; load_weights reads the safetensors files that \
+                 save_weights and ModelCheckpoint write (a whole Keras model loads with load_model)",
+                match format {
+                    ModelFormat::KerasH5 => "HDF5 (.h5)",
+                    _ => "zip (.keras)",
+                }
+            )));
+        }
+        let loaded = hebb_serialize::load(path)?;
         if loaded.metadata.get("format").map(String::as_str) == Some(WEIGHTS_FORMAT) {
             let version = loaded
                 .metadata

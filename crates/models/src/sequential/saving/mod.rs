@@ -199,6 +199,11 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
 /// As [`load_model`].
 pub fn load_model_with_notes(path: impl AsRef<Path>) -> Result<LoadedModel> {
     let path = path.as_ref();
+    // A file of another kind is refused from its first bytes, before all of it is read.
+    if let Some(head) = file_head(path) {
+        let len = std::fs::metadata(path).map_or(head.len() as u64, |m| m.len());
+        sniff(&head, len, path)?;
+    }
     let bytes = hebb_serialize::read_bounded(path, hebb_serialize::MAX_FILE_BYTES)?;
     load_model_bytes(&bytes, path)
 }
@@ -209,7 +214,7 @@ pub fn load_model_with_notes(path: impl AsRef<Path>) -> Result<LoadedModel> {
 /// # Errors
 /// As [`load_model`], without the I/O ones.
 pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<LoadedModel> {
-    let format = sniff(bytes, path)?;
+    let format = sniff(bytes, bytes.len() as u64, path)?;
     let mut notes = Vec::new();
     let desc = match format {
         ModelFormat::Hebb => native::read(bytes, path)?,
@@ -234,16 +239,43 @@ impl std::fmt::Debug for LoadedModel {
     }
 }
 
-/// Recognises the format by the first bytes.
-fn sniff(bytes: &[u8], path: &Path) -> Result<ModelFormat> {
+/// How many leading bytes [`keras_signature`] looks at: HDF5 puts its
+/// signature at 0, 512, 1024, 2048 or 4096.
+pub(crate) const SIGNATURE_BYTES: usize = 4096 + 8;
+
+/// The Keras format whose signature `bytes` (a file's first bytes) start
+/// with: HDF5 (`.h5`) or zip (`.keras`).
+pub(crate) fn keras_signature(bytes: &[u8]) -> Option<ModelFormat> {
     let is_hdf5 = [0usize, 512, 1024, 2048, 4096]
         .iter()
         .any(|&at| bytes.get(at..at + 8) == Some(b"\x89HDF\r\n\x1a\n".as_slice()));
     if is_hdf5 {
-        return Ok(ModelFormat::KerasH5);
+        Some(ModelFormat::KerasH5)
+    } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        Some(ModelFormat::KerasArchive)
+    } else {
+        None
     }
-    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        return Ok(ModelFormat::KerasArchive);
+}
+
+/// Up to [`SIGNATURE_BYTES`] leading bytes of the file at `path`; `None`
+/// if it cannot be read (the reader that follows reports why).
+pub(crate) fn file_head(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(SIGNATURE_BYTES);
+    std::fs::File::open(path)
+        .ok()?
+        .take(SIGNATURE_BYTES as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    Some(head)
+}
+
+/// Recognises the format by the first bytes (at least [`SIGNATURE_BYTES`]
+/// of them, or the whole file) of a file of `len` bytes.
+fn sniff(bytes: &[u8], len: u64, path: &Path) -> Result<ModelFormat> {
+    if let Some(format) = keras_signature(bytes) {
+        return Ok(format);
     }
     // safetensors: an 8-byte header length, then a JSON object.
     if bytes.len() >= 9 && bytes[8] == b'{' {
@@ -264,7 +296,7 @@ fn sniff(bytes: &[u8], path: &Path) -> Result<ModelFormat> {
     };
     Err(Error::UnknownFormat {
         path: path.to_path_buf(),
-        detail: format!("{} bytes starting with [{shown}]; {expected}", bytes.len()),
+        detail: format!("{len} bytes starting with [{shown}]; {expected}"),
     })
 }
 
