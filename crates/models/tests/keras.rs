@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use hebb_models::Error;
+use hebb_models::sequential::layers::Dense;
 use hebb_models::sequential::{
     FitOptions, LoadedModel, ModelFormat, Sequential, load_model, load_model_with_notes,
 };
@@ -232,6 +233,51 @@ fn activation_layers_and_sgd_given_as_an_object() {
     assert!(optimizer.config().contains(&("nesterov", 1.0)));
     assert_eq!(optimizer.iterations(), e["iterations"].as_u64().unwrap());
     assert_eq!(model.metrics_names(), ["loss", "categorical_accuracy"]);
+}
+
+#[test]
+fn a_layer_added_to_a_loaded_keras_model_gets_the_next_free_name() {
+    let mut model = load_model(fixture("mlp.keras")).unwrap();
+    let before = model.summary().unwrap();
+    let names = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains(" (Dense)"))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    let dense = names(&before);
+    assert!(!dense.is_empty(), "{before}");
+    model.add(Dense::new(2)).unwrap();
+    let after = names(&model.summary().unwrap());
+    assert_eq!(after.len(), dense.len() + 1);
+    assert!(!dense.contains(after.last().unwrap()), "{after:?}");
+    assert_eq!(after.last().unwrap(), &format!("dense_{}", dense.len()));
+}
+
+#[test]
+fn chunked_and_float16_weights_are_unsupported_not_missing() {
+    for (file, at, why) in [
+        (
+            "mlp_chunked.h5",
+            "dense/sequential/dense/kernel",
+            "a chunked dataset",
+        ),
+        (
+            "mlp_float16.h5",
+            "dense_1/sequential/dense_1/bias",
+            "float16",
+        ),
+    ] {
+        let Err(err) = load_model(fixture(file)) else {
+            panic!("{file} loaded");
+        };
+        let text = err.to_string();
+        assert!(matches!(err, Error::Unsupported { .. }), "{file}: {err:?}");
+        assert!(
+            text.contains(file) && text.contains(at) && text.contains(why),
+            "{file}: {text}"
+        );
+    }
 }
 
 #[test]

@@ -933,6 +933,8 @@ impl<'p> Parser<'p> {
                         dtype: Dtype::F64,
                         big_endian,
                     }
+                } else if ieee == (2, 16, 10, 5, 0, 10, 15) {
+                    Type::Other("float16 (half precision)".into())
                 } else {
                     Type::Other(format!("a non-IEEE {size}-byte float"))
                 }

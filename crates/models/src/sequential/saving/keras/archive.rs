@@ -135,9 +135,12 @@ pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result
                 ));
             };
             let what = format!("{WEIGHTS}: {vars}/{index}");
-            let d = root
-                .dataset(&format!("{vars}/{index}"))
-                .ok_or_else(|| file_error(path, format!("no dataset {what} ({var})")))?;
+            let d = super::dataset(
+                root,
+                &format!("{vars}/{index}"),
+                &format!("{what} ({var})"),
+                path,
+            )?;
             if d.shape != *shape {
                 return Err(file_error(
                     path,
@@ -204,10 +207,16 @@ fn optimizer_state(root: &Group, path: &Path) -> Result<Option<OptimizerState>> 
     };
     let mut values = Vec::new();
     for i in 0.. {
-        let Some(d) = vars.dataset(&i.to_string()) else {
+        let at = i.to_string();
+        if vars.get(&at).is_none() {
             break;
-        };
-        values.push(d);
+        }
+        values.push(super::dataset(
+            vars,
+            &at,
+            &format!("{WEIGHTS}: optimizer/vars/{at}"),
+            path,
+        )?);
     }
     let extra = vars.members.len() - values.len();
     if extra > 0 {

@@ -133,9 +133,7 @@ pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result
         }
         for (wname, (var, shape)) in names.iter().zip(expected) {
             let what = format!("model_weights/{file_layer}/{wname}");
-            let d = g
-                .dataset(wname)
-                .ok_or_else(|| file_error(path, format!("no dataset {what}")))?;
+            let d = super::dataset(g, wname, &what, path)?;
             if d.shape != *shape {
                 return Err(file_error(
                     path,
@@ -181,9 +179,7 @@ fn optimizer_state(
     let mut values = Vec::with_capacity(names.len());
     for name in &names {
         let what = format!("optimizer_weights/{name}");
-        let d = group
-            .dataset(name)
-            .ok_or_else(|| file_error(path, format!("no dataset {what}")))?;
+        let d = super::dataset(group, name, &what, path)?;
         values.push((name.clone(), d));
     }
     let Some(((first, iteration), rest)) = values.split_first() else {

@@ -64,6 +64,27 @@ fn bad(path: &Path, detail: impl Into<String>) -> Error {
     super::file_error(path, detail)
 }
 
+/// The dataset at `at` in `group`; `what` names it in the error: no such
+/// dataset ([`Error::ModelFile`]), or one hebb's HDF5 reader does not read,
+/// such as a chunked or float16 dataset ([`Error::Unsupported`], with why).
+pub(crate) fn dataset<'a>(
+    group: &'a hebb_serialize::hdf5::Group,
+    at: &str,
+    what: &str,
+    path: &Path,
+) -> Result<&'a hebb_serialize::hdf5::Dataset> {
+    use hebb_serialize::hdf5::Node;
+    match group.get(at) {
+        Some(Node::Dataset(d)) => Ok(d),
+        Some(Node::Unsupported(why)) => Err(unsupported(
+            path,
+            format!("{what} is {why}, which hebb does not read"),
+        )),
+        Some(Node::Group(_)) => Err(bad(path, format!("{what} is a group, not a dataset"))),
+        None => Err(bad(path, format!("no dataset {what}"))),
+    }
+}
+
 /// Parses JSON text from a Keras file.
 pub(crate) fn parse_json(text: &str, what: &str, path: &Path) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| bad(path, format!("{what} is not valid JSON: {e}")))
