@@ -20,7 +20,8 @@ use std::path::PathBuf;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// hebb's tasks.
 #[derive(Parser)]
@@ -156,24 +157,131 @@ impl ReproduceArgs {
     }
 }
 
+/// The `reproduce` flags each chapter reads besides `--section`, `--seed`,
+/// `--data-dir`, `--out` and `--device`; the others are refused rather than
+/// silently ignored.
+fn chapter_flags(chapter: &str) -> Option<&'static [&'static str]> {
+    match chapter {
+        "ch12" => Some(&[
+            "lr",
+            "iters",
+            "hidden",
+            "display_step",
+            "epochs",
+            "batch_size",
+        ]),
+        "ch13" => Some(&["epochs", "batch_size", "dataset", "subset", "verbose"]),
+        "ex13" => Some(&["epochs", "subset"]),
+        _ => None,
+    }
+}
+
+/// Refuses the flags given on the command line (`given`, clap ids) that
+/// `chapter` does not read.
+fn check_chapter_flags(chapter: &str, given: &[String]) -> Result<()> {
+    const COMMON: [&str; 6] = ["chapter", "section", "seed", "data_dir", "out", "device"];
+    let Some(read) = chapter_flags(chapter) else {
+        anyhow::bail!("unknown chapter {chapter:?}; available: ch12, ch13, ex13");
+    };
+    let flag = |id: &str| format!("--{}", id.replace('_', "-"));
+    if let Some(unread) = given
+        .iter()
+        .find(|id| !COMMON.contains(&id.as_str()) && !read.contains(&id.as_str()))
+    {
+        let reads: Vec<String> = COMMON[1..].iter().chain(read).map(|id| flag(id)).collect();
+        anyhow::bail!(
+            "{} does not apply to {chapter}, which reads {}",
+            flag(unread),
+            reads.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The `reproduce` flags typed on the command line (not defaulted), by clap id.
+fn reproduce_flags_given(matches: &clap::ArgMatches) -> Vec<String> {
+    let Some(("reproduce", sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    let command = Cli::command();
+    let Some(reproduce) = command.find_subcommand("reproduce") else {
+        return Vec::new();
+    };
+    reproduce
+        .get_arguments()
+        .map(|arg| arg.get_id().as_str())
+        .filter(|id| sub.value_source(id) == Some(ValueSource::CommandLine))
+        .map(str::to_string)
+        .collect()
+}
+
 fn main() {
+    let matches = Cli::command().get_matches();
+    let given = reproduce_flags_given(&matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Errors are the user's to read: print the chain, never a backtrace.
-    if let Err(e) = run(Cli::parse()) {
+    if let Err(e) = run(cli, &given) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, given: &[String]) -> Result<()> {
     match cli.command {
-        Command::Reproduce(args) => match args.chapter.as_str() {
-            "ch12" => ch12::run(&args),
-            "ch13" => ch13::run(&args),
-            "ex13" => ex13::run(&args),
-            other => anyhow::bail!("unknown chapter {other:?}; available: ch12, ch13, ex13"),
-        },
+        Command::Reproduce(args) => {
+            check_chapter_flags(&args.chapter, given)?;
+            match args.chapter.as_str() {
+                "ch12" => ch12::run(&args),
+                "ch13" => ch13::run(&args),
+                _ => ex13::run(&args),
+            }
+        }
         Command::Bench(args) => bench::run(&args),
         Command::Model(args) => model::run(&args),
         Command::Ch13Child(args) => ch13::child(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids `main` collects for `cargo xtask reproduce ARGS...`.
+    fn given(args: &[&str]) -> Vec<String> {
+        let argv = ["xtask", "reproduce"].iter().chain(args);
+        reproduce_flags_given(&Cli::command().try_get_matches_from(argv).unwrap())
+    }
+
+    #[test]
+    fn flags_a_chapter_does_not_read_are_refused_by_name() {
+        let err = check_chapter_flags("ex13", &given(&["ex13", "--lr", "0.1"])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("--lr does not apply to ex13"), "{text}");
+        assert!(text.contains("--subset"), "{text}");
+        let err = check_chapter_flags("ch13", &given(&["ch13", "--display-step", "5"]));
+        assert!(err.unwrap_err().to_string().contains("--display-step"));
+        let err = check_chapter_flags("ch12", &given(&["ch12", "--dataset", "mnist"]));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn flags_a_chapter_reads_and_defaults_pass() {
+        for args in [
+            &["ch12", "--lr", "0.3", "--iters", "10", "--device", "cpu"][..],
+            &[
+                "ch13",
+                "--section",
+                "13.5",
+                "--subset",
+                "600",
+                "--epochs",
+                "1",
+            ],
+            &["ex13", "--subset", "1000", "--epochs", "1", "--out", "x"],
+            &["ex13"],
+        ] {
+            check_chapter_flags(args[0], &given(args)).unwrap();
+        }
+        assert!(check_chapter_flags("ch14", &[]).is_err());
     }
 }
