@@ -22,6 +22,7 @@ if [ -z "$nvrtc" ]; then
             exit 0
         fi
         python3 -m zipfile -e target/nvrtc/wheel/nvidia_cuda_nvrtc_cu12-*.whl target/nvrtc
+        rm -r target/nvrtc/wheel
     fi
 fi
 
