@@ -366,3 +366,50 @@ fn a_scheduled_optimizer_is_refused_at_save() {
     assert!(err.contains("learning_rate_schedule"), "{err}");
     assert!(!path.exists());
 }
+
+/// `load_model` and `load_weights` read a pipe (`<(cat m.h5)`, a FIFO)
+/// as they read a file: the format is told from the bytes read once.
+#[cfg(unix)]
+#[test]
+fn model_and_weights_files_can_be_read_from_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model(Box::new(Adam::default()), 1);
+    let (x, _) = data();
+    let want = m.predict(&x, 32).unwrap();
+    let mut n = 0;
+    let mut through_pipe = |file: &std::path::Path| {
+        n += 1;
+        let fifo = dir.path().join(format!("pipe{n}"));
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let bytes = std::fs::read(file).unwrap();
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+        };
+        (fifo, writer)
+    };
+    let file = dir.path().join("m.safetensors");
+    m.save(&file, false).unwrap();
+    let (fifo, writer) = through_pipe(&file);
+    let mut loaded = load_model(&fifo).unwrap();
+    writer.join().unwrap();
+    assert_eq!(loaded.predict(&x, 32).unwrap(), want);
+    // A Keras file (this model's leaky ReLU slope has no Keras form).
+    let keras =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras/mlp.h5");
+    let (fifo, writer) = through_pipe(&keras);
+    let piped = load_model(&fifo).unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        piped.get_weights(),
+        load_model(&keras).unwrap().get_weights()
+    );
+    let weights = dir.path().join("w.safetensors");
+    m.save_weights(&weights, false).unwrap();
+    let (fifo, writer) = through_pipe(&weights);
+    let mut other = model(Box::new(Adam::default()), 2);
+    other.load_weights(&fifo).unwrap();
+    writer.join().unwrap();
+    assert_eq!(other.predict(&x, 32).unwrap(), want);
+}

@@ -216,19 +216,59 @@ fn an_unbuilt_model_has_no_weights_to_load_or_save() {
 }
 
 #[test]
-fn keras_files_given_to_load_weights_are_named_as_keras_files() {
+fn whole_model_files_load_weights_as_keras_load_weights_does() {
     let dir = tempfile::tempdir().unwrap();
-    let model = mlp(1, 5);
-    for (name, kind) in [("m.h5", "HDF5"), ("m.keras", "zip")] {
+    let mut model = mlp(1, 5);
+    model
+        .compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])
+        .unwrap();
+    let (x, y) = data();
+    // A trained optimiser, so that hebb's model file holds its state too.
+    model
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 1,
+                verbose: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let want = bits(&model.get_weights());
+    for name in ["m.safetensors", "m.h5", "m.keras"] {
         let path = dir.path().join(name);
         model.save(&path, false).unwrap();
-        let mut other = mlp(2, 5);
-        let before = bits(&other.get_weights());
-        let err = other.load_weights(&path).unwrap_err();
-        assert!(matches!(&err, Error::WeightsFile { path: p, .. } if *p == path));
-        let text = err.to_string();
-        assert!(text.contains(kind) && text.contains("load_model"), "{text}");
-        assert_eq!(bits(&other.get_weights()), before);
+        // By name (hebb) or by layer order (Keras): other names load too.
+        let mut other = Sequential::new().with_seed(2);
+        other
+            .add(
+                Dense::new(5)
+                    .activation(Activation::Relu)
+                    .input_shape(&[4])
+                    .name("h"),
+            )
+            .unwrap();
+        other
+            .add(Dense::new(3).activation(Activation::Softmax))
+            .unwrap();
+        let mut same = mlp(2, 5);
+        same.load_weights(&path).unwrap();
+        assert_eq!(bits(&same.get_weights()), want, "{name}");
+        if name != "m.safetensors" {
+            other.load_weights(&path).unwrap();
+            assert_eq!(bits(&other.get_weights()), want, "{name}");
+        }
+        // Another architecture is refused, naming the file, and nothing changes.
+        let mut wider = mlp(3, 6);
+        let before = bits(&wider.get_weights());
+        let err = wider.load_weights(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::WeightsFile { path: p, .. } if *p == path),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("dense/kernel"), "{err}");
+        assert_eq!(bits(&wider.get_weights()), before);
     }
 }
 

@@ -339,18 +339,20 @@ impl Sequential {
     /// # Errors
     /// [`Error::Build`] naming the layer and shapes when it cannot take the
     /// previous layer's output (e.g. `Dense` after a 2-D output without
-    /// `Flatten`), when its given name is taken, empty or contains `/`.
+    /// `Flatten`), when its given name is taken, or is empty, `.`, `..`, or
+    /// contains `/` or NUL (names become HDF5 and weight paths).
     /// An automatic name skips names in use: after a model loaded from a
     /// Keras file with `dense` and `dense_1`, a new `Dense` is `dense_2`.
     pub fn add(&mut self, layer: impl Into<Layer>) -> Result<()> {
         let layer = layer.into();
         let taken = |name: &str| self.specs.iter().any(|(n, _)| n == name);
         let name = match layer.given_name() {
-            Some(n) if n.is_empty() || n.contains('/') => {
+            Some(n) if matches!(n, "" | "." | "..") || n.contains(['/', '\0']) => {
                 return Err(Error::Build {
-                    layer: n.to_string(),
-                    detail: "a layer name must be non-empty and without '/', which separates \
-                             the parts of weight names (`dense/kernel`), as Keras requires"
+                    layer: n.escape_debug().to_string(),
+                    detail: "a layer name must not be empty, `.` or `..`, nor contain '/' \
+                             (Keras' rule: it separates the parts of weight names such as \
+                             `dense/kernel`) or NUL"
                         .into(),
                 });
             }
@@ -735,6 +737,11 @@ impl Sequential {
     /// names and shapes fit; a `hebb-weights` file of another version is refused.
     /// The optimiser's state is left alone, as in Keras.
     ///
+    /// Whole-model files are read too, as Keras' `load_weights` reads them:
+    /// a hebb model file ([`save`](Self::save) to `.safetensors`) by name,
+    /// its optimiser state ignored; a Keras `.h5` or `.keras` model layer by
+    /// layer in order (Keras' `by_name=False`), through [`load_model`].
+    ///
     /// # Errors
     /// [`Error::NotBuilt`] if the model is not built (give the first layer an
     /// `input_shape`, or call `build`); [`Error::Serialize`] if the file cannot
@@ -742,30 +749,34 @@ impl Sequential {
     /// naming the file, the model and the first variable that differs, e.g.
     /// `weights file w.safetensors does not fit model sequential: dense_1/kernel
     /// is [128, 10] in the model but [64, 10] in the file`, or a variable
-    /// missing from the file, or a tensor the model lacks.
+    /// missing from the file, or a tensor the model lacks; for a Keras file,
+    /// the errors of [`load_model`].
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         self.require_built()?;
+        let keras = saving::file_head(path).and_then(|(head, _)| saving::keras_signature(&head));
+        if keras.is_some() {
+            // Keras matches the layers of a whole-model file in order.
+            let source = load_model(path)?;
+            return self
+                .set_weights(&source.get_weights())
+                .map_err(|e| match e {
+                    Error::Weights { detail } => Error::WeightsFile {
+                        path: path.to_path_buf(),
+                        model: self.name.clone(),
+                        detail: format!("by layer order, {detail}"),
+                    },
+                    other => other,
+                });
+        }
         let misfit = |detail: String| Error::WeightsFile {
             path: path.to_path_buf(),
             model: self.name.clone(),
             detail,
         };
-        // A Keras file would otherwise be reported as a malformed safetensors file.
-        if let Some(format) = saving::file_head(path)
-            .as_deref()
-            .and_then(saving::keras_signature)
-        {
-            return Err(misfit(format!(
-                "it is a Keras {} file; load_weights reads the safetensors files that \
-                 save_weights and ModelCheckpoint write (a whole Keras model loads with load_model)",
-                match format {
-                    ModelFormat::KerasH5 => "HDF5 (.h5)",
-                    _ => "zip (.keras)",
-                }
-            )));
-        }
         let loaded = hebb_serialize::load(path)?;
+        let model_file =
+            loaded.metadata.get("format").map(String::as_str) == Some(saving::MODEL_FORMAT);
         if loaded.metadata.get("format").map(String::as_str) == Some(WEIGHTS_FORMAT) {
             let version = loaded
                 .metadata
@@ -797,11 +808,10 @@ impl Sequential {
             values.push(tensor.clone());
         }
         let model_names = self.weight_names();
-        if let Some((extra, _)) = loaded
-            .tensors
-            .iter()
-            .find(|(n, _)| !model_names.contains(n))
-        {
+        if let Some((extra, _)) = loaded.tensors.iter().find(|(n, _)| {
+            let optimizer_state = model_file && n.starts_with(saving::OPTIMIZER_PREFIX);
+            !model_names.contains(n) && !optimizer_state
+        }) {
             return Err(misfit(format!(
                 "the file has {extra}, which is not in the model (the model has: {})",
                 list(&mut model_names.iter().map(String::as_str))

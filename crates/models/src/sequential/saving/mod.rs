@@ -27,6 +27,8 @@
 mod keras;
 mod native;
 
+pub(crate) use native::{FORMAT as MODEL_FORMAT, OPTIMIZER_PREFIX};
+
 use std::path::{Path, PathBuf};
 
 use hebb_layers::losses::Loss;
@@ -200,8 +202,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
 pub fn load_model_with_notes(path: impl AsRef<Path>) -> Result<LoadedModel> {
     let path = path.as_ref();
     // A file of another kind is refused from its first bytes, before all of it is read.
-    if let Some(head) = file_head(path) {
-        let len = std::fs::metadata(path).map_or(head.len() as u64, |m| m.len());
+    if let Some((head, len)) = file_head(path) {
         sniff(&head, len, path)?;
     }
     let bytes = hebb_serialize::read_bounded(path, hebb_serialize::MAX_FILE_BYTES)?;
@@ -258,17 +259,23 @@ pub(crate) fn keras_signature(bytes: &[u8]) -> Option<ModelFormat> {
     }
 }
 
-/// Up to [`SIGNATURE_BYTES`] leading bytes of the file at `path`; `None`
-/// if it cannot be read (the reader that follows reports why).
-pub(crate) fn file_head(path: &Path) -> Option<Vec<u8>> {
+/// Up to [`SIGNATURE_BYTES`] leading bytes of the regular file at `path`,
+/// and its size; `None` for anything else (a pipe, whose bytes a second
+/// read would not see again, a device) or if it cannot be read: the reader
+/// that follows reads it whole, or reports why not.
+pub(crate) fn file_head(path: &Path) -> Option<(Vec<u8>, u64)> {
     use std::io::Read as _;
+    // Stat before opening: opening a pipe would take its writer's bytes.
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
     let mut head = Vec::with_capacity(SIGNATURE_BYTES);
-    std::fs::File::open(path)
-        .ok()?
-        .take(SIGNATURE_BYTES as u64)
+    file.take(SIGNATURE_BYTES as u64)
         .read_to_end(&mut head)
         .ok()?;
-    Some(head)
+    Some((head, meta.len()))
 }
 
 /// Recognises the format by the first bytes (at least [`SIGNATURE_BYTES`]

@@ -42,7 +42,7 @@ pub(crate) const FORMAT: &str = "hebb-model";
 /// `version` in the metadata of model files.
 pub(crate) const VERSION: &str = "1";
 /// The prefix of optimiser slot tensors.
-const OPTIMIZER_PREFIX: &str = "optimizer/";
+pub(crate) const OPTIMIZER_PREFIX: &str = "optimizer/";
 
 /// `sha256:<hex>` of the configuration and the tensors (sorted by name).
 fn checksum(config: &str, tensors: &[(&str, &hebb_tensor::Tensor)]) -> String {
