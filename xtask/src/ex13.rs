@@ -85,11 +85,6 @@ pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
             SECTIONS.join(", ")
         );
     }
-    if args.device()?.is_cuda() {
-        bail!(
-            "ex13 runs on the CPU only: it compares the cost of BGD, SGD and MBGD steps there; drop --device"
-        );
-    }
     let out = args.prepare_out_dir()?;
     let data_dir = DataDir::resolve(args.data_dir.as_deref());
     let mut summary = Vec::new();

@@ -64,19 +64,21 @@ pub(crate) struct ReproduceArgs {
     /// Hidden units of the 12.6 network.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     hidden: u32,
-    /// Epochs of the Sequential fits (default: the lecture's, 5 for MNIST).
+    /// Epochs of the Sequential fits of 12.3.2, 13.4-13.6 and ex13's MNIST (default: the
+    /// lecture's: 100 for Iris, 5 for MNIST; 1 for 13.6 alone).
     #[arg(long, value_parser = crate::at_least_one)]
     epochs: Option<usize>,
-    /// Batch size of the Sequential fits (default: the lecture's, 64 for MNIST).
+    /// Batch size of the Sequential fits of 12.3.2 and 13.4-13.6 (default: the lecture's:
+    /// 32 for Iris, 64 for MNIST).
     #[arg(long, value_parser = crate::at_least_one)]
     batch_size: Option<usize>,
-    /// Data set of 13.5: `mnist` or `fashion-mnist`.
+    /// Data set of 13.5 and 13.6: `mnist` or `fashion-mnist`.
     #[arg(long, default_value = "mnist", value_parser = ["mnist", "fashion-mnist"])]
     dataset: String,
-    /// Train 13.5 on the first N training images only (a quick smoke run).
+    /// Train 13.5, 13.6 and ex13's MNIST on the first N training images only (a quick smoke run).
     #[arg(long, value_parser = crate::at_least_one)]
     subset: Option<usize>,
-    /// Keras verbosity of the fits: 0 silent, 1 progress bar, 2 one line per epoch.
+    /// Keras verbosity of the 13.5 fit: 0 silent, 1 progress bar, 2 one line per epoch.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     verbose: u8,
     /// Print every n-th iteration of the loops of 12.2 and 12.6.
@@ -88,8 +90,8 @@ pub(crate) struct ReproduceArgs {
     /// Where figures go (default: `target/reproduce/CHAPTER`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where the networks train: `cpu`, `cuda` (or `gpu`) or `cuda:N` (GPUs need the
-    /// xtask built with `--features cuda`: `cargo xtask-cuda ...`).
+    /// Where the networks of 12.2, 12.6, 13.4 and 13.5 train: `cpu`, `cuda` (or `gpu`) or
+    /// `cuda:N` (GPUs need the xtask built with `--features cuda`: `cargo xtask-cuda ...`).
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -157,42 +159,85 @@ impl ReproduceArgs {
     }
 }
 
-/// The `reproduce` flags each chapter reads besides `--section`, `--seed`,
-/// `--data-dir`, `--out` and `--device`; the others are refused rather than
-/// silently ignored.
-fn chapter_flags(chapter: &str) -> Option<&'static [&'static str]> {
-    match chapter {
-        "ch12" => Some(&[
-            "lr",
-            "iters",
-            "hidden",
-            "display_step",
+/// The `reproduce` flags each section reads besides `--section`, `--seed`,
+/// `--data-dir` and `--out`; a flag that no section to be run reads is
+/// refused rather than silently ignored.
+const SECTION_FLAGS: &[(&str, &str, &[&str])] = &[
+    ("ch12", "12.1", &[]),
+    ("ch12", "12.2", &["lr", "iters", "display_step", "device"]),
+    ("ch12", "12.3", &[]),
+    ("ch12", "12.3.2", &["epochs", "batch_size"]),
+    ("ch12", "12.4", &[]),
+    ("ch12", "12.5", &[]),
+    (
+        "ch12",
+        "12.6",
+        &["lr", "iters", "hidden", "display_step", "device"],
+    ),
+    ("ch13", "13.4", &["epochs", "batch_size", "device"]),
+    (
+        "ch13",
+        "13.5",
+        &[
             "epochs",
             "batch_size",
-        ]),
-        "ch13" => Some(&["epochs", "batch_size", "dataset", "subset", "verbose"]),
-        "ex13" => Some(&["epochs", "subset"]),
-        _ => None,
-    }
-}
+            "dataset",
+            "subset",
+            "verbose",
+            "device",
+        ],
+    ),
+    // 13.6 alone trains on the CPU; after 13.5 it saves the model 13.5 trained.
+    (
+        "ch13",
+        "13.6",
+        &["epochs", "batch_size", "dataset", "subset"],
+    ),
+    // ex13 compares the cost of BGD, SGD and MBGD steps on the CPU: no --device.
+    ("ex13", "regression", &[]),
+    ("ex13", "schedules", &[]),
+    ("ex13", "mnist", &["epochs", "subset"]),
+    ("ex13", "optimizers", &[]),
+];
 
 /// Refuses the flags given on the command line (`given`, clap ids) that
-/// `chapter` does not read.
-fn check_chapter_flags(chapter: &str, given: &[String]) -> Result<()> {
-    const COMMON: [&str; 6] = ["chapter", "section", "seed", "data_dir", "out", "device"];
-    let Some(read) = chapter_flags(chapter) else {
-        anyhow::bail!("unknown chapter {chapter:?}; available: ch12, ch13, ex13");
-    };
-    let flag = |id: &str| format!("--{}", id.replace('_', "-"));
-    if let Some(unread) = given
+/// no section of `chapter` to be run (`section`, else all) reads.
+fn check_chapter_flags(chapter: &str, section: Option<&str>, given: &[String]) -> Result<()> {
+    const COMMON: [&str; 5] = ["chapter", "section", "seed", "data_dir", "out"];
+    let sections: Vec<_> = SECTION_FLAGS
         .iter()
-        .find(|id| !COMMON.contains(&id.as_str()) && !read.contains(&id.as_str()))
-    {
-        let reads: Vec<String> = COMMON[1..].iter().chain(read).map(|id| flag(id)).collect();
+        .filter(|(c, _, _)| *c == chapter)
+        .collect();
+    if sections.is_empty() {
+        anyhow::bail!("unknown chapter {chapter:?}; available: ch12, ch13, ex13");
+    }
+    let run: Vec<_> = sections
+        .iter()
+        .filter(|(_, s, _)| section.is_none_or(|wanted| wanted == *s))
+        .collect();
+    // An unknown section is the chapter's to report, with its sections.
+    if run.is_empty() {
+        return Ok(());
+    }
+    let reads = |id: &str| COMMON.contains(&id) || run.iter().any(|(_, _, f)| f.contains(&id));
+    let flag = |id: &str| format!("--{}", id.replace('_', "-"));
+    if let Some(unread) = given.iter().find(|id| !reads(id)) {
+        let mut read: Vec<String> = COMMON[1..].iter().map(|id| flag(id)).collect();
+        for (_, _, flags) in &run {
+            for f in flags.iter().map(|id| flag(id)) {
+                if !read.contains(&f) {
+                    read.push(f);
+                }
+            }
+        }
+        let what = match section {
+            Some(s) => format!("section {s} of {chapter}"),
+            None => chapter.to_string(),
+        };
         anyhow::bail!(
-            "{} does not apply to {chapter}, which reads {}",
+            "{} does not apply to {what}, which reads {}",
             flag(unread),
-            reads.join(", ")
+            read.join(", ")
         );
     }
     Ok(())
@@ -229,7 +274,7 @@ fn main() {
 fn run(cli: Cli, given: &[String]) -> Result<()> {
     match cli.command {
         Command::Reproduce(args) => {
-            check_chapter_flags(&args.chapter, given)?;
+            check_chapter_flags(&args.chapter, args.section.as_deref(), given)?;
             match args.chapter.as_str() {
                 "ch12" => ch12::run(&args),
                 "ch13" => ch13::run(&args),
@@ -246,28 +291,47 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// The ids `main` collects for `cargo xtask reproduce ARGS...`.
-    fn given(args: &[&str]) -> Vec<String> {
+    /// `check_chapter_flags` on a command line `reproduce ARGS...`.
+    fn check(args: &[&str]) -> Result<()> {
         let argv = ["xtask", "reproduce"].iter().chain(args);
-        reproduce_flags_given(&Cli::command().try_get_matches_from(argv).unwrap())
+        let matches = Cli::command().try_get_matches_from(argv).unwrap();
+        let section = matches
+            .subcommand()
+            .and_then(|(_, sub)| sub.get_one::<String>("section").cloned());
+        check_chapter_flags(
+            args[0],
+            section.as_deref(),
+            &reproduce_flags_given(&matches),
+        )
     }
 
     #[test]
-    fn flags_a_chapter_does_not_read_are_refused_by_name() {
-        let err = check_chapter_flags("ex13", &given(&["ex13", "--lr", "0.1"])).unwrap_err();
-        let text = err.to_string();
+    fn flags_no_section_to_run_reads_are_refused_by_name() {
+        let text = check(&["ex13", "--lr", "0.1"]).unwrap_err().to_string();
         assert!(text.starts_with("--lr does not apply to ex13"), "{text}");
         assert!(text.contains("--subset"), "{text}");
-        let err = check_chapter_flags("ch13", &given(&["ch13", "--display-step", "5"]));
-        assert!(err.unwrap_err().to_string().contains("--display-step"));
-        let err = check_chapter_flags("ch12", &given(&["ch12", "--dataset", "mnist"]));
-        assert!(err.is_err());
+        assert!(check(&["ch13", "--display-step", "5"]).is_err());
+        assert!(check(&["ch12", "--dataset", "mnist"]).is_err());
+        // A flag another section reads.
+        let text = check(&["ex13", "--section", "regression", "--epochs", "3"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("--epochs does not apply to section regression of ex13"),
+            "{text}"
+        );
+        assert!(check(&["ch12", "--section", "12.2", "--hidden", "5"]).is_err());
+        assert!(check(&["ch13", "--section", "13.4", "--subset", "5"]).is_err());
+        assert!(check(&["ch13", "--section", "13.6", "--device", "cuda"]).is_err());
+        assert!(check(&["ex13", "--device", "cpu"]).is_err());
     }
 
     #[test]
-    fn flags_a_chapter_reads_and_defaults_pass() {
+    fn flags_a_section_reads_and_defaults_pass() {
         for args in [
             &["ch12", "--lr", "0.3", "--iters", "10", "--device", "cpu"][..],
+            &["ch12", "--section", "12.6", "--hidden", "5", "--seed", "1"],
+            &["ch12", "--section", "12.3.2", "--epochs", "3"],
             &[
                 "ch13",
                 "--section",
@@ -277,11 +341,15 @@ mod tests {
                 "--epochs",
                 "1",
             ],
+            &["ch13", "--verbose", "2", "--dataset", "fashion-mnist"],
             &["ex13", "--subset", "1000", "--epochs", "1", "--out", "x"],
+            &["ex13", "--section", "mnist", "--subset", "1000"],
             &["ex13"],
+            // An unknown section is left to the chapter, which lists its sections.
+            &["ch12", "--section", "12.9", "--lr", "0.1"],
         ] {
-            check_chapter_flags(args[0], &given(args)).unwrap();
+            check(args).unwrap();
         }
-        assert!(check_chapter_flags("ch14", &[]).is_err());
+        assert!(check(&["ch14"]).is_err());
     }
 }
