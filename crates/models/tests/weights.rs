@@ -61,27 +61,29 @@ fn data() -> (Tensor, Tensor) {
     (x, y)
 }
 
+/// `mlp(1, hidden)` compiled with Adam and trained 3 epochs of batch 4 on `data()`.
+fn trained_mlp(hidden: usize) -> Sequential {
+    let (x, y) = data();
+    let mut model = mlp(1, hidden);
+    model
+        .compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])
+        .unwrap();
+    let options = FitOptions {
+        epochs: 3,
+        batch_size: 4,
+        verbose: 0,
+        ..Default::default()
+    };
+    model.fit(&x, &y, options).unwrap();
+    model
+}
+
 #[test]
 fn saved_weights_load_into_a_fresh_identical_model_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.weights.safetensors");
-    let (x, y) = data();
-    let mut trained = mlp(1, 8);
-    trained
-        .compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])
-        .unwrap();
-    trained
-        .fit(
-            &x,
-            &y,
-            FitOptions {
-                epochs: 3,
-                batch_size: 4,
-                verbose: 0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let (x, _) = data();
+    let mut trained = trained_mlp(8);
     trained.save_weights(&path, false).unwrap();
 
     let mut fresh = mlp(2, 8);
@@ -218,23 +220,8 @@ fn an_unbuilt_model_has_no_weights_to_load_or_save() {
 #[test]
 fn whole_model_files_load_weights_as_keras_load_weights_does() {
     let dir = tempfile::tempdir().unwrap();
-    let mut model = mlp(1, 5);
-    model
-        .compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])
-        .unwrap();
-    let (x, y) = data();
     // A trained optimiser, so that hebb's model file holds its state too.
-    model
-        .fit(
-            &x,
-            &y,
-            FitOptions {
-                epochs: 1,
-                verbose: 0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let model = trained_mlp(5);
     let want = bits(&model.get_weights());
     for name in ["m.safetensors", "m.h5", "m.keras"] {
         let path = dir.path().join(name);
