@@ -754,8 +754,9 @@ impl Sequential {
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         self.require_built()?;
-        let keras = saving::file_head(path).and_then(|(head, _)| saving::keras_signature(&head));
-        if keras.is_some() {
+        let keras = saving::file_head(path)
+            .is_some_and(|(head, _)| saving::keras_signature(&head).is_some());
+        if keras {
             // Keras matches the layers of a whole-model file in order.
             let source = load_model(path)?;
             return self

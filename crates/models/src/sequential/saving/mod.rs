@@ -242,7 +242,7 @@ impl std::fmt::Debug for LoadedModel {
 
 /// How many leading bytes [`keras_signature`] looks at: HDF5 puts its
 /// signature at 0, 512, 1024, 2048 or 4096.
-pub(crate) const SIGNATURE_BYTES: usize = 4096 + 8;
+const SIGNATURE_BYTES: usize = 4096 + 8;
 
 /// The Keras format whose signature `bytes` (a file's first bytes) start
 /// with: HDF5 (`.h5`) or zip (`.keras`).
