@@ -14,6 +14,7 @@
 //! - [`regression`]: the one-variable linear regression of 13.1 trained by
 //!   batch, stochastic and mini-batch gradient descent, beside its
 //!   closed-form least-squares solution.
+//! - [`warnings`]: Keras-style warnings, once per message, on standard error.
 //!
 //! ```
 //! use hebb_models::{McCullochPitts, Perceptron};
@@ -35,6 +36,7 @@ mod mp;
 mod perceptron;
 pub mod regression;
 pub mod sequential;
+pub mod warnings;
 
 pub use error::{Error, Result};
 pub use mp::McCullochPitts;
