@@ -13,8 +13,10 @@
 //! - `kernels`: the GEMM kernel at the MNIST network's shapes, and one MNIST
 //!   training step (a batch of 64 through `Sequential::fit`).
 //!
-//! After each comparison the benchmark prints which variant was fastest,
-//! from the times it measured in that run ([`Timings`]). Data sets come
+//! After each comparison the benchmark prints every variant's time and its
+//! ratio to the fastest, from the times it measured in that run
+//! ([`Timings`]), and names a fastest variant only when its lead is larger
+//! than the machine's run-to-run noise ([`comparison`]). Data sets come
 //! from [`data_dir`]; a group whose data is missing is skipped with a
 //! message.
 //!
@@ -238,30 +240,51 @@ impl Timings {
         ranking
     }
 
-    /// Prints `fastest <what>: <variant> (<time>), then <others>` for
-    /// `group` (nothing if fewer than two variants ran).
-    pub fn print_fastest(&self, group: &str, what: &str) {
-        let ranking = self.ranking(group);
-        if let [(best, time), rest @ ..] = ranking.as_slice()
-            && !rest.is_empty()
-        {
-            let others: Vec<String> = rest
-                .iter()
-                .map(|(v, t)| {
-                    format!(
-                        "{v} {} ({:.1}x)",
-                        human(*t),
-                        t.as_secs_f64() / time.as_secs_f64()
-                    )
-                })
-                .collect();
-            println!(
-                "\n>>> fastest {what}: {best} ({}), then {}\n",
-                human(*time),
-                others.join(", ")
-            );
+    /// Prints the variants of `group` with their mean times and their
+    /// ratios to the fastest, from this run, and names a fastest variant
+    /// only where it leads the next by more than [`NOISE`] (see
+    /// [`comparison`]); nothing if fewer than two variants ran.
+    pub fn print_comparison(&self, group: &str, what: &str) {
+        if let Some(line) = comparison(&self.ranking(group), NOISE) {
+            println!("\n>>> {what}: {line}\n");
         }
     }
+}
+
+/// How much the same benchmark's time moves from run to run on the shared
+/// 2-core development machine (the README's figures swing by up to a
+/// third): a lead smaller than this factor is not a verdict.
+pub const NOISE: f64 = 1.35;
+
+/// One line comparing a ranking (fastest first, as [`Timings::ranking`]):
+/// each variant's time and its ratio to the fastest, then either
+/// `fastest: V` when V is more than `noise` times faster than the next, or
+/// `no clear fastest: A, B within N%` naming the variants within `noise` of
+/// the fastest. `None` for fewer than two variants.
+pub fn comparison(ranking: &[(String, Duration)], noise: f64) -> Option<String> {
+    let [(_, best), second, ..] = ranking else {
+        return None;
+    };
+    let ratio = |t: &Duration| t.as_secs_f64() / best.as_secs_f64();
+    let times: Vec<String> = ranking
+        .iter()
+        .map(|(v, t)| format!("{v} {} ({:.2}x)", human(*t), ratio(t)))
+        .collect();
+    let verdict = if ratio(&second.1) > noise {
+        format!("fastest: {}", ranking[0].0)
+    } else {
+        let close: Vec<&str> = ranking
+            .iter()
+            .take_while(|(_, t)| ratio(t) <= noise)
+            .map(|(v, _)| v.as_str())
+            .collect();
+        format!(
+            "no clear fastest: {} within {:.0}% (run-to-run noise)",
+            close.join(", "),
+            (noise - 1.0) * 100.0
+        )
+    };
+    Some(format!("{}; {verdict}", times.join(", ")))
 }
 
 /// A duration in ns, µs, ms or s with 3 significant digits.
@@ -301,6 +324,21 @@ mod tests {
         assert_eq!(r[0], ("fast".to_string(), Duration::from_micros(500)));
         assert_eq!(r[1], ("slow".to_string(), Duration::from_millis(3)));
         assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn comparison_names_a_fastest_only_beyond_the_noise() {
+        let ms = |v: &str, t: u64| (v.to_string(), Duration::from_millis(t));
+        assert_eq!(comparison(&[ms("a", 1)], NOISE), None);
+        assert_eq!(
+            comparison(&[ms("a", 10), ms("b", 20)], 1.35).unwrap(),
+            "a 10.0 ms (1.00x), b 20.0 ms (2.00x); fastest: a"
+        );
+        assert_eq!(
+            comparison(&[ms("a", 10), ms("b", 12), ms("c", 13), ms("d", 50)], 1.35).unwrap(),
+            "a 10.0 ms (1.00x), b 12.0 ms (1.20x), c 13.0 ms (1.30x), d 50.0 ms (5.00x); \
+             no clear fastest: a, b, c within 35% (run-to-run noise)"
+        );
     }
 
     #[test]
