@@ -763,7 +763,7 @@ fn fixed(v: f64, decimals: usize) -> String {
 /// `0.25`, `10`, `2500`; `1e-3`, `2e-3`, `5e6` below 0.01 and from 1e5 on.
 pub(crate) fn log_label(v: f64) -> String {
     if !(v > 0.0 && v.is_finite()) {
-        return tick(&v);
+        return v.to_string(); // not on a log axis
     }
     let mut e = (v.log10() + 1e-9).floor() as i32;
     let mut m = (v / power_of_ten(1.0, e) * 100.0).round() / 100.0;
@@ -936,13 +936,6 @@ pub(crate) fn legend_strip<DB: Backend>(
 /// The font of legend labels, anchored at the left middle.
 fn legend_font() -> TextStyle<'static> {
     TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center))
-}
-
-/// A tick label: at most three decimals, without trailing zeros.
-pub(crate) fn tick(v: &f64) -> String {
-    let rounded = (v * 1000.0).round() / 1000.0 + 0.0; // `+ 0.0` turns -0 into 0
-    let s = format!("{rounded:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Registers a system sans-serif font once; false (after one warning) if there is none.
