@@ -281,6 +281,7 @@ fn train_test_panel<'a>(y_label: &'a str, train: &'a [f64], test: &'a [f64]) -> 
                 values: test,
             },
         ],
+        first_x: 0,
     }
 }
 
@@ -509,14 +510,34 @@ fn section_12_4() -> Result<()> {
     Ok(())
 }
 
+/// Where a function of 12.5's figure jumps: `(f, f')` ([`Curve::f_jumps`]).
+type Jumps = (&'static [f64], &'static [f64]);
+/// A jump at z = 0.
+const AT_0: &[f64] = &[0.0];
+/// No jump.
+const NONE: &[f64] = &[];
+
+/// The name of an activation in 12.5's table and figure; Leaky-ReLU shows the
+/// lecture's divisor `a` and Keras' `negative_slope = 1/a`:
+/// `leaky_relu (a=10, negative_slope=0.1)`.
+fn activation_label(activation: &Activation) -> String {
+    match activation {
+        Activation::LeakyRelu { a } => {
+            format!("leaky_relu (a={a}, negative_slope={})", 1.0 / a)
+        }
+        other => other.name().to_string(),
+    }
+}
+
 fn section_12_5(out: &Path) -> Result<()> {
     heading("12.5 Activation functions and their derivatives");
     let z = Tensor::from_vec(vec![-2., -1., 0., 1., 2.], &[5])?;
     let leaky = Activation::LeakyRelu { a: 10.0 };
     let prelu = PRelu::new("prelu", &[], 0.25);
     let rrelu = RRelu::new(1.0 / 8.0, 1.0 / 3.0, 0)?;
-    type Pair = (Tensor, Tensor);
-    let table = |z: &Tensor| -> Result<Vec<(String, Pair)>> {
+    // (name, (f, f'), where f jumps, where f' jumps)
+    type Row = (String, (Tensor, Tensor), Jumps);
+    let table = |z: &Tensor| -> Result<Vec<Row>> {
         let mut rows = Vec::new();
         for a in [
             Activation::Step,
@@ -529,31 +550,46 @@ fn section_12_5(out: &Path) -> Result<()> {
             } else {
                 a.name().to_string()
             };
-            rows.push((name, (a.call(z)?, a.derivative(z)?)));
+            let jumps = match a {
+                Activation::Step => (AT_0, NONE),
+                Activation::Relu => (NONE, AT_0),
+                _ => (NONE, NONE),
+            };
+            rows.push((name, (a.call(z)?, a.derivative(z)?), jumps));
         }
         rows.push((
-            "leaky_relu (a=10)".into(),
+            activation_label(&leaky),
             (leaky.call(z)?, leaky.derivative(z)?),
+            (NONE, AT_0),
         ));
         rows.push((
             "prelu (alpha=0.25)".into(),
             (prelu.call(z)?, prelu.derivative(z)?),
+            (NONE, AT_0),
         ));
         let mut r = rrelu.clone();
         rows.push((
             format!("rrelu (test, slope {:.6})", r.inference_slope()),
             (r.call(z, false)?, r.derivative(z)?),
+            (NONE, AT_0),
         ));
         Ok(rows)
     };
-    print!("{:<32}", "z");
+    let rows = table(&z)?;
+    let width = rows
+        .iter()
+        .map(|r| r.0.len() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(32);
+    print!("{:<width$}", "z");
     for v in z.to_vec() {
         print!("{v:>10}");
     }
     println!();
-    for (name, (f, df)) in table(&z)? {
+    for (name, (f, df), _) in rows {
         for (label, t) in [(name.clone(), f), (format!("{name}'"), df)] {
-            print!("{label:<32}");
+            print!("{label:<width$}");
             for v in t.to_vec() {
                 print!("{v:>10.6}");
             }
@@ -568,29 +604,32 @@ fn section_12_5(out: &Path) -> Result<()> {
     let zg = Tensor::from_vec(grid.clone(), &[grid.len()])?;
     let rows = table(&zg)?;
     let zs: Vec<f64> = grid.iter().map(|&v| f64::from(v)).collect();
-    let values: Vec<(String, Vec<f64>, Vec<f64>)> = rows
+    let values: Vec<(String, Vec<f64>, Vec<f64>, Jumps)> = rows
         .into_iter()
-        .map(|(n, (f, df))| {
+        .map(|(n, (f, df), jumps)| {
             (
                 n,
                 f.to_vec().into_iter().map(f64::from).collect(),
                 df.to_vec().into_iter().map(f64::from).collect(),
+                jumps,
             )
         })
         .collect();
     let curves: Vec<Curve<'_>> = values
         .iter()
-        .map(|(n, f, df)| Curve {
+        .map(|(n, f, df, (f_jumps, df_jumps))| Curve {
             name: n,
             z: &zs,
             f,
             df,
+            f_jumps,
+            df_jumps,
         })
         .collect();
     let png = out.join("12.5-activations.png");
     plot::curve_grid(
         &png,
-        "Activation functions f(z) and derivatives f'(z)",
+        "Activation functions f(z) and their derivatives df/dz",
         &curves,
         4,
     )?;

@@ -277,6 +277,8 @@ fn plot_history(path: &Path, title: &str, history: &History) -> Result<()> {
                 values: val,
             },
         ],
+        // Keras numbers epochs 1..N (`Epoch 1/5`), as the log above the figure does.
+        first_x: 1,
     };
     plot::panels(
         path,

@@ -527,7 +527,7 @@ fn regression(
     let path = out.join("ex13-regression-loss.png");
     plots::lines_panels(
         &path,
-        "Regression on Iris: loss above the least-squares minimum (shuffled; t=256 >= n is BGD)",
+        "Regression on Iris: loss above the least-squares minimum (samples shuffled every epoch)",
         &[
             LinesPanel {
                 title: "per epoch",
@@ -612,12 +612,21 @@ fn regression(
         .iter()
         .map(|k| k * exact.loss)
         .collect();
-    let near_levels: Vec<f64> = (0..16)
-        .map(|k| exact.loss * (1.0 + 1e-5 * 2f64.powi(k)))
-        .collect();
+    // Near the minimum the loss is quadratic: levels equally spaced in
+    // sqrt(loss - loss*) are equally spaced ellipses (log-spaced ones crowd
+    // into a band around the minimum), the outermost through the box's corners.
+    let (near_w, near_b) = (
+        (exact.w - dw)..(exact.w + dw),
+        (exact.b - db)..(exact.b + db),
+    );
+    let corner = [near_w.start, near_w.end]
+        .into_iter()
+        .flat_map(|w| [near_b.start, near_b.end].map(|b| loss(w, b)))
+        .fold(exact.loss, f64::max);
+    let near_levels = plots::sqrt_levels(exact.loss, corner, 12);
     let marks = [Mark {
         at: (exact.w, exact.b),
-        label: " least squares",
+        label: "least squares",
     }];
     let path = out.join("ex13-regression-paths.png");
     plots::contour_panels(
@@ -640,8 +649,8 @@ fn regression(
                 title: "near the minimum, the last epochs: SGD keeps jumping",
                 x_label: "w",
                 y_label: "b",
-                x_range: (exact.w - dw)..(exact.w + dw),
-                y_range: (exact.b - db)..(exact.b + db),
+                x_range: near_w,
+                y_range: near_b,
                 f: &loss,
                 levels: near_levels,
                 paths: &near,
@@ -1525,18 +1534,26 @@ fn optimizers(out: &Path, summary: &mut Vec<String>, figures: &mut Vec<PathBuf>)
     let marks = [
         Mark {
             at: (x_global, 0.0),
-            label: " global min",
+            label: "global min",
         },
         Mark {
             at: (x_saddle, 0.0),
-            label: " saddle",
+            label: "saddle",
         },
         Mark {
             at: (x_local, 0.0),
-            label: " local min",
+            label: "local min",
         },
     ];
-    let levels: Vec<f64> = (-6..=24).map(|k| -0.3 + 0.05 * 1.3f64.powi(k)).collect();
+    // Levels equally spaced in sqrt(f - f(global min)): rings equally far
+    // apart around the global minimum (geometrically spaced ones crowd into a
+    // band there), three of them around the local minimum.
+    let (x_range, y_range) = (-1.8..2.3, -1.4..1.9);
+    let corner = [x_range.start, x_range.end]
+        .into_iter()
+        .flat_map(|x| [y_range.start, y_range.end].map(|y| saddle_function(x, y)))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let levels = plots::sqrt_levels(saddle_function(x_global, 0.0), corner, 30);
     let titles: Vec<String> = panels_lines
         .iter()
         .map(|(w, _)| format!("from {w}"))
@@ -1548,8 +1565,8 @@ fn optimizers(out: &Path, summary: &mut Vec<String>, figures: &mut Vec<PathBuf>)
             title,
             x_label: "x",
             y_label: "y",
-            x_range: -1.8..2.3,
-            y_range: -1.4..1.9,
+            x_range: x_range.clone(),
+            y_range: y_range.clone(),
             f: &saddle_function,
             levels: levels.clone(),
             paths: lines,
