@@ -89,15 +89,11 @@ pub(crate) fn describe_compile(model: &Sequential) {
         println!("not compiled");
         return;
     };
-    let config: Vec<String> = optimizer
-        .config()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    // The hyperparameters as given (`learning_rate=0.001`, `amsgrad=false`),
+    // not `config()`'s f64 widening kept for saving.
     println!(
-        "optimizer: {}({}), {} steps taken, {} slot tensors",
-        optimizer.name(),
-        config.join(", "),
+        "optimizer: {}, {} steps taken, {} slot tensors",
+        optimizer.describe(),
         optimizer.iterations(),
         optimizer.slots().len()
     );
