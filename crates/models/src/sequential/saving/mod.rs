@@ -337,7 +337,9 @@ impl Sequential {
     /// # Errors
     /// [`Error::Serialize`] wrapping
     /// [`AlreadyExists`](hebb_serialize::Error::AlreadyExists) if `overwrite`
-    /// is false and the file exists, or an I/O error naming the file;
+    /// is false and the file exists, or an I/O error naming the file (and,
+    /// for a directory that does not exist, the directory: it is not
+    /// created, as Keras does not create it);
     /// [`Error::Save`] when the model cannot be written in the format (a
     /// metric given as an object whose name hebb cannot resolve again; for
     /// Keras formats, an unbuilt model or an activation Keras does not have,
