@@ -643,11 +643,16 @@ fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
                 "optimizer state for a model without an input shape",
             ));
         }
+        let names = model.weight_names();
         if let Some(compiled) = model.compiled.as_mut() {
             compiled
                 .optimizer
                 .set_state(c.iterations, &c.slots, &shapes)
                 .map_err(|e| file_error(path, format!("optimizer state: {e}")))?;
+            // The loaded state belongs to these weights (see `fit`).
+            if c.iterations > 0 || !c.slots.is_empty() {
+                compiled.built_for = Some(names);
+            }
         }
     }
     Ok(model)
