@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use hebb_data::{DataDir, load_iris};
 use hebb_models::sequential::{LoadedModel, Sequential, load_model_with_notes};
@@ -79,6 +79,15 @@ fn summary(path: &Path) -> Result<()> {
             model.name()
         ),
     }
+    // Keras' table has no activations; a Leaky-ReLU shows the lecture's a
+    // and Keras' negative_slope.
+    let activations: Vec<String> = model
+        .layers()
+        .filter_map(|(name, layer)| layer.activation().map(|a| format!("{name} {a}")))
+        .collect();
+    if !activations.is_empty() {
+        println!("activations: {}", activations.join(", "));
+    }
     describe_compile(&model);
     Ok(())
 }
@@ -89,15 +98,11 @@ pub(crate) fn describe_compile(model: &Sequential) {
         println!("not compiled");
         return;
     };
-    let config: Vec<String> = optimizer
-        .config()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    // The hyperparameters as given (`learning_rate=0.001`, `amsgrad=false`),
+    // not `config()`'s f64 widening kept for saving.
     println!(
-        "optimizer: {}({}), {} steps taken, {} slot tensors",
-        optimizer.name(),
-        config.join(", "),
+        "optimizer: {}, {} steps taken, {} slot tensors",
+        optimizer.describe(),
         optimizer.iterations(),
         optimizer.slots().len()
     );
@@ -178,17 +183,17 @@ fn evaluate(path: &Path, dataset: &str, data_dir: Option<&Path>, batch_size: usi
         )?;
     }
     describe_compile(&model);
+    // One message for every model and loss: "labels have classes up to 9
+    // but the model has 3 outputs (layer dense_1); ..."
+    model.build(&x.shape()[1..])?;
+    model
+        .check_class_labels(&labels)
+        .map_err(|e| anyhow!("{} on {dataset}: {e}", path.display()))?;
     let probs = model.predict(&x, batch_size)?;
     let classes = probs.shape().last().copied().unwrap_or(0);
     let y = match model.loss() {
         Some(loss) if !loss.is_sparse() => {
             let ids: Vec<usize> = labels.as_slice().iter().map(|&v| v as usize).collect();
-            if ids.iter().any(|&i| i >= classes) {
-                bail!(
-                    "{}: the model has {classes} outputs, fewer than {dataset}'s classes",
-                    path.display()
-                );
-            }
             Tensor::one_hot(&ids, classes)?
         }
         _ => labels.clone(),

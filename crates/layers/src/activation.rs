@@ -6,12 +6,14 @@
 //! | logistic | `σ(z) = 1/(1+e^-z)` | `σ(z)(1-σ(z))` |
 //! | tanh | `(e^z - e^-z)/(e^z + e^-z)` | `1 - tanh²(z)` |
 //! | ReLU | `max(0, z)` | `1` if `z > 0`, else `0` |
-//! | Leaky-ReLU | `z` if `z >= 0`, else `z/a`, `a > 1` | `1` if `z > 0`, else `1/a` |
+//! | Leaky-ReLU | `z` if `z >= 0`, else `z/a`, `a > 1` (Keras: `negative_slope · z`, `negative_slope = 1/a`) | `1` if `z > 0`, else `1/a` |
 //! | softmax | `e^{z_i} / Σ_j e^{z_j}` over the last axis | Jacobian `y_i(δ_ij - y_j)` |
 //!
 //! At a kink the derivative is TensorFlow's choice (the right-hand one only
 //! where `z > 0`). PReLU and RReLU have state and are the layers
 //! [`PRelu`](crate::PRelu) and [`RRelu`](crate::RRelu).
+
+use std::fmt;
 
 use hebb_autograd::Var;
 use hebb_tensor::Tensor;
@@ -33,10 +35,20 @@ pub enum Activation {
     Tanh,
     /// `max(0, z)`.
     Relu,
-    /// The lecture's Leaky-ReLU: `z/a` for `z < 0`, with `a > 1`
-    /// (Keras' `LeakyReLU(alpha)` is `a = 1/alpha`).
+    /// The lecture's Leaky-ReLU: `z/a` for `z < 0`, with `a > 1`. Keras
+    /// writes it with the slope instead, `negative_slope · z`
+    /// (`LeakyReLU(negative_slope)`, `alpha` in Keras 2): `a = 1/negative_slope`;
+    /// [`Activation::leaky_relu`] makes it from Keras' slope and
+    /// [`negative_slope`](Activation::negative_slope) gives it back.
+    ///
+    /// hebb accepts `a ∈ (1, ∞]`, i.e. `negative_slope ∈ [0, 1)`; `a = ∞`
+    /// (slope 0) is ReLU. Keras 3 accepts any `negative_slope >= 0`, but a
+    /// slope of 1 or more is no longer the lecture's Leaky-ReLU (1 is the
+    /// identity, more makes negative inputs steeper than positive ones), so
+    /// hebb refuses it, as it refuses `a <= 1`, wherever the activation
+    /// enters a model (`Sequential::add`, loading a file) and when it is applied.
     LeakyRelu {
-        /// The divisor `a ∈ (1, ∞)` of negative inputs.
+        /// The divisor `a ∈ (1, ∞]` of negative inputs.
         a: f32,
     },
     /// Softmax over the last axis (output layers of classifiers).
@@ -44,6 +56,41 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Leaky-ReLU with Keras' `negative_slope` (Keras 3
+    /// `LeakyReLU(negative_slope=0.3)`, `keras.activations.leaky_relu(x,
+    /// negative_slope=0.2)`): `LeakyRelu { a: 1 / negative_slope }`, the
+    /// lecture's divisor rounded to `f32`. The slope applied to negative
+    /// inputs is `1/a`, which is `negative_slope` or an `f32` neighbour of it
+    /// (`0.01`, `0.1`, `0.2`, `0.3` come back exactly).
+    ///
+    /// A slope outside `[0, 1)` (or NaN) gives an activation that
+    /// [`validate`](Self::validate) refuses, naming both forms; `0` gives
+    /// `a = ∞`, which is ReLU.
+    ///
+    /// ```
+    /// use hebb_layers::Activation;
+    ///
+    /// let lrelu = Activation::leaky_relu(0.1);
+    /// assert_eq!(lrelu, Activation::LeakyRelu { a: 10.0 });
+    /// assert_eq!(lrelu.negative_slope(), Some(0.1));
+    /// assert_eq!(lrelu.to_string(), "leaky_relu (a=10, negative_slope=0.1)");
+    /// assert!(Activation::leaky_relu(1.5).validate().is_err());
+    /// ```
+    pub fn leaky_relu(negative_slope: f32) -> Self {
+        Activation::LeakyRelu {
+            a: 1.0 / negative_slope,
+        }
+    }
+
+    /// Keras' `negative_slope` of a Leaky-ReLU, `1/a` (`None` for the
+    /// other activations).
+    pub fn negative_slope(&self) -> Option<f32> {
+        match *self {
+            Activation::LeakyRelu { a } => Some(1.0 / a),
+            _ => None,
+        }
+    }
+
     /// The Keras-style name: `linear`, `step`, `sigmoid`, `tanh`, `relu`, `leaky_relu`, `softmax`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -57,15 +104,22 @@ impl Activation {
         }
     }
 
-    /// Checks the hyperparameters (Leaky-ReLU's `a > 1`).
+    /// Checks the hyperparameters (Leaky-ReLU's `a > 1`, i.e.
+    /// `negative_slope = 1/a` in `[0, 1)`).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the activation and the bad value.
+    /// [`Error::InvalidArgument`] naming the activation and the bad value in
+    /// both forms, e.g. `leaky_relu: the lecture's divisor a must be > 1
+    /// (Keras' negative_slope = 1/a in [0, 1)), got 0.01 (negative_slope 100)`.
     pub fn validate(&self) -> Result<()> {
         match *self {
             Activation::LeakyRelu { a } if a.is_nan() || a <= 1.0 => Err(Error::InvalidArgument {
                 what: "leaky_relu",
-                detail: format!("the lecture's divisor a must be > 1, got {a}"),
+                detail: format!(
+                    "the lecture's divisor a must be > 1 (Keras' negative_slope = 1/a in [0, 1)), \
+                     got {a} (negative_slope {})",
+                    1.0 / a
+                ),
             }),
             _ => Ok(()),
         }
@@ -247,6 +301,19 @@ impl Activation {
             Activation::LeakyRelu { a } => z.leaky_relu(1.0 / a),
             Activation::Softmax => z.softmax()?,
         })
+    }
+}
+
+impl fmt::Display for Activation {
+    /// The [`name`](Activation::name), and for Leaky-ReLU both of its
+    /// parameters, the lecture's and Keras': `leaky_relu (a=10, negative_slope=0.1)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Activation::LeakyRelu { a } => {
+                write!(f, "leaky_relu (a={a}, negative_slope={})", 1.0 / a)
+            }
+            _ => f.write_str(self.name()),
+        }
     }
 }
 

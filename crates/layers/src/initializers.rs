@@ -130,8 +130,12 @@ pub fn compute_fans(shape: &[usize]) -> (usize, usize) {
         [n] => (*n, *n),
         [fan_in, fan_out] => (*fan_in, *fan_out),
         [kernel @ .., fan_in, fan_out] => {
-            let receptive: usize = kernel.iter().product();
-            (fan_in * receptive, fan_out * receptive)
+            // Saturating: a shape this large is refused when it is allocated.
+            let receptive = kernel.iter().fold(1usize, |r, &k| r.saturating_mul(k));
+            (
+                fan_in.saturating_mul(receptive),
+                fan_out.saturating_mul(receptive),
+            )
         }
     }
 }
@@ -231,23 +235,31 @@ impl Initializer {
     /// A tensor of `shape` drawn from this initialiser (Keras'
     /// `initializer(shape)`), filled in row-major order from `rng`.
     ///
+    /// The memory is reserved before any value is drawn, fallibly (see
+    /// [`Tensor::try_from_fn`]): a shape too large for the machine is an
+    /// error naming the shape and the bytes, not an abort.
+    ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a negative or non-finite `stddev`, or
     /// `minval > maxval` or a non-finite bound of
-    /// [`RandomUniform`](Self::RandomUniform).
+    /// [`RandomUniform`](Self::RandomUniform); the tensor errors
+    /// [`hebb_tensor::Error::Allocation`] (more bytes than a process can
+    /// address, or out of memory) and
+    /// [`hebb_tensor::Error::InvalidArgument`] (an element count that
+    /// overflows `usize`), wrapped.
     pub fn generate<R: Rng + ?Sized>(&self, shape: &[usize], rng: &mut R) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        let data = match *self {
-            Self::Zeros => return Ok(Tensor::zeros(shape)),
-            Self::Ones => return Ok(Tensor::ones(shape)),
-            Self::Constant { value } => return Ok(Tensor::full(shape, value)),
+        let draw = |dist: Draw, rng: &mut R| Tensor::try_from_fn(shape, |_| dist.sample(rng));
+        Ok(match *self {
+            Self::Zeros => Tensor::try_full(shape, 0.0)?,
+            Self::Ones => Tensor::try_full(shape, 1.0)?,
+            Self::Constant { value } => Tensor::try_full(shape, value)?,
             Self::RandomNormal { mean, stddev } => {
                 check_stddev(self.name(), stddev)?;
-                normal(n, f64::from(mean), f64::from(stddev), false, rng)
+                draw(Draw::normal(mean, stddev, false), rng)?
             }
             Self::TruncatedNormal { mean, stddev } => {
                 check_stddev(self.name(), stddev)?;
-                normal(n, f64::from(mean), f64::from(stddev), true, rng)
+                draw(Draw::normal(mean, stddev, true), rng)?
             }
             Self::RandomUniform { minval, maxval } => {
                 if !(minval.is_finite() && maxval.is_finite() && minval <= maxval) {
@@ -258,16 +270,21 @@ impl Initializer {
                         ),
                     });
                 }
-                uniform(n, f64::from(minval), f64::from(maxval), rng)
+                draw(
+                    Draw::Uniform {
+                        minval: f64::from(minval),
+                        maxval: f64::from(maxval),
+                    },
+                    rng,
+                )?
             }
-            Self::GlorotUniform => variance_scaling(shape, 1.0, Mode::FanAvg, false, rng),
-            Self::GlorotNormal => variance_scaling(shape, 1.0, Mode::FanAvg, true, rng),
-            Self::HeNormal => variance_scaling(shape, 2.0, Mode::FanIn, true, rng),
-            Self::HeUniform => variance_scaling(shape, 2.0, Mode::FanIn, false, rng),
-            Self::LecunNormal => variance_scaling(shape, 1.0, Mode::FanIn, true, rng),
-            Self::LecunUniform => variance_scaling(shape, 1.0, Mode::FanIn, false, rng),
-        };
-        Ok(Tensor::from_vec(data, shape)?)
+            Self::GlorotUniform => draw(variance_scaling(shape, 1.0, Mode::FanAvg, false), rng)?,
+            Self::GlorotNormal => draw(variance_scaling(shape, 1.0, Mode::FanAvg, true), rng)?,
+            Self::HeNormal => draw(variance_scaling(shape, 2.0, Mode::FanIn, true), rng)?,
+            Self::HeUniform => draw(variance_scaling(shape, 2.0, Mode::FanIn, false), rng)?,
+            Self::LecunNormal => draw(variance_scaling(shape, 1.0, Mode::FanIn, true), rng)?,
+            Self::LecunUniform => draw(variance_scaling(shape, 1.0, Mode::FanIn, false), rng)?,
+        })
     }
 }
 
@@ -282,42 +299,57 @@ fn check_stddev(what: &'static str, stddev: f32) -> Result<()> {
     }
 }
 
-/// `n` draws of `mean + stddev · z`, `z ~ N(0, 1)`, re-drawing `|z| >= 2`
-/// when `truncated` (TensorFlow's truncated normal keeps `|z| < 2`).
-fn normal<R: Rng + ?Sized>(
-    n: usize,
-    mean: f64,
-    stddev: f64,
-    truncated: bool,
-    rng: &mut R,
-) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let z = loop {
-                let z: f64 = StandardNormal.sample(rng);
-                if !truncated || z.abs() < 2.0 {
-                    break z;
-                }
-            };
-            (mean + stddev * z) as f32
-        })
-        .collect()
+/// The distribution of one element.
+#[derive(Debug, Clone, Copy)]
+enum Draw {
+    /// `mean + stddev · z`, `z ~ N(0, 1)`, re-drawing `|z| >= 2` when
+    /// `truncated` (TensorFlow's truncated normal keeps `|z| < 2`).
+    Normal {
+        mean: f64,
+        stddev: f64,
+        truncated: bool,
+    },
+    /// `minval + (maxval - minval) · u`, `u ~ U[0, 1)`.
+    Uniform { minval: f64, maxval: f64 },
 }
 
-/// `n` draws of `minval + (maxval - minval) · u`, `u ~ U[0, 1)`.
-fn uniform<R: Rng + ?Sized>(n: usize, minval: f64, maxval: f64, rng: &mut R) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let u: f64 = rng.random();
-            // Rounding to f32 could reach `maxval` itself; keep the bound exclusive.
-            let v = (minval + (maxval - minval) * u) as f32;
-            if minval < maxval && f64::from(v) >= maxval {
-                next_down(maxval as f32)
-            } else {
-                v
+impl Draw {
+    fn normal(mean: f32, stddev: f32, truncated: bool) -> Self {
+        Draw::Normal {
+            mean: f64::from(mean),
+            stddev: f64::from(stddev),
+            truncated,
+        }
+    }
+
+    /// One draw from `rng`.
+    fn sample<R: Rng + ?Sized>(self, rng: &mut R) -> f32 {
+        match self {
+            Draw::Normal {
+                mean,
+                stddev,
+                truncated,
+            } => {
+                let z = loop {
+                    let z: f64 = StandardNormal.sample(rng);
+                    if !truncated || z.abs() < 2.0 {
+                        break z;
+                    }
+                };
+                (mean + stddev * z) as f32
             }
-        })
-        .collect()
+            Draw::Uniform { minval, maxval } => {
+                let u: f64 = rng.random();
+                // Rounding to f32 could reach `maxval` itself; keep the bound exclusive.
+                let v = (minval + (maxval - minval) * u) as f32;
+                if minval < maxval && f64::from(v) >= maxval {
+                    next_down(maxval as f32)
+                } else {
+                    v
+                }
+            }
+        }
+    }
 }
 
 /// The largest `f32` below a finite `x` (`f32::next_down`, stable only since Rust 1.86).
@@ -332,32 +364,27 @@ fn next_down(x: f32) -> f32 {
 }
 
 /// Keras' `VarianceScaling.__call__` for `mode` and a uniform or
-/// truncated-normal distribution (see the module docs).
-fn variance_scaling<R: Rng + ?Sized>(
-    shape: &[usize],
-    scale: f64,
-    mode: Mode,
-    truncated_normal: bool,
-    rng: &mut R,
-) -> Vec<f32> {
+/// truncated-normal distribution (see the module docs): the distribution
+/// of each element.
+fn variance_scaling(shape: &[usize], scale: f64, mode: Mode, truncated_normal: bool) -> Draw {
     let (fan_in, fan_out) = compute_fans(shape);
     let n = match mode {
         Mode::FanIn => fan_in as f64,
-        Mode::FanAvg => (fan_in + fan_out) as f64 / 2.0,
+        Mode::FanAvg => (fan_in as f64 + fan_out as f64) / 2.0,
     };
     let scale = scale / n.max(1.0);
-    let count = shape.iter().product();
     if truncated_normal {
-        normal(
-            count,
-            0.0,
-            scale.sqrt() / TRUNCATED_NORMAL_STDDEV,
-            true,
-            rng,
-        )
+        Draw::Normal {
+            mean: 0.0,
+            stddev: scale.sqrt() / TRUNCATED_NORMAL_STDDEV,
+            truncated: true,
+        }
     } else {
         let limit = (3.0 * scale).sqrt();
-        uniform(count, -limit, limit, rng)
+        Draw::Uniform {
+            minval: -limit,
+            maxval: limit,
+        }
     }
 }
 

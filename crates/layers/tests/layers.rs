@@ -284,9 +284,53 @@ fn leaky_relu_needs_a_greater_than_one() {
             .call(&z)
             .unwrap_err()
             .to_string(),
-        "leaky_relu: the lecture's divisor a must be > 1, got 1"
+        "leaky_relu: the lecture's divisor a must be > 1 (Keras' negative_slope = 1/a in [0, 1)), \
+         got 1 (negative_slope 1)"
     );
     assert!(Activation::LeakyRelu { a: 1.001 }.call(&z).is_ok());
+}
+
+/// Issue 11, item 13: Keras' `negative_slope` beside the lecture's divisor `a`.
+#[test]
+fn leaky_relu_takes_keras_negative_slope_too() {
+    // Keras' usual slopes come back exactly through a = 1/slope.
+    for slope in [0.01f32, 0.1, 0.2, 0.3, 0.5] {
+        let act = Activation::leaky_relu(slope);
+        assert_eq!(act, Activation::LeakyRelu { a: 1.0 / slope });
+        assert_eq!(act.negative_slope(), Some(slope), "{slope}");
+        act.validate().unwrap();
+    }
+    // Applied as Keras applies it: slope · z below 0.
+    let z = t(&[-2., -0.5, 0., 3.], &[4]);
+    let y = Activation::leaky_relu(0.2).call(&z).unwrap().to_vec();
+    assert_eq!(y, vec![-0.4, -0.1, 0., 3.]);
+    // Slope 0 is ReLU (a = inf), as Keras' negative_slope=0 is.
+    let relu_like = Activation::leaky_relu(0.0);
+    assert_eq!(relu_like, Activation::LeakyRelu { a: f32::INFINITY });
+    assert_eq!(relu_like.call(&z).unwrap().to_vec(), vec![0., 0., 0., 3.]);
+    assert_eq!(
+        relu_like.to_string(),
+        "leaky_relu (a=inf, negative_slope=0)"
+    );
+    // Slopes of 1 or more, negative or NaN are refused, in both notations.
+    for slope in [1.0f32, 2.0, -0.1, f32::NAN] {
+        let err = Activation::leaky_relu(slope).validate().unwrap_err();
+        assert!(
+            err.to_string().contains("negative_slope = 1/a in [0, 1)"),
+            "{slope}: {err}"
+        );
+    }
+    // Summaries show both parameters; the other activations show their names.
+    assert_eq!(
+        Activation::LeakyRelu { a: 10.0 }.to_string(),
+        "leaky_relu (a=10, negative_slope=0.1)"
+    );
+    assert_eq!(
+        Activation::leaky_relu(0.01).to_string(),
+        "leaky_relu (a=100, negative_slope=0.01)"
+    );
+    assert_eq!(Activation::Relu.to_string(), "relu");
+    assert_eq!(Activation::Relu.negative_slope(), None);
 }
 
 #[test]

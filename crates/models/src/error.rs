@@ -49,6 +49,42 @@ pub enum Error {
         /// The model's name.
         model: String,
     },
+    /// Class-index targets with a class the model has no output for (MNIST's
+    /// labels 0..=9 given to a model of 3 outputs), found before training or
+    /// evaluating, whatever the number of outputs.
+    #[error(
+        "labels have classes up to {max_label} but the model has {outputs} output{} (layer {layer}): \
+         label {first_label} of sample {first_sample} is the first without an output, \
+         and these labels need at least {} units in the last layer",
+        plural(*.outputs),
+        *.max_label as u128 + 1
+    )]
+    LabelsOutOfRange {
+        /// The largest label, a class index.
+        max_label: usize,
+        /// The model's outputs per sample (the last axis).
+        outputs: usize,
+        /// The layer that sets the number of outputs (the last `Dense`).
+        layer: String,
+        /// The first sample (in the targets' order) whose label is `>= outputs`.
+        first_sample: usize,
+        /// Its label.
+        first_label: usize,
+    },
+    /// `fit` with an optimiser that was built for other variables: a layer
+    /// was added (or the model otherwise changed) after training, and the
+    /// optimiser's state belongs to the old weights. Keras requires
+    /// `compile` again after changing a model.
+    #[error(
+        "model {model}: {detail}; compile the model again (Keras requires compile after changing the model)"
+    )]
+    RecompileNeeded {
+        /// The model's name.
+        model: String,
+        /// What changed, e.g. `the optimizer (SGD) was built for 2 weight
+        /// tensors (dense/kernel, dense/bias), the model now has 4 (...)`.
+        detail: String,
+    },
     /// Weights that do not fit the model.
     #[error("weights do not fit the model: {detail}")]
     Weights {
@@ -175,6 +211,11 @@ impl From<hebb_autograd::Error> for Error {
     fn from(e: hebb_autograd::Error) -> Self {
         Error::Layers(e.into())
     }
+}
+
+/// `"s"` unless `n` is 1.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// `Result` with hebb-models' [`Error`].

@@ -405,3 +405,41 @@ fn csv_logger_rows_match_the_header_with_validation_freq() {
         assert_eq!(line.split(',').count(), fields, "{text}");
     }
 }
+
+/// Issue 11, item 12: a monitored figure that is not in the logs (a typo,
+/// `val_los`) never acts, and says so once, with Keras' words and the
+/// figures that are there, through `hebb_models::warnings`.
+#[test]
+fn monitoring_a_figure_not_in_the_logs_warns_as_keras_does() {
+    use hebb_models::warnings;
+    let (stopper, cb) = shared(EarlyStopping::new("val_los", 0));
+    let h = classifier_fit(4, 1, vec![cb]).unwrap();
+    assert_eq!(h.epoch, [0, 1, 2, 3], "never stopped");
+    assert_eq!(stopper.lock().unwrap().stopped_epoch, None);
+    let early = "Early stopping conditioned on metric `val_los` which is not available. \
+                 Available metrics are: loss,sparse_categorical_accuracy,val_loss,\
+                 val_sparse_categorical_accuracy";
+    let said = warnings::emitted();
+    assert_eq!(said.iter().filter(|m| *m == early).count(), 1, "{said:?}");
+
+    // ModelCheckpoint(save_best_only=True) on the same typo saves nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut template = Sequential::new();
+    template.add(Dense::new(1).input_shape(&[1])).unwrap();
+    let best = dir.path().join("best.safetensors");
+    let checkpoint = template
+        .model_checkpoint(&best)
+        .monitor("val_los")
+        .save_best_only(true);
+    let (checkpoint, cb) = shared(checkpoint);
+    unit_fit(0.1, 0.5, 3, vec![cb]);
+    assert!(!best.exists());
+    assert_eq!(checkpoint.lock().unwrap().best(), None);
+    let skipped = "Can save best model only with val_los available, skipping. \
+                   Available metrics are: loss,val_loss";
+    assert!(
+        warnings::emitted().iter().any(|m| m == skipped),
+        "{:?}",
+        warnings::emitted()
+    );
+}

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use crate::core::{
     Core, check_lr, check_non_negative, check_rate, core_accessors, ensure_slots, ftz, named_slots,
 };
-use crate::{Optimizer, Result};
+use crate::{HyperparameterValue, Optimizer, Result};
 
 /// The fused GPU updates (`adam.cu`): kernels `adam` and `adam_amsgrad`, the
 /// CPU loops' arithmetic in the same order, with `α`, `1-β₁` and `1-β₂`
@@ -287,6 +287,19 @@ impl Optimizer for Adam {
             ("beta_2", self.beta_2),
             ("epsilon", self.epsilon),
             ("amsgrad", f64::from(u8::from(self.amsgrad))),
+        ]
+    }
+
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            (
+                "learning_rate",
+                HyperparameterValue::F32(self.core.learning_rate),
+            ),
+            ("beta_1", HyperparameterValue::F64(self.beta_1)),
+            ("beta_2", HyperparameterValue::F64(self.beta_2)),
+            ("epsilon", HyperparameterValue::F64(self.epsilon)),
+            ("amsgrad", HyperparameterValue::Bool(self.amsgrad)),
         ]
     }
 

@@ -110,6 +110,7 @@ mod adagrad;
 mod adam;
 mod core;
 mod error;
+mod hyperparameters;
 mod rmsprop;
 pub mod schedules;
 mod sgd;
@@ -121,6 +122,7 @@ pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use error::{Error, Result};
+pub use hyperparameters::{HyperparameterValue, describe};
 pub use rmsprop::RmsProp;
 pub use schedules::{LearningRateSchedule, Scheduled};
 pub use sgd::Sgd;
@@ -201,7 +203,52 @@ pub trait Optimizer: std::fmt::Debug + Send {
     /// `get_config()`, starting with `learning_rate` (the `f32` value
     /// widened, as Keras reports it: `0.001` reads `0.0010000000474974513`).
     /// Booleans (`nesterov`, `centered`, `amsgrad`) are `0.0` or `1.0`.
+    /// This is the form saved in model files and read by [`from_config`];
+    /// for display, use [`hyperparameters`](Self::hyperparameters) or
+    /// [`describe`](Self::describe).
     fn config(&self) -> Vec<(&'static str, f64)>;
+
+    /// The hyperparameters of [`config`](Self::config), same names and
+    /// order, each in the type it was given in, for display: the learning
+    /// rate as the `f32` it is (`0.001`), booleans as booleans. A
+    /// [`Scheduled`] optimiser gives its schedule as `learning_rate` (and
+    /// leaves out `learning_rate_schedule`, a marker for saving).
+    ///
+    /// The provided version types `learning_rate` as [`f32`] and every
+    /// other value as [`f64`]; hebb's optimisers give their flags as
+    /// [`HyperparameterValue::Bool`].
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        self.config()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = if k == "learning_rate" {
+                    HyperparameterValue::F32(self.learning_rate())
+                } else {
+                    HyperparameterValue::F64(v)
+                };
+                (k, v)
+            })
+            .collect()
+    }
+
+    /// A one-line summary with Keras' class name and the
+    /// [`hyperparameters`](Self::hyperparameters) as they were given:
+    ///
+    /// ```
+    /// use hebb_optim::{Adam, Optimizer, Sgd};
+    ///
+    /// assert_eq!(
+    ///     Adam::default().describe(),
+    ///     "Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=false)"
+    /// );
+    /// assert_eq!(
+    ///     Sgd::new(0.1).with_momentum(0.9, true).describe(),
+    ///     "SGD(learning_rate=0.1, momentum=0.9, nesterov=true)"
+    /// );
+    /// ```
+    fn describe(&self) -> String {
+        describe(self.name(), &self.hyperparameters())
+    }
 
     /// The optimiser state by name, `"{kind}/{i}"` for variable `i`, kinds
     /// named as Keras names its slot variables (e.g. `"momentum/0"`,

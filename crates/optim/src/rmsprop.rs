@@ -22,7 +22,7 @@ use crate::core::{
     Core, check, check_lr, check_momentum, check_rate, core_accessors, ensure_slots, ftz,
     named_slots,
 };
-use crate::{Optimizer, Result};
+use crate::{HyperparameterValue, Optimizer, Result};
 
 /// The fused GPU updates (`rmsprop.cu`): kernels `rmsprop`,
 /// `rmsprop_momentum`, `rmsprop_centered` and `rmsprop_centered_momentum`,
@@ -290,6 +290,19 @@ impl Optimizer for RmsProp {
             ("momentum", self.momentum),
             ("epsilon", self.epsilon),
             ("centered", f64::from(u8::from(self.centered))),
+        ]
+    }
+
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            (
+                "learning_rate",
+                HyperparameterValue::F32(self.core.learning_rate),
+            ),
+            ("rho", HyperparameterValue::F64(self.rho)),
+            ("momentum", HyperparameterValue::F64(self.momentum)),
+            ("epsilon", HyperparameterValue::F64(self.epsilon)),
+            ("centered", HyperparameterValue::Bool(self.centered)),
         ]
     }
 

@@ -54,7 +54,7 @@
 use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
-use crate::{Error, Optimizer, Result};
+use crate::{Error, HyperparameterValue, Optimizer, Result};
 
 /// A learning rate as a function of the step count (Keras
 /// `keras.optimizers.schedules.LearningRateSchedule`, whose `__call__(step)`
@@ -71,6 +71,37 @@ pub trait LearningRateSchedule: std::fmt::Debug + Send {
     /// them (booleans `0.0` or `1.0`; list-valued ones, such as
     /// [`PiecewiseConstantDecay`]'s, numbered `boundaries/0`, ...).
     fn config(&self) -> Vec<(String, f64)>;
+
+    /// The hyperparameters for display, each in the type it was given in
+    /// (counts as integers, flags as booleans, `f32` values in `f32`'s
+    /// shortest form, lists as lists: `boundaries=[100, 200]`). The
+    /// provided version shows every [`config`](Self::config) value as an
+    /// `f64`; hebb's schedules give their own.
+    fn hyperparameters(&self) -> Vec<(String, HyperparameterValue)> {
+        self.config()
+            .into_iter()
+            .map(|(k, v)| (k, HyperparameterValue::F64(v)))
+            .collect()
+    }
+
+    /// A one-line summary: `ExponentialDecay(initial_learning_rate=0.1,
+    /// decay_steps=100, decay_rate=0.96, staircase=false)`.
+    ///
+    /// ```
+    /// use hebb_optim::schedules::{LearningRateSchedule, PiecewiseConstantDecay};
+    ///
+    /// let s = PiecewiseConstantDecay::new(vec![100, 200], vec![0.1, 0.01, 0.001])?;
+    /// assert_eq!(s.describe(), "PiecewiseConstantDecay(boundaries=[100, 200], values=[0.1, 0.01, 0.001])");
+    /// # Ok::<(), hebb_optim::Error>(())
+    /// ```
+    fn describe(&self) -> String {
+        crate::describe(self.name(), &self.hyperparameters())
+    }
+}
+
+/// `(key, value)` with an owned key, for [`LearningRateSchedule::hyperparameters`].
+fn pair(key: &str, value: HyperparameterValue) -> (String, HyperparameterValue) {
+    (key.to_string(), value)
 }
 
 /// `name` must be finite and `>= 0`.
@@ -143,6 +174,13 @@ impl LearningRateSchedule for Constant {
 
     fn config(&self) -> Vec<(String, f64)> {
         vec![("learning_rate".into(), f64::from(self.learning_rate))]
+    }
+
+    fn hyperparameters(&self) -> Vec<(String, HyperparameterValue)> {
+        vec![pair(
+            "learning_rate",
+            HyperparameterValue::F32(self.learning_rate),
+        )]
     }
 }
 
@@ -225,6 +263,18 @@ impl LearningRateSchedule for ExponentialDecay {
             ("staircase".into(), f64::from(u8::from(self.staircase))),
         ]
     }
+
+    fn hyperparameters(&self) -> Vec<(String, HyperparameterValue)> {
+        vec![
+            pair(
+                "initial_learning_rate",
+                HyperparameterValue::F64(self.initial_learning_rate),
+            ),
+            pair("decay_steps", HyperparameterValue::Int(self.decay_steps)),
+            pair("decay_rate", HyperparameterValue::F64(self.decay_rate)),
+            pair("staircase", HyperparameterValue::Bool(self.staircase)),
+        ]
+    }
 }
 
 /// Inverse-time decay (Keras `keras.optimizers.schedules.InverseTimeDecay`):
@@ -292,6 +342,18 @@ impl LearningRateSchedule for InverseTimeDecay {
             ("decay_steps".into(), self.decay_steps as f64),
             ("decay_rate".into(), self.decay_rate),
             ("staircase".into(), f64::from(u8::from(self.staircase))),
+        ]
+    }
+
+    fn hyperparameters(&self) -> Vec<(String, HyperparameterValue)> {
+        vec![
+            pair(
+                "initial_learning_rate",
+                HyperparameterValue::F64(self.initial_learning_rate),
+            ),
+            pair("decay_steps", HyperparameterValue::Int(self.decay_steps)),
+            pair("decay_rate", HyperparameterValue::F64(self.decay_rate)),
+            pair("staircase", HyperparameterValue::Bool(self.staircase)),
         ]
     }
 }
@@ -367,6 +429,29 @@ impl LearningRateSchedule for PiecewiseConstantDecay {
             .map(|(i, &b)| (format!("boundaries/{i}"), b as f64))
             .chain(values.map(|(i, &v)| (format!("values/{i}"), f64::from(v))))
             .collect()
+    }
+
+    fn hyperparameters(&self) -> Vec<(String, HyperparameterValue)> {
+        vec![
+            pair(
+                "boundaries",
+                HyperparameterValue::List(
+                    self.boundaries
+                        .iter()
+                        .map(|&b| HyperparameterValue::Int(b))
+                        .collect(),
+                ),
+            ),
+            pair(
+                "values",
+                HyperparameterValue::List(
+                    self.values
+                        .iter()
+                        .map(|&v| HyperparameterValue::F32(v))
+                        .collect(),
+                ),
+            ),
+        ]
     }
 }
 
@@ -489,6 +574,32 @@ impl LearningRateSchedule for CyclicalLearningRate {
         ];
         if let CyclicalMode::ExpRange { gamma } = self.mode {
             config.push(("gamma".into(), gamma));
+        }
+        config
+    }
+
+    /// As [`config`](LearningRateSchedule::config), with the mode named
+    /// (`mode=triangular`, `triangular2` or `exp_range`, then `gamma`).
+    fn hyperparameters(&self) -> Vec<(String, HyperparameterValue)> {
+        let mode = match self.mode {
+            CyclicalMode::Triangular => "triangular",
+            CyclicalMode::Triangular2 => "triangular2",
+            CyclicalMode::ExpRange { .. } => "exp_range",
+        };
+        let mut config = vec![
+            pair(
+                "initial_learning_rate",
+                HyperparameterValue::F64(self.initial_learning_rate),
+            ),
+            pair(
+                "maximal_learning_rate",
+                HyperparameterValue::F64(self.maximal_learning_rate),
+            ),
+            pair("step_size", HyperparameterValue::Int(self.step_size)),
+            pair("mode", HyperparameterValue::Name(mode)),
+        ];
+        if let CyclicalMode::ExpRange { gamma } = self.mode {
+            config.push(pair("gamma", HyperparameterValue::F64(gamma)));
         }
         config
     }
@@ -622,6 +733,27 @@ impl Optimizer for Scheduled {
         let mut config = self.optimizer.config();
         config.push(("learning_rate_schedule", 1.0));
         config
+    }
+
+    /// The wrapped optimiser's, with the schedule as `learning_rate`, as
+    /// Keras' `get_config()` nests a schedule:
+    /// `SGD(learning_rate=ExponentialDecay(initial_learning_rate=0.1, ...), momentum=0.0, nesterov=false)`.
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        self.optimizer
+            .hyperparameters()
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "learning_rate" {
+                    let schedule = HyperparameterValue::Object {
+                        class: self.schedule.name(),
+                        config: self.schedule.hyperparameters(),
+                    };
+                    (k, schedule)
+                } else {
+                    (k, v)
+                }
+            })
+            .collect()
     }
 
     fn slots(&self) -> Vec<(String, &Tensor)> {
@@ -869,5 +1001,51 @@ mod tests {
         assert_eq!(w.value().to_vec(), [-1.75]);
         let inner = sgd.into_inner();
         assert_eq!(inner.learning_rate(), 0.25);
+    }
+
+    /// Issue 11, item 11: schedules and scheduled optimisers show their
+    /// values as given: counts as integers, flags as booleans, lists as lists.
+    #[test]
+    fn describe_shows_values_as_given() {
+        let exp = ExponentialDecay::new(0.1, 100, 0.96, true).unwrap();
+        assert_eq!(
+            exp.describe(),
+            "ExponentialDecay(initial_learning_rate=0.1, decay_steps=100, decay_rate=0.96, staircase=true)"
+        );
+        assert_eq!(
+            InverseTimeDecay::new(0.5, 10, 0.1, false)
+                .unwrap()
+                .describe(),
+            "InverseTimeDecay(initial_learning_rate=0.5, decay_steps=10, decay_rate=0.1, staircase=false)"
+        );
+        assert_eq!(
+            Constant::new(0.001).unwrap().describe(),
+            "Constant(learning_rate=0.001)"
+        );
+        assert_eq!(
+            CyclicalLearningRate::new(0.001, 0.006, 2000, CyclicalMode::ExpRange { gamma: 0.99 })
+                .unwrap()
+                .describe(),
+            "CyclicalLearningRate(initial_learning_rate=0.001, maximal_learning_rate=0.006, step_size=2000, mode=exp_range, gamma=0.99)"
+        );
+        assert_eq!(
+            Scheduled::new(Sgd::new(0.0).with_momentum(0.9, false), exp).describe(),
+            "SGD(learning_rate=ExponentialDecay(initial_learning_rate=0.1, decay_steps=100, \
+             decay_rate=0.96, staircase=true), momentum=0.9, nesterov=false)"
+        );
+        // Every schedule's typed values name config's keys (lists grouped).
+        for s in [
+            Box::new(exp) as Box<dyn LearningRateSchedule>,
+            Box::new(PiecewiseConstantDecay::new(vec![5], vec![0.5, 0.25]).unwrap()),
+        ] {
+            let keys: Vec<String> = s
+                .config()
+                .into_iter()
+                .map(|(k, _)| k.split('/').next().unwrap_or_default().to_string())
+                .collect();
+            for (k, _) in s.hyperparameters() {
+                assert!(keys.contains(&k), "{}: {k}", s.name());
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@ use hebb_autograd::Variable;
 use hebb_tensor::Tensor;
 
 use crate::core::{Core, check_momentum, core_accessors, ensure_slots, ftz, named_slots};
-use crate::{Optimizer, Result};
+use crate::{HyperparameterValue, Optimizer, Result};
 
 /// The fused GPU updates (`sgd.cu`): kernels `sgd`, `sgd_momentum` and
 /// `sgd_nesterov`, the CPU loops' arithmetic in the same order.
@@ -206,6 +206,17 @@ impl Optimizer for Sgd {
             ("learning_rate", f64::from(self.core.learning_rate)),
             ("momentum", self.momentum),
             ("nesterov", f64::from(u8::from(self.nesterov))),
+        ]
+    }
+
+    fn hyperparameters(&self) -> Vec<(&'static str, HyperparameterValue)> {
+        vec![
+            (
+                "learning_rate",
+                HyperparameterValue::F32(self.core.learning_rate),
+            ),
+            ("momentum", HyperparameterValue::F64(self.momentum)),
+            ("nesterov", HyperparameterValue::Bool(self.nesterov)),
         ]
     }
 

@@ -550,3 +550,72 @@ fn optimizers_are_usable_as_trait_objects_and_cloned() {
     let boxed: Box<dyn Optimizer> = Box::new(adam);
     assert!(format!("{boxed:?}").starts_with("Adam"));
 }
+
+/// Issue 11, item 11: summaries print each hyperparameter as it was given
+/// (`learning_rate=0.001`, not the f64 widening `0.0010000000474974513`
+/// that `config` keeps for saving) and flags as booleans (not `0`/`1`).
+#[test]
+fn describe_shows_values_as_given_and_flags_as_booleans() {
+    assert_eq!(
+        Adam::default().describe(),
+        "Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=false)"
+    );
+    assert_eq!(
+        Adam::new(0.003).with_amsgrad(true).describe(),
+        "Adam(learning_rate=0.003, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=true)"
+    );
+    assert_eq!(
+        Sgd::default().describe(),
+        "SGD(learning_rate=0.01, momentum=0.0, nesterov=false)"
+    );
+    assert_eq!(
+        Sgd::new(0.1).with_momentum(0.9, true).describe(),
+        "SGD(learning_rate=0.1, momentum=0.9, nesterov=true)"
+    );
+    assert_eq!(
+        RmsProp::default().describe(),
+        "RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=false)"
+    );
+    assert_eq!(
+        Adagrad::default().describe(),
+        "Adagrad(learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7)"
+    );
+    assert_eq!(
+        Adadelta::default().describe(),
+        "Adadelta(learning_rate=0.001, rho=0.95, epsilon=1e-7)"
+    );
+    // A rate that is not a short decimal in f32 shows f32's shortest form.
+    assert_eq!(
+        Sgd::new(1.0 / 3.0).describe(),
+        "SGD(learning_rate=0.33333334, momentum=0.0, nesterov=false)"
+    );
+}
+
+/// `hyperparameters` and `config` name the same values in the same order:
+/// the display form is the saved form, typed.
+#[test]
+fn hyperparameters_agree_with_config() {
+    use hebb_optim::HyperparameterValue as V;
+    for name in KNOWN_OPTIMIZERS {
+        for config in [
+            from_name(name).unwrap(),
+            Box::new(Sgd::new(0.2).with_momentum(0.5, true)) as Box<dyn Optimizer>,
+            Box::new(RmsProp::new(0.2).with_centered(true)),
+            Box::new(Adam::new(0.2).with_amsgrad(true)),
+        ] {
+            let typed = config.hyperparameters();
+            let saved = config.config();
+            assert_eq!(typed.len(), saved.len(), "{}", config.name());
+            for ((k, v), (k2, w)) in typed.iter().zip(&saved) {
+                assert_eq!(k, k2, "{}", config.name());
+                let widened = match v {
+                    V::F32(x) => f64::from(*x),
+                    V::F64(x) => *x,
+                    V::Bool(b) => f64::from(u8::from(*b)),
+                    other => panic!("{} {k}: unexpected {other:?}", config.name()),
+                };
+                assert_eq!(widened, *w, "{} {k}", config.name());
+            }
+        }
+    }
+}

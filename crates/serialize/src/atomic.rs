@@ -17,7 +17,8 @@ use crate::{Error, Result};
 /// # Errors
 /// [`Error::AlreadyExists`] if `overwrite` is false and `path` exists (checked
 /// first, and again by the final no-clobber rename); [`Error::Io`] naming
-/// `path` if creating, writing, syncing or renaming fails.
+/// `path` if creating, writing, syncing or renaming fails (a missing
+/// directory is named as such, never the temporary file).
 pub(crate) fn write_with(
     path: &Path,
     overwrite: bool,
@@ -52,7 +53,10 @@ pub(crate) fn write_with(
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let tmp = builder.tempfile_in(dir).map_err(io)?;
+    let tmp = builder.tempfile_in(dir).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        detail: create_failure(dir, &e),
+    })?;
     write(tmp.as_file(), bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     // On failure `persist` hands the temporary file back inside the error;
@@ -76,6 +80,35 @@ pub(crate) fn write_with(
     Ok(())
 }
 
+/// Why the temporary file could not be created in `dir`, in terms of the
+/// target: its directory is missing, or is not a directory, or the system's
+/// reason (without the temporary file's random name, which `tempfile` puts
+/// in its message and which the user never asked for).
+fn create_failure(dir: &Path, e: &std::io::Error) -> String {
+    match std::fs::metadata(dir) {
+        Err(m) if m.kind() == std::io::ErrorKind::NotFound => format!(
+            "cannot write the file: the directory {} does not exist",
+            dir.display()
+        ),
+        Err(m) => format!("cannot write the file: {}: {m}", dir.display()),
+        Ok(m) if !m.is_dir() => format!(
+            "cannot write the file: {} is not a directory",
+            dir.display()
+        ),
+        Ok(_) => {
+            // tempfile wraps the system's error with the temporary path.
+            let reason = e
+                .get_ref()
+                .and_then(|inner| inner.source())
+                .map_or_else(|| e.to_string(), ToString::to_string);
+            format!(
+                "cannot create a file in {} to write it: {reason}",
+                dir.display()
+            )
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically: to a temporary file in the same
 /// directory, flushed and synced to disk, then renamed over `path` (the
 /// directory is synced too, where the system allows). An error or a crash
@@ -95,7 +128,9 @@ pub(crate) fn write_with(
 ///
 /// # Errors
 /// [`Error::AlreadyExists`] if `overwrite` is false and `path` exists;
-/// [`Error::Io`] naming `path` if creating, writing, syncing or renaming fails.
+/// [`Error::Io`] naming `path` if creating, writing, syncing or renaming
+/// fails, e.g. `out/m.keras: cannot write the file: the directory out does
+/// not exist` (the directory is not created, as in Keras).
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8], overwrite: bool) -> Result<()> {
     write_with(path.as_ref(), overwrite, bytes, |mut file, bytes| {
         file.write_all(bytes)?;

@@ -236,6 +236,43 @@ fn a_missing_file_is_an_io_error_and_the_size_limit_is_checked_first() {
     );
 }
 
+/// Issue 11, item 10: a write into a missing directory names the target
+/// and the directory, never the hidden temporary file (it said
+/// `No such file or directory (os error 2) at path ".../.w.safetensors.2BuNcl.tmp"`).
+#[test]
+fn a_write_into_a_missing_directory_names_the_target_and_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("no/such");
+    let target = parent.join("w.safetensors");
+    for err in [
+        save(&target, &[], None, false).unwrap_err(),
+        save(&target, &[], None, true).unwrap_err(),
+        hebb_serialize::write_atomic(&target, b"x", true).unwrap_err(),
+    ] {
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: cannot write the file: the directory {} does not exist",
+                target.display(),
+                parent.display()
+            )
+        );
+    }
+    // A file where the directory should be.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"").unwrap();
+    let target = file.join("w.safetensors");
+    let err = save(&target, &[], None, true).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: cannot write the file: {} is not a directory",
+            target.display(),
+            file.display()
+        )
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

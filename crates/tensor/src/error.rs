@@ -97,6 +97,21 @@ pub enum Error {
         /// The driver's message.
         message: String,
     },
+    /// Host memory for a tensor's elements could not be had: more bytes
+    /// than a process can address (`isize::MAX`), or the allocator refused
+    /// them (out of memory). Checked before anything is written, so the
+    /// process goes on (Rust's `vec!` would abort it).
+    #[error("{op}: cannot allocate {bytes} bytes ({}) for a tensor of shape {shape:?}: {reason}", human_bytes(*.bytes))]
+    Allocation {
+        /// The constructor, e.g. `"try_full"`.
+        op: &'static str,
+        /// The requested shape.
+        shape: Vec<usize>,
+        /// The bytes its `f32` elements need.
+        bytes: u128,
+        /// Why: `more than a process can address` or `out of memory`.
+        reason: &'static str,
+    },
     /// A scalar argument is invalid (e.g. `clip` with `min > max`).
     #[error("{op}: {reason}")]
     InvalidArgument {
@@ -111,6 +126,22 @@ fn count(shape: &[usize]) -> String {
     match crate::tensor::element_count(shape) {
         Some(n) => format!("{n} elements"),
         None => "more elements than usize can count".into(),
+    }
+}
+
+/// `160000000000` -> `149.0 GiB`: a byte count in binary units, one decimal.
+pub fn human_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 7] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

@@ -34,6 +34,6 @@ pub mod random;
 mod tensor;
 
 pub use device::Device;
-pub use error::{Error, Result};
+pub use error::{Error, Result, human_bytes};
 pub use ops::broadcast_shapes;
 pub use tensor::Tensor;

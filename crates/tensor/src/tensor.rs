@@ -11,6 +11,32 @@ pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
+/// An empty vector with room for exactly the elements of `shape`, reserved
+/// with `try_reserve_exact` after the byte count is checked, so that a size
+/// the machine cannot hold is an error rather than an abort.
+fn reserve(op: &'static str, shape: &[usize]) -> Result<(Vec<f32>, usize)> {
+    let Some(n) = element_count(shape) else {
+        return Err(Error::InvalidArgument {
+            op,
+            reason: format!("shape {shape:?} has more elements than usize can count"),
+        });
+    };
+    let bytes = n as u128 * std::mem::size_of::<f32>() as u128;
+    let fail = |reason| Error::Allocation {
+        op,
+        shape: shape.to_vec(),
+        bytes,
+        reason,
+    };
+    if bytes > isize::MAX as u128 {
+        return Err(fail("more than a process can address"));
+    }
+    let mut data = Vec::new();
+    data.try_reserve_exact(n)
+        .map_err(|_| fail("out of memory"))?;
+    Ok((data, n))
+}
+
 /// Where the elements are. One variant per backend; the CUDA backend adds its
 /// own beside `Cpu`, and only the kernels look inside.
 #[derive(Clone)]
@@ -90,6 +116,53 @@ impl Tensor {
             panic!("Tensor::full: shape {shape:?} has more elements than usize can count");
         };
         Self::from_parts(vec![value; n], shape.to_vec())
+    }
+
+    /// A tensor of `shape` filled with `value`, its memory reserved
+    /// fallibly: what [`full`](Self::full) does, as an error instead of a
+    /// panic or an abort. For tensors whose size comes from the user (a
+    /// layer's weights), so that a size the machine cannot hold is reported
+    /// and the program goes on.
+    ///
+    /// ```
+    /// use hebb_tensor::{Error, Tensor};
+    ///
+    /// assert_eq!(Tensor::try_full(&[2], 0.5)?.to_vec(), vec![0.5, 0.5]);
+    /// // 2^62 elements are 2^64 bytes, more than any process can address.
+    /// let err = Tensor::try_full(&[1 << 31, 1 << 31], 0.0).unwrap_err();
+    /// assert!(matches!(err, Error::Allocation { bytes, .. } if bytes == 1 << 64));
+    /// # Ok::<(), hebb_tensor::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the element count overflows `usize`;
+    /// [`Error::Allocation`] naming the shape and the bytes if they are more
+    /// than a process can address (`isize::MAX`) or the allocator refuses them.
+    pub fn try_full(shape: &[usize], value: f32) -> Result<Self> {
+        let (mut data, n) = reserve("try_full", shape)?;
+        data.resize(n, value);
+        Ok(Self::from_parts(data, shape.to_vec()))
+    }
+
+    /// A tensor of `shape` whose elements, in row-major order, are `f(0)`,
+    /// `f(1)`, ... (called once each, in order, so `f` may draw from a
+    /// random generator), its memory reserved fallibly first as in
+    /// [`try_full`](Self::try_full).
+    ///
+    /// ```
+    /// use hebb_tensor::Tensor;
+    ///
+    /// let t = Tensor::try_from_fn(&[2, 3], |i| i as f32 * 0.5)?;
+    /// assert_eq!(t.to_vec(), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
+    /// # Ok::<(), hebb_tensor::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`try_full`](Self::try_full).
+    pub fn try_from_fn(shape: &[usize], f: impl FnMut(usize) -> f32) -> Result<Self> {
+        let (mut data, n) = reserve("try_from_fn", shape)?;
+        data.extend((0..n).map(f));
+        Ok(Self::from_parts(data, shape.to_vec()))
     }
 
     /// A tensor of `shape` filled with zeros (`tf.zeros`).
@@ -366,6 +439,53 @@ mod tests {
                 .randn_tensor(&huge)
                 .is_err()
         );
+    }
+
+    /// Issue 11, item 9: sizes are checked before allocating, and a size
+    /// no process can hold is an error naming the shape and the bytes.
+    #[test]
+    fn fallible_constructors_check_sizes_before_allocating() {
+        assert_eq!(
+            Tensor::try_full(&[2, 2], 1.5).unwrap(),
+            Tensor::full(&[2, 2], 1.5)
+        );
+        let mut calls = Vec::new();
+        let t = Tensor::try_from_fn(&[3], |i| {
+            calls.push(i);
+            i as f32
+        })
+        .unwrap();
+        assert_eq!((t.to_vec(), calls), (vec![0.0, 1.0, 2.0], vec![0, 1, 2]));
+        assert_eq!(
+            Tensor::try_from_fn(&[0, 4], |_| 1.0).unwrap().shape(),
+            &[0, 4]
+        );
+
+        // 2^61 elements: 2^63 bytes, one more than isize::MAX.
+        let err = Tensor::try_full(&[1 << 30, 1 << 31], 0.0).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Allocation {
+                op: "try_full",
+                shape: vec![1 << 30, 1 << 31],
+                bytes: 1 << 63,
+                reason: "more than a process can address",
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "try_full: cannot allocate 9223372036854775808 bytes (8.0 EiB) for a tensor of \
+             shape [1073741824, 2147483648]: more than a process can address"
+        );
+        // A count that overflows usize (it used to wrap to 0 in release builds).
+        let err = Tensor::try_from_fn(&[1 << 40, 1 << 30], |_| 0.0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("more elements than usize can count"),
+            "{err}"
+        );
+        assert_eq!(crate::human_bytes(1023), "1023 bytes");
+        assert_eq!(crate::human_bytes(160_000_000_000), "149.0 GiB");
     }
 
     #[test]

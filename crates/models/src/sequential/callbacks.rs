@@ -64,10 +64,24 @@ fn lookup(logs: &Logs, key: &str) -> Option<f32> {
     logs.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
 }
 
+/// The names in `logs`, joined by commas as Keras joins `logs.keys()`.
+fn available(logs: &Logs) -> String {
+    logs.iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Stops training when a monitored figure has stopped improving (Keras
 /// `EarlyStopping(monitor="val_loss", min_delta=0, patience=0, mode="auto",
 /// restore_best_weights=False)`). `mode` is `min` unless the name contains
 /// `acc` or `auc` (Keras' `auto`).
+///
+/// An epoch whose logs lack the monitored figure (a misspelt name such as
+/// `"val_los"`, or `val_loss` in an epoch without validation) neither counts
+/// nor stops, and gives Keras' warning through [`crate::warnings`] (once
+/// per distinct message): ``Early stopping conditioned on metric `val_los`
+/// which is not available. Available metrics are: loss,accuracy``.
 #[derive(Debug, Clone)]
 pub struct EarlyStopping {
     monitor: String,
@@ -125,7 +139,14 @@ impl Callback for EarlyStopping {
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, weights: &[Tensor]) -> Result<Control> {
         let Some(value) = lookup(logs, &self.monitor) else {
-            // Keras warns and carries on when the figure is missing (e.g. no validation this epoch).
+            // Keras warns and carries on when the figure is missing (a
+            // misspelt name, or no validation this epoch).
+            crate::warnings::warn(format!(
+                "Early stopping conditioned on metric `{}` which is not available. \
+                 Available metrics are: {}",
+                self.monitor,
+                available(logs)
+            ));
             return Ok(Control::Continue);
         };
         let improved = match self.best {
@@ -277,7 +298,11 @@ impl Callback for CsvLogger {
 /// monitored figure improves on the best so far, strictly, the best starting
 /// at +inf (-inf when maximising) as in Keras, so NaN never improves: lower
 /// is better unless the name contains `acc` or `auc` (Keras' `auto` mode). Epochs without the
-/// figure (e.g. not validated) are skipped. Files are written atomically
+/// figure (a misspelt name, or an epoch not validated) are skipped with
+/// Keras' warning through [`crate::warnings`], once per distinct message:
+/// `Can save best model only with val_los available, skipping. Available
+/// metrics are: loss,accuracy`. Without `save_best_only` the monitored
+/// figure is not used (as in Keras). Files are written atomically
 /// (temporary file, sync, rename), replacing older ones; missing parent
 /// directories are created.
 #[derive(Debug, Clone)]
@@ -319,7 +344,8 @@ impl ModelCheckpoint {
     }
 
     /// 1: print a line for each save (and each epoch that did not improve);
-    /// 0 (default): silent.
+    /// 0 (default): silent. Warnings (a monitored figure missing from the
+    /// logs) are given either way.
     pub fn verbose(mut self, verbose: u8) -> Self {
         self.verbose = verbose;
         self
@@ -494,13 +520,13 @@ impl Callback for ModelCheckpoint {
         }
         if self.save_best_only {
             let Some(value) = lookup(logs, &self.monitor) else {
-                if self.verbose > 0 {
-                    println!(
-                        "Epoch {}: can save best model only with {} available, skipping",
-                        epoch + 1,
-                        self.monitor
-                    );
-                }
+                // Keras' warning, with the figures that are there.
+                crate::warnings::warn(format!(
+                    "Can save best model only with {} available, skipping. \
+                     Available metrics are: {}",
+                    self.monitor,
+                    available(logs)
+                ));
                 return Ok(Control::Continue);
             };
             // Keras starts from +inf (min) or -inf (max) and compares strictly.

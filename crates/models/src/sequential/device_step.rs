@@ -418,7 +418,7 @@ mod tests {
         }
         close("evaluate", &e1, &e2, 1e-5);
         // A bad label is refused naming its sample, the data row (shuffled
-        // batches): before any step on tensors, in its batch on the CPU.
+        // batches), before any step.
         let bad = Tensor::from_vec(
             (0..n).map(|i| if i == 37 { 3.0 } else { 0.0 }).collect(),
             &[n],
@@ -448,7 +448,10 @@ mod tests {
                 )
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("label 3 of sample 37 is not"), "{err}");
+            assert!(
+                err.contains("label 3 of sample 37 is the first without an output"),
+                "{err}"
+            );
         }
     }
 }

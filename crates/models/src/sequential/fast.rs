@@ -727,7 +727,7 @@ mod tests {
             )
             .unwrap_err()
             .to_string();
-        assert!(err.contains("label 3"), "{err}");
+        assert!(err.contains("label 3 of sample 3"), "{err}");
     }
 
     /// Every buffer of the step, and the weights, keep their addresses

@@ -34,6 +34,8 @@ impl Dense {
     }
 
     /// The activation applied to `x · kernel + bias` (Keras `activation="relu"`).
+    /// It is checked by [`Sequential::add`](super::Sequential::add) (e.g.
+    /// Leaky-ReLU's `a > 1`, see [`ActivationFn::LeakyRelu`]).
     pub fn activation(mut self, activation: ActivationFn) -> Self {
         self.activation = activation;
         self
@@ -140,6 +142,17 @@ impl Layer {
             Layer::Dense(_) => "Dense",
             Layer::Flatten(_) => "Flatten",
             Layer::Activation(_) => "Activation",
+        }
+    }
+
+    /// The activation the layer applies (`Dense` and `Activation` layers);
+    /// `None` for `Flatten`. Its [`Display`](std::fmt::Display) is what
+    /// summaries show, e.g. `leaky_relu (a=5, negative_slope=0.2)`.
+    pub fn activation(&self) -> Option<ActivationFn> {
+        match self {
+            Layer::Dense(l) => Some(l.activation),
+            Layer::Flatten(_) => None,
+            Layer::Activation(l) => Some(l.activation),
         }
     }
 

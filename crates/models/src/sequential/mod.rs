@@ -136,6 +136,10 @@ struct Compiled {
     optimizer: Box<dyn Optimizer>,
     loss: Loss,
     metrics: Vec<Box<dyn Metric>>,
+    /// The weights the optimiser was built for (Keras' `optimizer.build`):
+    /// the model's weight names at its first step in `fit`, or when its
+    /// state was loaded; `None` while it has none.
+    built_for: Option<Vec<String>>,
 }
 
 /// Options of [`Sequential::fit`], with Keras' names and defaults.
@@ -340,7 +344,12 @@ impl Sequential {
     /// [`Error::Build`] naming the layer and shapes when it cannot take the
     /// previous layer's output (e.g. `Dense` after a 2-D output without
     /// `Flatten`), when its given name is taken, or is empty, `.`, `..`, or
-    /// contains `/` or NUL (names become HDF5 and weight paths).
+    /// contains `/` or NUL (names become HDF5 and weight paths); naming the
+    /// layer and the value when its activation's parameter is out of range
+    /// (`LeakyRelu { a: 0.01 }`: the lecture's `a` must be > 1, Keras'
+    /// `negative_slope = 1/a` in `[0, 1)`), whether or not the model is
+    /// built yet; naming the layer, its weights' shape and bytes when they
+    /// are more than can be allocated (see [`build`](Self::build)).
     /// An automatic name skips names in use: after a model loaded from a
     /// Keras file with `dense` and `dense_1`, a new `Dense` is `dense_2`.
     pub fn add(&mut self, layer: impl Into<Layer>) -> Result<()> {
@@ -386,6 +395,15 @@ impl Sequential {
                 detail: "a layer of this name is already in the model".into(),
             });
         }
+        // Checked here, not first at predict (Keras checks at construction).
+        if let Some(activation) = layer.activation()
+            && let Err(e) = activation.validate()
+        {
+            return Err(Error::Build {
+                layer: name,
+                detail: e.to_string(),
+            });
+        }
         if self.specs.is_empty() {
             self.input_shape = layer.input_shape().map(<[usize]>::to_vec);
         }
@@ -400,6 +418,13 @@ impl Sequential {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The layers in order with their names (Keras `model.layers`), built or not.
+    pub fn layers(&self) -> impl Iterator<Item = (&str, &Layer)> {
+        self.specs
+            .iter()
+            .map(|(name, layer)| (name.as_str(), layer))
     }
 
     /// Builds the layers not built yet for per-sample input `shape`
@@ -468,10 +493,16 @@ impl Sequential {
                 // One generator per layer, from the model's seed and the layer's position.
                 let mut rng =
                     chacha(self.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let kernel_shape = [*features, d.units];
+                check_weight_size("kernel", &kernel_shape).map_err(&fail)?;
                 let kernel = d
                     .kernel_initializer
-                    .generate(&[*features, d.units], &mut rng)?;
-                let bias = d.bias_initializer.generate(&[d.units], &mut rng)?;
+                    .generate(&kernel_shape, &mut rng)
+                    .map_err(|e| fail(weight_error("kernel", &kernel_shape, e)))?;
+                let bias = d
+                    .bias_initializer
+                    .generate(&[d.units], &mut rng)
+                    .map_err(|e| fail(weight_error("bias", &[d.units], e)))?;
                 (
                     vec![d.units],
                     Op::Dense(hebb_layers::Dense::new(
@@ -482,7 +513,15 @@ impl Sequential {
                     )?),
                 )
             }
-            Layer::Flatten(_) => (vec![input.iter().product()], Op::Flatten),
+            Layer::Flatten(_) => {
+                let Some(features) = input.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+                    return Err(fail(format!(
+                        "Flatten of {} would have more features than usize can count",
+                        shape_str(input)
+                    )));
+                };
+                (vec![features], Op::Flatten)
+            }
             Layer::Activation(a) => (input.to_vec(), Op::Activation(a.activation)),
         };
         Ok(Node {
@@ -893,8 +932,97 @@ impl Sequential {
             optimizer,
             loss,
             metrics,
+            built_for: None,
         });
         Ok(())
+    }
+
+    /// [`Error::RecompileNeeded`] when the optimiser was built for other
+    /// weights than the model's `names` (a layer added after `fit`).
+    fn check_optimizer_fits(&self, names: &[String]) -> Result<()> {
+        let Some(c) = &self.compiled else {
+            return Ok(());
+        };
+        match &c.built_for {
+            Some(built) if built.as_slice() != names => Err(Error::RecompileNeeded {
+                model: self.name.clone(),
+                detail: format!(
+                    "the optimizer ({}) was built for {} weight tensors ({}) but the model now has {} ({})",
+                    c.optimizer.name(),
+                    built.len(),
+                    built.join(", "),
+                    names.len(),
+                    names.join(", ")
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks class-index targets (`labels` of any shape, `f32` class
+    /// indices such as MNIST's `0..=9`) against the model's outputs: the
+    /// largest label must be below the size of the output's last axis, as
+    /// a sparse categorical cross-entropy needs. `fit` and `evaluate` call
+    /// it for sparse losses before any batch; call it before one-hot
+    /// encoding labels for a categorical loss. Labels that are not class
+    /// indices at all (negative, fractional, NaN) are left to the loss,
+    /// which names them and their sample.
+    ///
+    /// ```
+    /// use hebb_models::sequential::{Sequential, layers::Dense};
+    /// use hebb_tensor::Tensor;
+    ///
+    /// let mut model = Sequential::new();
+    /// model.add(Dense::new(3).input_shape(&[4]))?;
+    /// let mnist_like = Tensor::from_vec(vec![7.0, 2.0, 9.0], &[3])?;
+    /// let err = model.check_class_labels(&mnist_like).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "labels have classes up to 9 but the model has 3 outputs (layer dense): \
+    ///      label 7 of sample 0 is the first without an output, \
+    ///      and these labels need at least 10 units in the last layer"
+    /// );
+    /// # Ok::<(), hebb_models::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NotBuilt`] before the model is built;
+    /// [`Error::LabelsOutOfRange`] naming the largest label, the number of
+    /// outputs and the layer that sets it (the last `Dense`), and the first
+    /// sample whose label has no output; copy errors for labels on a GPU.
+    pub fn check_class_labels(&self, labels: &Tensor) -> Result<()> {
+        self.require_built()?;
+        let Some(last) = self.nodes.last() else {
+            return Ok(());
+        };
+        let outputs = last.output_shape.last().copied().unwrap_or(1);
+        let values = labels.try_to_vec()?;
+        // Only class indices count; other labels are the loss's to name.
+        let class = |v: f32| v >= 0.0 && v.fract() == 0.0;
+        let first = values.iter().position(|&v| class(v) && v >= outputs as f32);
+        match first {
+            Some(sample) => {
+                let max = values
+                    .iter()
+                    .copied()
+                    .filter(|&v| class(v))
+                    .fold(0f32, f32::max);
+                let layer = self
+                    .nodes
+                    .iter()
+                    .rev()
+                    .find(|n| matches!(n.op, Op::Dense(_)))
+                    .unwrap_or(last);
+                Err(Error::LabelsOutOfRange {
+                    max_label: max as usize,
+                    outputs,
+                    layer: layer.name.clone(),
+                    first_sample: sample,
+                    first_label: values[sample] as usize,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// `["loss", <metric names>]` (Keras `model.metrics_names`); just
@@ -1007,7 +1135,8 @@ impl Sequential {
     /// loss is the mean over all samples. `verbose = 2` prints one line.
     ///
     /// # Errors
-    /// [`Error::NotCompiled`]; shape errors.
+    /// [`Error::NotCompiled`]; shape errors; [`Error::LabelsOutOfRange`]
+    /// (sparse losses) if a label is a class the model has no output for.
     pub fn evaluate(
         &mut self,
         x: &Tensor,
@@ -1022,6 +1151,9 @@ impl Sequential {
             return Err(Error::Data {
                 detail: "evaluate: no samples to evaluate".into(),
             });
+        }
+        if self.compiled()?.loss.is_sparse() {
+            self.check_class_labels(y)?;
         }
         let start = Instant::now();
         let mut fused = self.fused_step(y);
@@ -1107,7 +1239,12 @@ impl Sequential {
     /// results do not depend on the number of threads.
     ///
     /// # Errors
-    /// [`Error::NotCompiled`]; shape errors naming the layer; [`Error::NonFiniteBatchLoss`]
+    /// [`Error::NotCompiled`]; shape errors naming the layer;
+    /// [`Error::LabelsOutOfRange`] (sparse losses) before the first batch
+    /// if a label (of `y` or the validation data) is a class the model has
+    /// no output for; [`Error::RecompileNeeded`] if the optimiser was built
+    /// for other weights (a layer added after an earlier `fit`: compile
+    /// again, as Keras requires); [`Error::NonFiniteBatchLoss`]
     /// naming the epoch and batch if the loss becomes NaN or infinite (unless a
     /// [`callbacks::TerminateOnNaN`] stops training first); callback errors.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
@@ -1123,10 +1260,17 @@ impl Sequential {
         y: &Tensor,
         mut options: FitOptions,
     ) -> Result<History> {
-        self.compiled()?;
+        let sparse = self.compiled()?.loss.is_sparse();
         let n = self.prepare_input(x, "fit")?;
         check_targets(y, n, "fit")?;
         check_batch_size(options.batch_size, "fit")?;
+        // The optimiser's state must belong to these weights (Keras: compile
+        // again after changing the model).
+        let weight_names = self.weight_names();
+        self.check_optimizer_fits(&weight_names)?;
+        if sparse {
+            self.check_class_labels(y)?;
+        }
         if options.validation_freq == 0 {
             return Err(Error::Data {
                 detail: "fit: validation_freq must be at least 1".into(),
@@ -1169,6 +1313,9 @@ impl Sequential {
                     });
                 }
                 check_targets(&vy, m, "validation_data")?;
+                if sparse {
+                    self.check_class_labels(&vy)?;
+                }
                 if let Some(step) = self.fused_step(&vy) {
                     step.check_labels(&vy)?;
                 }
@@ -1274,7 +1421,23 @@ impl Sequential {
                         }
                     };
                     let mut vars = self.trainable_variables_mut();
-                    compiled.optimizer.apply_gradients(&mut vars, grads)?;
+                    compiled
+                        .optimizer
+                        .apply_gradients(&mut vars, grads)
+                        .map_err(|e| match e {
+                            // An optimiser compiled in with state for other weights.
+                            hebb_optim::Error::VariableCount { .. }
+                            | hebb_optim::Error::SlotShape { .. } => Error::RecompileNeeded {
+                                model: self.name.clone(),
+                                detail: format!(
+                                    "the optimizer does not fit the model's weights ({e})"
+                                ),
+                            },
+                            other => other.into(),
+                        })?;
+                    if compiled.built_for.is_none() {
+                        compiled.built_for = Some(weight_names.clone());
+                    }
                     deferred.update(&mut compiled.metrics, yb, pred)?;
                     loss_sum += f64::from(loss_value) * rows.len() as f64;
                     seen += rows.len();
@@ -1415,6 +1578,45 @@ fn progress_bar(verbose: u8, len: u64) -> Option<ProgressBar> {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
+}
+
+/// Checks that a weight tensor of `shape` can exist: its element count
+/// fits `usize` and its bytes what a process can address. Returns the
+/// detail of a [`Error::Build`] otherwise, naming the tensor, the shape and
+/// the bytes (a layer of `Dense(1 << 40)` on `1 << 30` inputs).
+fn check_weight_size(what: &str, shape: &[usize]) -> std::result::Result<(), String> {
+    let bytes = shape
+        .iter()
+        .try_fold(4u128, |b, &d| b.checked_mul(d as u128));
+    match bytes {
+        Some(b) if b <= isize::MAX as u128 => Ok(()),
+        Some(b) => Err(format!(
+            "its {what} {shape:?} would need {b} bytes ({}), more than a process can address",
+            hebb_tensor::human_bytes(b)
+        )),
+        None => Err(format!(
+            "its {what} {shape:?} would need more bytes than can be counted"
+        )),
+    }
+}
+
+/// The detail of a [`Error::Build`] for a weight tensor of `shape` that
+/// could not be made: for an allocation refused by the system, the bytes
+/// asked for; other errors (an initialiser's bad parameter) as they are.
+fn weight_error(what: &str, shape: &[usize], e: hebb_layers::Error) -> String {
+    let allocation = match &e {
+        hebb_layers::Error::Autograd(hebb_autograd::Error::Tensor(
+            hebb_tensor::Error::Allocation { bytes, reason, .. },
+        )) => Some((*bytes, *reason)),
+        _ => None,
+    };
+    match allocation {
+        Some((bytes, reason)) => format!(
+            "its {what} {shape:?} needs {bytes} bytes ({}), which could not be allocated: {reason}",
+            hebb_tensor::human_bytes(bytes)
+        ),
+        None => format!("its {what} {shape:?}: {e}"),
+    }
 }
 
 /// Checks a batch size (Keras raises for 0 as well).

@@ -337,7 +337,9 @@ impl Sequential {
     /// # Errors
     /// [`Error::Serialize`] wrapping
     /// [`AlreadyExists`](hebb_serialize::Error::AlreadyExists) if `overwrite`
-    /// is false and the file exists, or an I/O error naming the file;
+    /// is false and the file exists, or an I/O error naming the file (and,
+    /// for a directory that does not exist, the directory: it is not
+    /// created, as Keras does not create it);
     /// [`Error::Save`] when the model cannot be written in the format (a
     /// metric given as an object whose name hebb cannot resolve again; for
     /// Keras formats, an unbuilt model or an activation Keras does not have,
@@ -641,11 +643,16 @@ fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
                 "optimizer state for a model without an input shape",
             ));
         }
+        let names = model.weight_names();
         if let Some(compiled) = model.compiled.as_mut() {
             compiled
                 .optimizer
                 .set_state(c.iterations, &c.slots, &shapes)
                 .map_err(|e| file_error(path, format!("optimizer state: {e}")))?;
+            // The loaded state belongs to these weights (see `fit`).
+            if c.iterations > 0 || !c.slots.is_empty() {
+                compiled.built_for = Some(names);
+            }
         }
     }
     Ok(model)
