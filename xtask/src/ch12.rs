@@ -517,18 +517,6 @@ const AT_0: &[f64] = &[0.0];
 /// No jump.
 const NONE: &[f64] = &[];
 
-/// The name of an activation in 12.5's table and figure; Leaky-ReLU shows the
-/// lecture's divisor `a` and Keras' `negative_slope = 1/a`:
-/// `leaky_relu (a=10, negative_slope=0.1)`.
-fn activation_label(activation: &Activation) -> String {
-    match activation {
-        Activation::LeakyRelu { a } => {
-            format!("leaky_relu (a={a}, negative_slope={})", 1.0 / a)
-        }
-        other => other.name().to_string(),
-    }
-}
-
 fn section_12_5(out: &Path) -> Result<()> {
     heading("12.5 Activation functions and their derivatives");
     let z = Tensor::from_vec(vec![-2., -1., 0., 1., 2.], &[5])?;
@@ -558,7 +546,7 @@ fn section_12_5(out: &Path) -> Result<()> {
             rows.push((name, (a.call(z)?, a.derivative(z)?), jumps));
         }
         rows.push((
-            activation_label(&leaky),
+            leaky.to_string(),
             (leaky.call(z)?, leaky.derivative(z)?),
             (NONE, AT_0),
         ));
