@@ -24,7 +24,6 @@
 //! and the record of times.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,14 +38,11 @@ use hebb_tensor::Tensor;
 /// Errors of the benchmark workloads (any of hebb's crates').
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The data directory: `$HEBB_DATA_DIR`, else `../shared/datasets` beside
-/// the workspace when it holds the Iris files, else hebb's default
-/// (`datasets/cache`, downloading what is missing).
+/// The data directory, as `cargo xtask` and the tests find it
+/// ([`DataDir::resolve`]): `$HEBB_DATA_DIR`, else `../shared/datasets` beside
+/// the checkout when it holds data files, else `datasets/cache`,
+/// downloading what is missing.
 pub fn data_dir() -> DataDir {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets");
-    if std::env::var_os(DataDir::ENV).is_none() && shared.join("iris/iris_training.csv").exists() {
-        return DataDir::new(shared);
-    }
     DataDir::resolve(None)
 }
 

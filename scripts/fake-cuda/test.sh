@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the `--features cuda` code paths on a machine without a GPU: the
-# GPU parity tests and chapter 12 on `--device cuda`, against the fake driver
+# GPU parity tests and chapter 12 on `--device cuda` (and `--device auto`,
+# which must choose the GPU), against the fake driver
 # and cuBLAS of this folder and a real NVRTC (see README.md). Fails if any
 # GPU test skips, fails, or if chapter 12 prints other tables than on the CPU.
 #
@@ -48,3 +49,13 @@ if ! diff <(grep -v -e '^figure:' -e '^(training on' "$cpu") <(grep -v -e '^figu
     exit 1
 fi
 echo "fake-cuda: chapter 12 on --device cuda prints the CPU's tables ($(grep -c '^i: ' "$gpu") iteration lines)"
+
+# --device auto takes the GPU when one is usable, and says so in one line.
+auto=target/fake-cuda/ch12-auto.txt
+target/release/xtask reproduce ch12 --section 12.2 --iters 0 --device auto --out target/fake-cuda/ch12-auto >"$auto"
+if ! grep -qxF -- "--device auto: cuda:0, a usable GPU" "$auto"; then
+    head -3 "$auto" >&2
+    echo "fake-cuda: --device auto did not choose the GPU" >&2
+    exit 1
+fi
+echo "fake-cuda: --device auto chose cuda:0"

@@ -24,12 +24,12 @@ pub(crate) struct BenchArgs {
     /// Number of timed fits (the median is reported).
     #[arg(long, default_value_t = 3, value_parser = crate::at_least_one)]
     repeats: usize,
-    /// Data directory (default: $HEBB_DATA_DIR, else datasets/cache).
-    #[arg(long)]
+    #[arg(long, help = crate::DATA_DIR_HELP)]
     data_dir: Option<PathBuf>,
-    /// Where to train: `cpu`, `cuda` or `cuda:N` (GPUs need `--features cuda`).
+    /// Where to train: `cpu`, `cuda` or `cuda:N`, or `auto` (the GPU if one is usable, else
+    /// the CPU; a line says which). GPUs need `--features cuda`: `cargo xtask-cuda ...`.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    pub(crate) device: String,
 }
 
 /// Floating-point operations of one training sample (forward and backward)

@@ -23,9 +23,22 @@ use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// The help of every `--data-dir` flag: the order of `hebb_data::DataDir::resolve`.
+const DATA_DIR_HELP: &str = "Data directory [default: $HEBB_DATA_DIR if set, else \
+    ../shared/datasets beside the checkout if it holds data files, else datasets/cache in the \
+    checkout; a missing file is downloaded into it]";
+
 /// hebb's tasks.
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "hebb's project automation")]
+#[command(
+    name = "cargo xtask",
+    about = "hebb's project automation",
+    after_help = "Data sets are read from the first of: --data-dir DIR; $HEBB_DATA_DIR; \
+        ../shared/datasets beside the checkout, if it holds data files; datasets/cache in the \
+        checkout, where missing files are downloaded.\n\
+        Output into a closed pipe (`cargo xtask reproduce ch12 | head`) ends the program \
+        quietly, as Unix tools do."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,16 +97,47 @@ pub(crate) struct ReproduceArgs {
     /// Print every n-th iteration of the loops of 12.2 and 12.6.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     display_step: u32,
-    /// Data directory (default: $HEBB_DATA_DIR, else datasets/cache, downloading what is missing).
-    #[arg(long)]
+    #[arg(long, help = DATA_DIR_HELP)]
     data_dir: Option<PathBuf>,
     /// Where figures go (default: `target/reproduce/CHAPTER`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where the networks of 12.2, 12.6, 13.4 and 13.5 train: `cpu`, `cuda` (or `gpu`) or
-    /// `cuda:N` (GPUs need the xtask built with `--features cuda`: `cargo xtask-cuda ...`).
+    /// Where the networks of 12.2, 12.6, 13.4 and 13.5 train: `cpu`, `cuda` (or `gpu`),
+    /// `cuda:N`, or `auto` (the GPU if one is usable, else the CPU; a line says which). GPUs
+    /// need the xtask built with `--features cuda`: `cargo xtask-cuda ...`.
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+/// `--device auto`: puts the device `auto` names (the GPU if one is usable,
+/// else the CPU: `hebb_tensor::Device::auto`) in place of `auto`, and says
+/// which in one line, with the reason when it is the CPU. Other names are
+/// left as they are.
+pub(crate) fn choose_auto_device(flag: &mut String) {
+    if !flag.trim().eq_ignore_ascii_case("auto") {
+        return;
+    }
+    let (device, why_not_gpu) = hebb_tensor::Device::auto();
+    println!("{}", auto_device_line(device, why_not_gpu.as_ref()));
+    *flag = device.to_string();
+}
+
+/// The line `--device auto` prints: the device chosen, and why not a GPU.
+fn auto_device_line(
+    device: hebb_tensor::Device,
+    why_not_gpu: Option<&hebb_tensor::Error>,
+) -> String {
+    match why_not_gpu {
+        None => format!("--device auto: {device}, a usable GPU"),
+        Some(e) => {
+            let hint = if cfg!(feature = "cuda") {
+                ""
+            } else {
+                "; GPUs need `cargo xtask-cuda ...`"
+            };
+            format!("--device auto: {device}, as no GPU is usable ({e}{hint})")
+        }
+    }
 }
 
 /// The device named by a `--device` flag; a GPU is checked to be there.
@@ -260,7 +304,32 @@ fn reproduce_flags_given(matches: &clap::ArgMatches) -> Vec<String> {
         .collect()
 }
 
+/// A write into a closed pipe (`cargo xtask reproduce ch12 | head -2`) ends
+/// the process quietly, by SIGPIPE, as Unix tools end.
+///
+/// Rust programs ignore SIGPIPE, so such a write is an error, on which
+/// `println!` panics ("failed printing to stdout: Broken pipe"). Restoring
+/// the signal's default action covers every print at once: this program's,
+/// hebb's libraries' (the fit log, the progress bar) and those of the
+/// processes 13.6 starts, which run this function too (their output is read
+/// through pipes this process holds). signal-hook runs the default action
+/// from its handler; the workspace forbids the `unsafe` of a bare `signal`.
+fn end_quietly_on_closed_pipes() {
+    #[cfg(unix)]
+    {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        let always = Arc::new(AtomicBool::new(true));
+        if let Err(e) =
+            signal_hook::flag::register_conditional_default(signal_hook::consts::SIGPIPE, always)
+        {
+            eprintln!("warning: SIGPIPE keeps being ignored ({e}); a closed pipe is an error");
+        }
+    }
+}
+
 fn main() {
+    end_quietly_on_closed_pipes();
     let matches = Cli::command().get_matches();
     let given = reproduce_flags_given(&matches);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -273,15 +342,19 @@ fn main() {
 
 fn run(cli: Cli, given: &[String]) -> Result<()> {
     match cli.command {
-        Command::Reproduce(args) => {
+        Command::Reproduce(mut args) => {
             check_chapter_flags(&args.chapter, args.section.as_deref(), given)?;
+            choose_auto_device(&mut args.device);
             match args.chapter.as_str() {
                 "ch12" => ch12::run(&args),
                 "ch13" => ch13::run(&args),
                 _ => ex13::run(&args),
             }
         }
-        Command::Bench(args) => bench::run(&args),
+        Command::Bench(mut args) => {
+            choose_auto_device(&mut args.device);
+            bench::run(&args)
+        }
         Command::Model(args) => model::run(&args),
         Command::Ch13Child(args) => ch13::child(&args),
     }
@@ -303,6 +376,37 @@ mod tests {
             section.as_deref(),
             &reproduce_flags_given(&matches),
         )
+    }
+
+    #[test]
+    fn device_auto_says_which_device_and_why_not_the_gpu() {
+        let mut flag = String::from("cuda:1");
+        choose_auto_device(&mut flag);
+        assert_eq!(flag, "cuda:1");
+        let mut flag = String::from("Auto");
+        choose_auto_device(&mut flag);
+        let (device, why_not_gpu) = hebb_tensor::Device::auto();
+        assert_eq!(flag, device.to_string());
+        assert_eq!(parse_device(&flag).unwrap(), device);
+        let line = auto_device_line(device, why_not_gpu.as_ref());
+        assert!(!line.contains('\n'), "{line}");
+        if device.is_cuda() {
+            assert_eq!(line, format!("--device auto: {device}, a usable GPU"));
+        } else {
+            let why = why_not_gpu.unwrap().to_string();
+            assert!(
+                line.starts_with(&format!("--device auto: cpu, as no GPU is usable ({why}")),
+                "{line}"
+            );
+        }
+        #[cfg(not(feature = "cuda"))]
+        assert!(
+            line.ends_with("built without its `cuda` feature; GPUs need `cargo xtask-cuda ...`)"),
+            "{line}"
+        );
+        // `auto` is read by the sections that read --device.
+        assert!(check(&["ch12", "--section", "12.2", "--device", "auto"]).is_ok());
+        assert!(check(&["ch12", "--section", "12.1", "--device", "auto"]).is_err());
     }
 
     #[test]

@@ -34,8 +34,7 @@ enum ModelCommand {
         /// scaled to [0, 1]; Iris centred as in 13.4).
         #[arg(long, value_parser = ["mnist", "fashion-mnist", "iris"])]
         dataset: String,
-        /// Data directory (default: $HEBB_DATA_DIR, else datasets/cache).
-        #[arg(long)]
+        #[arg(long, help = crate::DATA_DIR_HELP)]
         data_dir: Option<PathBuf>,
         /// Batch size of the evaluation.
         #[arg(long, default_value_t = 32, value_parser = crate::at_least_one)]
@@ -121,16 +120,14 @@ pub(crate) fn describe_compile(model: &Sequential) {
 /// A data set's test split: inputs and class indices.
 pub(crate) fn test_split(dataset: &str, data_dir: &DataDir) -> Result<(Tensor, Tensor)> {
     Ok(match dataset {
+        // The test split alone: the training files are not needed.
         "mnist" | "fashion-mnist" => {
-            let data = if dataset == "mnist" {
-                hebb_data::mnist::load_data(data_dir)
+            let (x_test, y_test) = if dataset == "mnist" {
+                hebb_data::mnist::load_test(data_dir)
             } else {
-                hebb_data::fashion_mnist::load_data(data_dir)
+                hebb_data::fashion_mnist::load_test(data_dir)
             }?;
-            (
-                data.x_test.to_f32_divided(255.0)?,
-                data.y_test.to_f32_scaled(1.0)?,
-            )
+            (x_test.to_f32_divided(255.0)?, y_test.to_f32_scaled(1.0)?)
         }
         "iris" => {
             let (_, test) = load_iris(data_dir)?;

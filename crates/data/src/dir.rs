@@ -1,15 +1,26 @@
 //! The data directory: where data files are looked for, and how a missing
 //! one is downloaded.
 //!
-//! The directory is, in order of precedence (DESIGN.md, "Conventions"):
-//! the `--data-dir` flag, the `HEBB_DATA_DIR` environment variable, or the
-//! git-ignored cache `datasets/cache/` of the hebb workspace. A file that is
-//! present is used as it is, so a read-only directory (CI points
-//! `HEBB_DATA_DIR` at `../shared/datasets`) works. A missing file listed in
-//! the [manifest](crate::manifest) is downloaded into a temporary file beside
-//! its final path, checked (sha256, or for Iris the parsed header and shape),
-//! and only then renamed into place, so a half-written or corrupt download
-//! never appears at the final path.
+//! [`DataDir::resolve`] chooses the directory; `cargo xtask`, the tests and
+//! the benchmarks all call it, so they read the same files. In order of
+//! precedence:
+//!
+//! 1. the `--data-dir` flag (of `cargo xtask`), if given;
+//! 2. the `HEBB_DATA_DIR` environment variable, if set and not empty;
+//! 3. `../shared/datasets` beside the checkout (the hebb workspace's parent
+//!    directory's `shared/datasets`), if it holds at least one of the files
+//!    of the [manifest](crate::manifest::MANIFEST), e.g.
+//!    `iris/iris_training.csv`;
+//! 4. `datasets/cache/` in the checkout, the git-ignored download cache.
+//!
+//! A file that is present is used as it is, so a read-only directory (CI
+//! reads `../shared/datasets`) works. A missing file listed in the
+//! [manifest](crate::manifest) is downloaded into the chosen directory:
+//! into a temporary file beside its final path, checked (sha256, or for Iris
+//! the parsed header and shape), and only then renamed into place, so a
+//! half-written or corrupt download never appears at the final path. A
+//! directory where a data file should be is an [`Error::IsDirectory`], not a
+//! missing file.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -41,31 +52,55 @@ impl DataDir {
         }
     }
 
-    /// Resolves the data directory: `flag` (the `--data-dir` command-line
-    /// option) if given, else `$HEBB_DATA_DIR` if set and non-empty, else
-    /// [`DataDir::default_cache`].
+    /// The directory `../shared/datasets` is looked for in, relative to the
+    /// checkout (step 3 of the [module docs](self)).
+    pub const SHARED: &'static str = "../shared/datasets";
+
+    /// Resolves the data directory for the hebb checkout this crate was built
+    /// in ([`DataDir::workspace`]): [`resolve_in`](Self::resolve_in) with
+    /// that root. `flag` is the `--data-dir` command-line option, if given.
+    ///
+    /// `cargo xtask`, the tests and the benchmarks all resolve the data
+    /// directory this way.
     pub fn resolve(flag: Option<&Path>) -> Self {
-        Self::new(choose(flag, std::env::var_os(Self::ENV)))
+        Self::resolve_in(&Self::workspace(), flag)
     }
 
-    /// The default cache, `datasets/cache` in the hebb workspace.
+    /// Resolves the data directory for the checkout at `workspace`, in this
+    /// order (the first that applies):
     ///
-    /// The workspace is found at compile time as the directory two levels
-    /// above this crate's manifest (`crates/data/../..`) when it has a
-    /// `datasets/` folder; otherwise (e.g. the crate was built from a
-    /// registry download) it is `datasets/cache` under the current directory.
-    pub fn default_cache() -> PathBuf {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+    /// 1. `flag` (the `--data-dir` option), if given;
+    /// 2. `$HEBB_DATA_DIR`, if set and not empty;
+    /// 3. `workspace/../shared/datasets`, if it holds at least one file of
+    ///    the [manifest](crate::manifest::MANIFEST) (e.g.
+    ///    `iris/iris_training.csv`); a file missing there is downloaded into
+    ///    it;
+    /// 4. `workspace/datasets/cache`, the download cache.
+    ///
+    /// Nothing is created or checked beyond step 3's look for files.
+    pub fn resolve_in(workspace: &Path, flag: Option<&Path>) -> Self {
+        Self::new(choose(workspace, flag, std::env::var_os(Self::ENV)))
+    }
+
+    /// The hebb checkout (workspace root) this crate was built in: the
+    /// directory two levels above this crate's manifest (`crates/data/../..`)
+    /// when it has a `datasets/` folder, found at compile time; otherwise
+    /// (e.g. the crate was built from a registry download) the current
+    /// directory.
+    pub fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .and_then(Path::parent)
-            .filter(|ws| ws.join("datasets").is_dir());
-        match workspace {
-            Some(ws) => ws.join("datasets").join("cache"),
-            None => std::env::current_dir()
-                .unwrap_or_default()
-                .join("datasets")
-                .join("cache"),
-        }
+            .filter(|ws| ws.join("datasets").is_dir())
+            .map_or_else(
+                || std::env::current_dir().unwrap_or_default(),
+                Path::to_path_buf,
+            )
+    }
+
+    /// The default cache, `datasets/cache` in [`DataDir::workspace`].
+    pub fn default_cache() -> PathBuf {
+        Self::workspace().join("datasets").join("cache")
     }
 
     /// Downloads from `base_url` instead of the canonical URLs: the file at
@@ -96,8 +131,9 @@ impl DataDir {
     /// [`fetch`](Self::fetch)).
     ///
     /// # Errors
-    /// [`Error::Missing`] if the file is absent and not in the manifest, and
-    /// the errors of [`fetch`](Self::fetch).
+    /// [`Error::Missing`] if the file is absent and not in the manifest,
+    /// [`Error::IsDirectory`] if a directory stands at its path, and the
+    /// errors of [`fetch`](Self::fetch).
     pub fn file(&self, rel: &str) -> Result<PathBuf> {
         match DatasetFile::find(rel) {
             Some(entry) => self.fetch(entry),
@@ -106,6 +142,7 @@ impl DataDir {
                 if path.is_file() {
                     return Ok(path);
                 }
+                not_a_directory(&path, rel)?;
                 Err(Error::Missing {
                     file: rel.to_string(),
                     url: None,
@@ -131,9 +168,11 @@ impl DataDir {
     /// Those of [`file`](Self::file); [`Error::Missing`] lists `also_in` in
     /// its `also_searched` field and message.
     pub fn file_also_in(&self, rel: &str, also_in: &[&Path]) -> Result<PathBuf> {
-        if self.root.join(rel).is_file() {
-            return Ok(self.root.join(rel));
+        let path = self.root.join(rel);
+        if path.is_file() {
+            return Ok(path);
         }
+        not_a_directory(&path, rel)?;
         let name = rel.rsplit('/').next().unwrap_or(rel);
         if let Some(found) = also_in
             .iter()
@@ -142,24 +181,11 @@ impl DataDir {
         {
             return Ok(found);
         }
-        self.file(rel).map_err(|e| match e {
-            Error::Missing {
-                file,
-                url,
-                data_dir,
-                mut also_searched,
-                reason,
-            } => {
+        self.file(rel).map_err(|mut e| {
+            if let Error::Missing { also_searched, .. } = &mut e {
                 also_searched.extend(also_in.iter().map(|d| d.to_path_buf()));
-                Error::Missing {
-                    file,
-                    url,
-                    data_dir,
-                    also_searched,
-                    reason,
-                }
             }
-            other => other,
+            e
         })
     }
 
@@ -169,6 +195,8 @@ impl DataDir {
     /// says, and renamed into place. Present files are not re-checked.
     ///
     /// # Errors
+    /// - [`Error::IsDirectory`] if a directory stands at the file's path
+    ///   (nothing is downloaded).
     /// - [`Error::Missing`] if the server cannot be reached (offline,
     ///   unknown host, connection refused, timeout); it names the file, the
     ///   URL and `HEBB_DATA_DIR`.
@@ -182,6 +210,7 @@ impl DataDir {
         if path.is_file() {
             return Ok(path);
         }
+        not_a_directory(&path, entry.path)?;
         self.download(entry, &self.url_for(entry), &path)?;
         Ok(path)
     }
@@ -278,37 +307,145 @@ impl DataDir {
     }
 }
 
-/// `flag`, else a non-empty `env`, else the default cache.
-fn choose(flag: Option<&Path>, env: Option<OsString>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(DataDir::default_cache)
+/// The data directory for the checkout at `workspace`, given the flag and
+/// the value of `HEBB_DATA_DIR` (see [`DataDir::resolve_in`]).
+fn choose(workspace: &Path, flag: Option<&Path>, env: Option<OsString>) -> PathBuf {
+    if let Some(flag) = flag {
+        return flag.to_path_buf();
+    }
+    if let Some(env) = env.filter(|v| !v.is_empty()) {
+        return PathBuf::from(env);
+    }
+    let shared = shared_beside(workspace);
+    if crate::manifest::MANIFEST
+        .iter()
+        .any(|entry| shared.join(entry.path).is_file())
+    {
+        return shared;
+    }
+    workspace.join("datasets").join("cache")
+}
+
+/// `workspace/../shared/datasets`, written without the `..` where
+/// `workspace` has a parent.
+fn shared_beside(workspace: &Path) -> PathBuf {
+    match workspace.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.join("shared").join("datasets"),
+        _ => workspace.join(DataDir::SHARED),
+    }
+}
+
+/// [`Error::IsDirectory`] if `path`, where data file `rel` should be, is a
+/// directory.
+fn not_a_directory(path: &Path, rel: &str) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::IsDirectory {
+            path: path.to_path_buf(),
+            file: rel.to_string(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn flag_beats_env_beats_default() {
-        let flag = Path::new("/flag");
-        let env = || Some(OsString::from("/env"));
-        assert_eq!(choose(Some(flag), env()), PathBuf::from("/flag"));
-        assert_eq!(choose(None, env()), PathBuf::from("/env"));
-        assert_eq!(
-            choose(None, Some(OsString::new())),
-            DataDir::default_cache()
-        );
-        assert_eq!(choose(None, None), DataDir::default_cache());
+    /// A checkout `root/hebb` (with `datasets/`) beside `root/shared/datasets`.
+    fn checkout() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let workspace = root.path().join("hebb");
+        std::fs::create_dir_all(workspace.join("datasets")).unwrap();
+        let shared = root.path().join("shared").join("datasets");
+        std::fs::create_dir_all(shared.join("iris")).unwrap();
+        (root, workspace, shared)
     }
 
     #[test]
-    fn default_cache_is_in_the_workspace() {
-        let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
-        let cache = DataDir::default_cache();
-        let parent = cache.parent().map(Path::canonicalize);
-        assert_eq!(parent.unwrap().unwrap(), datasets.canonicalize().unwrap());
-        assert!(DataDir::default_cache().ends_with("datasets/cache"));
+    fn flag_beats_env_beats_shared_beats_cache() {
+        let (_root, ws, shared) = checkout();
+        let cache = ws.join("datasets").join("cache");
+        let flag = Path::new("/flag");
+        let env = || Some(OsString::from("/env"));
+        // `../shared/datasets` without data files is passed over.
+        assert_eq!(choose(&ws, None, None), cache);
+        std::fs::write(shared.join("iris/iris_training.csv"), "x").unwrap();
+        assert_eq!(choose(&ws, Some(flag), env()), PathBuf::from("/flag"));
+        assert_eq!(choose(&ws, None, env()), PathBuf::from("/env"));
+        assert_eq!(choose(&ws, None, None), shared);
+        // An empty HEBB_DATA_DIR counts as unset.
+        assert_eq!(choose(&ws, None, Some(OsString::new())), shared);
+    }
+
+    #[test]
+    fn shared_datasets_count_when_they_hold_any_manifest_file() {
+        let (_root, ws, shared) = checkout();
+        let cache = ws.join("datasets").join("cache");
+        // Files hebb does not know, or a directory where a file should be, do not count.
+        std::fs::write(shared.join("notes.txt"), "x").unwrap();
+        std::fs::create_dir_all(shared.join("iris/iris_test.csv")).unwrap();
+        assert_eq!(choose(&ws, None, None), cache);
+        std::fs::create_dir_all(shared.join("mnist")).unwrap();
+        std::fs::write(shared.join("mnist/t10k-labels-idx1-ubyte.gz"), "x").unwrap();
+        assert_eq!(choose(&ws, None, None), shared);
+        // A checkout path without a parent: the same directory, written with `..`.
+        assert_eq!(
+            shared_beside(Path::new("hebb")),
+            Path::new("hebb/../shared/datasets")
+        );
+        assert_eq!(
+            shared_beside(Path::new("/work/hebb")),
+            Path::new("/work/shared/datasets")
+        );
+        assert_eq!(
+            shared_beside(Path::new(".")),
+            Path::new("./../shared/datasets")
+        );
+    }
+
+    #[test]
+    fn workspace_is_this_checkout() {
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        assert_eq!(
+            DataDir::workspace().canonicalize().unwrap(),
+            checkout.canonicalize().unwrap()
+        );
+        assert_eq!(
+            DataDir::default_cache(),
+            DataDir::workspace().join("datasets").join("cache")
+        );
+    }
+
+    #[test]
+    fn a_directory_where_a_data_file_should_be_is_reported_as_such() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A mirror nothing listens on: were a download tried, it would fail as "not found".
+        let dir = DataDir::new(tmp.path()).with_mirror("http://127.0.0.1:9");
+        for rel in [
+            "iris/iris_training.csv",
+            "mnist/t10k-images-idx3-ubyte.gz",
+            "cifar/data.bin",
+        ] {
+            std::fs::create_dir_all(tmp.path().join(rel)).unwrap();
+            let err = dir.file(rel).unwrap_err();
+            assert!(
+                matches!(&err, Error::IsDirectory { path, file } if *path == tmp.path().join(rel) && file == rel),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!(
+                    "{}: is a directory, not the data file {rel}",
+                    tmp.path().join(rel).display()
+                )),
+                "{msg}"
+            );
+            assert!(!msg.contains("not found"), "{msg}");
+        }
+        let rel = "fashion-mnist/t10k-labels-idx1-ubyte.gz";
+        std::fs::create_dir_all(tmp.path().join(rel)).unwrap();
+        let err = dir.file_also_in(rel, &[]).unwrap_err();
+        assert!(matches!(err, Error::IsDirectory { .. }), "{err:?}");
     }
 
     #[test]

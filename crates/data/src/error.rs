@@ -88,10 +88,11 @@ pub enum Error {
     /// A data file is not in the data directory and could not be downloaded
     /// (offline, or no URL is known for it).
     #[error(
-        "{file}: not found in {}{} and {}; put the file there, or point HEBB_DATA_DIR (or --data-dir) at a directory that has it",
+        "{file}: not found in {}{} and {}; put the file there, or point HEBB_DATA_DIR (or --data-dir) at a directory that has it{}",
         data_dir.display(),
         also_searched.iter().map(|d| format!(" nor in {}", d.display())).collect::<String>(),
-        match url { Some(url) => format!("could not be downloaded from {url} ({reason})"), None => reason.clone() }
+        match url { Some(url) => format!("could not be downloaded from {url} ({reason})"), None => reason.clone() },
+        debian_hint(also_searched)
     )]
     Missing {
         /// The file, relative to the data directory (e.g. `mnist/train-images-idx3-ubyte.gz`).
@@ -101,10 +102,22 @@ pub enum Error {
         /// The data directory that was searched.
         data_dir: PathBuf,
         /// Other directories that were searched, after `data_dir` (for
-        /// Fashion-MNIST, Debian's `/usr/share/datasets/fashion-mnist`).
+        /// Fashion-MNIST, Debian's `/usr/share/datasets/fashion-mnist`; when
+        /// that is among them, the message says that Debian's
+        /// `dataset-fashion-mnist` package installs the files there).
         also_searched: Vec<PathBuf>,
         /// Why it could not be fetched.
         reason: String,
+    },
+    /// A directory stands where a data file should be (a file unpacked into a
+    /// folder of its own name, or a path given one level too short).
+    #[error("{}: is a directory, not the data file {file}; put the file there in place of the directory, or point HEBB_DATA_DIR (or --data-dir) at a directory that has it", path.display())]
+    IsDirectory {
+        /// The path of the directory.
+        path: PathBuf,
+        /// The data file expected there, relative to the data directory
+        /// (e.g. `iris/iris_training.csv`).
+        file: String,
     },
     /// The server was reached but the download failed (an HTTP error status,
     /// a connection dropped mid-body, or content that is not the expected file).
@@ -258,6 +271,20 @@ pub enum Error {
 
 /// `Result` with hebb-data's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The end of [`Error::Missing`]'s message when Debian's Fashion-MNIST
+/// directory was searched: the package that installs the files there.
+fn debian_hint(also_searched: &[PathBuf]) -> String {
+    let debian = std::path::Path::new(crate::fashion_mnist::DEBIAN_DIR);
+    if !also_searched.iter().any(|dir| dir == debian) {
+        return String::new();
+    }
+    format!(
+        "; on Debian, `apt-get install dataset-fashion-mnist` installs Fashion-MNIST in {}, \
+         where hebb looks",
+        debian.display()
+    )
+}
 
 /// `bytes` as space-separated lowercase hex, e.g. `89 50 4e 47`.
 fn hex_bytes(bytes: &[u8]) -> String {

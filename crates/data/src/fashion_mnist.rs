@@ -29,9 +29,10 @@
 //! # Ok::<(), hebb_data::Error>(())
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::mnist::{FILES, Mnist};
+use crate::idx::IdxArray;
+use crate::mnist::{FILES, Mnist, read_split};
 use crate::{DataDir, Result};
 
 /// The subdirectory of the data directory holding Fashion-MNIST's files.
@@ -64,8 +65,9 @@ pub const CLASS_NAMES: [&str; 10] = [
 /// # Errors
 /// Those of [`DataDir::file_also_in`] (a file found nowhere that cannot be
 /// downloaded: [`Error::Missing`](crate::Error::Missing) names the file, the
-/// URL, the data directory and [`DEBIAN_DIR`]) and of
-/// [`read_split`](crate::mnist::read_split).
+/// URL, the data directory and [`DEBIAN_DIR`], and says that Debian's
+/// `dataset-fashion-mnist` package installs the files there) and of
+/// [`read_split`].
 pub fn load_data(dir: &DataDir) -> Result<Mnist> {
     load_data_also_in(dir, &[Path::new(DEBIAN_DIR)])
 }
@@ -74,9 +76,40 @@ pub fn load_data(dir: &DataDir) -> Result<Mnist> {
 /// the data directory and before downloading (none: `&[]`).
 ///
 /// # Errors
-/// As [`load_data`].
+/// As [`load_data`]; the error names Debian's package when `also_in` holds
+/// [`DEBIAN_DIR`].
 pub fn load_data_also_in(dir: &DataDir, also_in: &[&Path]) -> Result<Mnist> {
-    let [a, b, c, d] = FILES.map(|name| format!("{SUBDIR}/{name}"));
-    let find = |rel: &str| dir.file_also_in(rel, also_in);
-    Mnist::from_files(&find(&a)?, &find(&b)?, &find(&c)?, &find(&d)?)
+    // One file after the other: a file found nowhere stops before the next.
+    let [a, b, c, d] = FILES;
+    Mnist::from_files(
+        &find(dir, a, also_in)?,
+        &find(dir, b, also_in)?,
+        &find(dir, c, also_in)?,
+        &find(dir, d, also_in)?,
+    )
+}
+
+/// The test split only, `(x_test [10000, 28, 28], y_test [10000])`, found as
+/// by [`load_data`]: the training files are neither read nor needed (for
+/// evaluating a trained model).
+///
+/// # Errors
+/// As [`load_data`], for the two test files.
+pub fn load_test(dir: &DataDir) -> Result<(IdxArray, IdxArray)> {
+    load_test_also_in(dir, &[Path::new(DEBIAN_DIR)])
+}
+
+/// [`load_test`] with other directories than [`DEBIAN_DIR`] to look in, as
+/// [`load_data_also_in`].
+///
+/// # Errors
+/// As [`load_data_also_in`], for the two test files.
+pub fn load_test_also_in(dir: &DataDir, also_in: &[&Path]) -> Result<(IdxArray, IdxArray)> {
+    let [_, _, images, labels] = FILES;
+    read_split(&find(dir, images, also_in)?, &find(dir, labels, also_in)?)
+}
+
+/// The path of Fashion-MNIST's file `name` (see [`DataDir::file_also_in`]).
+fn find(dir: &DataDir, name: &str, also_in: &[&Path]) -> Result<PathBuf> {
+    dir.file_also_in(&format!("{SUBDIR}/{name}"), also_in)
 }

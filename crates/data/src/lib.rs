@@ -19,13 +19,17 @@
 //!   `x_train [60000, 28, 28]`, `y_train [60000]`, `x_test [10000, 28, 28]`,
 //!   `y_test [10000]`; Fashion-MNIST is also found where Debian's
 //!   `dataset-fashion-mnist` package installs it
-//!   ([`fashion_mnist::DEBIAN_DIR`]).
+//!   ([`fashion_mnist::DEBIAN_DIR`]). [`mnist::load_test`] and
+//!   [`fashion_mnist::load_test`] read the test split alone.
 //! - [`MiniBatches`]: the batches of batch, stochastic and mini-batch
 //!   gradient descent (lecture 13.1) as index slices, reshuffled every
 //!   epoch from a seed if asked.
-//! - [`DataDir`]: `--data-dir`, else `$HEBB_DATA_DIR`, else `datasets/cache/`;
-//!   [`DataDir::file`] returns a file's path, downloading it first if needed
-//!   (see [`manifest::MANIFEST`]).
+//! - [`DataDir`]: [`DataDir::resolve`] picks `--data-dir`, else
+//!   `$HEBB_DATA_DIR`, else `../shared/datasets` beside the checkout when it
+//!   holds data files, else `datasets/cache/` (the same for `cargo xtask`,
+//!   the tests and the benchmarks; see [`dir`]); [`DataDir::file`] returns a
+//!   file's path, downloading it first if needed (see
+//!   [`manifest::MANIFEST`]).
 //!
 //! Errors are [`Error`] values naming the file, and for CSV the line and
 //! column, for IDX the byte counts expected and found; nothing here panics
@@ -51,7 +55,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! With the real files (downloaded into `datasets/cache/` on first use):
+//! With the real files (from the data directory [`DataDir::resolve`] finds,
+//! downloaded into it on first use when missing):
 //!
 //! ```no_run
 //! use hebb_data::{DataDir, load_iris};

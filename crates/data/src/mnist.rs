@@ -104,6 +104,17 @@ pub fn load_data(dir: &DataDir) -> Result<Mnist> {
     )
 }
 
+/// Loads MNIST's test split only, `(x_test [10000, 28, 28], y_test
+/// [10000])`, from `dir` as [`load_data`] does: the training files are
+/// neither read nor needed (for evaluating a trained model).
+///
+/// # Errors
+/// As [`load_data`], for the two test files.
+pub fn load_test(dir: &DataDir) -> Result<(IdxArray, IdxArray)> {
+    let [_, _, images, labels] = FILES.map(|name| format!("{SUBDIR}/{name}"));
+    read_split(&dir.file(&images)?, &dir.file(&labels)?)
+}
+
 /// Reads an image file and its label file and checks them as a pair: images
 /// of rank 3 (`[N, rows, cols]`), labels of rank 1 (`[N]`) with the same
 /// `N`, every label below [`CLASSES`].

@@ -1,5 +1,5 @@
-//! MNIST and Fashion-MNIST: the real MNIST files (from `$HEBB_DATA_DIR`, else
-//! `../shared/datasets`), and small generated data sets laid out as a data
+//! MNIST and Fashion-MNIST: the real MNIST files (from the data directory of
+//! [`DataDir::resolve`], never downloaded), and small generated data sets laid out as a data
 //! directory, for the pair checks and Fashion-MNIST's lookup order.
 
 use std::io::Write;
@@ -54,13 +54,11 @@ fn assert_small_set(data: &Mnist, n_train: usize, n_test: usize, salt: u8) {
 
 // ---- the real MNIST files ----
 
-/// The directory holding the real files: `$HEBB_DATA_DIR`, else
-/// `../shared/datasets` beside the workspace.
+/// The directory holding the real files, as `cargo xtask` finds it
+/// ([`DataDir::resolve`]: `$HEBB_DATA_DIR`, else `../shared/datasets` beside
+/// the checkout, else the download cache).
 fn real_data_dir() -> PathBuf {
-    match std::env::var_os(DataDir::ENV).filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"),
-    }
+    DataDir::resolve(None).root().to_path_buf()
 }
 
 /// MNIST, read once for all tests; `None` (and the tests skip) where the
@@ -142,6 +140,43 @@ fn load_data_reads_a_data_directory() {
     write_small_set(&dir.path().join("mnist"), 12, 5, 0);
     let data = mnist::load_data(&DataDir::new(dir.path())).unwrap();
     assert_small_set(&data, 12, 5, 0);
+}
+
+/// Writes only the two test files of a small set into `dir`.
+fn write_test_files_only(dir: &Path, n_test: u32, salt: u8) {
+    write_small_set(dir, 1, n_test, salt);
+    for name in &FILES[..2] {
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn load_test_needs_only_the_test_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write_test_files_only(&dir.path().join("mnist"), 5, 0);
+    // A mirror nothing listens on: the training files cannot be had.
+    let data_dir = DataDir::new(dir.path()).with_mirror("http://127.0.0.1:9");
+    let err = mnist::load_data(&data_dir).unwrap_err();
+    assert!(
+        matches!(&err, Error::Missing { file, .. } if file == "mnist/train-images-idx3-ubyte.gz"),
+        "{err:?}"
+    );
+    let (x_test, y_test) = mnist::load_test(&data_dir).unwrap();
+    assert_eq!((x_test.shape(), y_test.shape()), (&[5, 2, 3][..], &[5][..]));
+    assert_eq!(x_test.item(1).unwrap(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(y_test.data(), [0, 1, 2, 3, 4]);
+
+    write_test_files_only(&dir.path().join("fashion-mnist"), 4, 7);
+    let system = tempfile::tempdir().unwrap();
+    assert!(fashion_mnist::load_data_also_in(&data_dir, &[system.path()]).is_err());
+    let (x_test, y_test) = fashion_mnist::load_test_also_in(&data_dir, &[system.path()]).unwrap();
+    assert_eq!((x_test.shape(), y_test.shape()), (&[4, 2, 3][..], &[4][..]));
+    assert_eq!(x_test.item(0).unwrap(), [7, 8, 9, 10, 11, 12]);
+    // Found in the system directory too, as by load_data.
+    std::fs::remove_dir_all(dir.path().join("fashion-mnist")).unwrap();
+    write_test_files_only(system.path(), 3, 2);
+    let (x_test, _) = fashion_mnist::load_test_also_in(&data_dir, &[system.path()]).unwrap();
+    assert_eq!(x_test.shape(), &[3, 2, 3]);
 }
 
 #[test]
@@ -302,6 +337,40 @@ fn fashion_mnist_found_nowhere_names_every_place() {
         "{msg}"
     );
     assert!(msg.contains("HEBB_DATA_DIR"), "{msg}");
+}
+
+#[test]
+fn fashion_mnist_missing_names_debians_package() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(data_dir.path()).with_mirror("http://127.0.0.1:9");
+    // Searching elsewhere than Debian's directory: no word of the package.
+    let system = tempfile::tempdir().unwrap();
+    let err = fashion_mnist::load_data_also_in(&dir, &[system.path()]).unwrap_err();
+    assert!(matches!(&err, Error::Missing { .. }), "{err:?}");
+    assert!(!err.to_string().contains("dataset-fashion-mnist"), "{err}");
+
+    let debian = Path::new(fashion_mnist::DEBIAN_DIR);
+    if FILES.iter().any(|f| debian.join(f).is_file()) {
+        eprintln!("skipping the rest: Debian's dataset-fashion-mnist is installed here");
+        return;
+    }
+    for err in [
+        fashion_mnist::load_data(&dir).unwrap_err(),
+        fashion_mnist::load_test(&dir).unwrap_err(),
+    ] {
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("nor in {}", fashion_mnist::DEBIAN_DIR)),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with(
+                "; on Debian, `apt-get install dataset-fashion-mnist` installs Fashion-MNIST \
+                 in /usr/share/datasets/fashion-mnist, where hebb looks"
+            ),
+            "{msg}"
+        );
+    }
 }
 
 #[test]

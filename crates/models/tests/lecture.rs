@@ -1,23 +1,14 @@
 //! The lecture's printed tables (12.2 and 12.6), reproduced on the real Iris
-//! data. The data come from `HEBB_DATA_DIR`, else `../shared/datasets` beside
-//! the workspace, else the download cache (downloading if needed).
-
-use std::path::PathBuf;
+//! data. The data directory is `cargo xtask`'s ([`DataDir::resolve`]:
+//! `HEBB_DATA_DIR`, else `../shared/datasets` beside the checkout, else the
+//! download cache, downloading if needed).
 
 use hebb_data::{DataDir, IrisSplit, load_iris};
 use hebb_models::lowlevel::{Dataset, Network};
 
-fn data_dir() -> DataDir {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
-    if std::env::var_os(DataDir::ENV).is_none() && shared.join("iris/iris_training.csv").exists() {
-        return DataDir::new(shared);
-    }
-    DataDir::resolve(None)
-}
-
 fn iris() -> Dataset {
     let (train, test): (IrisSplit, IrisSplit) =
-        load_iris(&data_dir()).expect("Iris data (set HEBB_DATA_DIR)");
+        load_iris(&DataDir::resolve(None)).expect("Iris data (set HEBB_DATA_DIR)");
     let (train, test) = (train.centred(), test.centred());
     Dataset {
         x_train: train.features_tensor().unwrap(),

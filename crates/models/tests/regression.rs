@@ -1,25 +1,16 @@
 //! Lecture 13.1's one-variable linear regression on the real Iris data (all
 //! 150 flowers: petal length -> petal width): batch gradient descent through
-//! the tape reaches the closed-form least-squares line. The data come from
-//! `HEBB_DATA_DIR`, else `../shared/datasets` beside the workspace, else the
-//! download cache (downloading if needed).
-
-use std::path::PathBuf;
+//! the tape reaches the closed-form least-squares line. The data directory
+//! is `cargo xtask`'s ([`DataDir::resolve`]: `HEBB_DATA_DIR`, else
+//! `../shared/datasets` beside the checkout, else the download cache,
+//! downloading if needed).
 
 use hebb_data::{DataDir, MiniBatches, load_iris};
 use hebb_models::regression::{LinearRegression, RegressionData};
 use hebb_optim::Sgd;
 
-fn data_dir() -> DataDir {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
-    if std::env::var_os(DataDir::ENV).is_none() && shared.join("iris/iris_training.csv").exists() {
-        return DataDir::new(shared);
-    }
-    DataDir::resolve(None)
-}
-
 fn petals() -> RegressionData {
-    let (train, test) = load_iris(&data_dir()).expect("Iris data (set HEBB_DATA_DIR)");
+    let (train, test) = load_iris(&DataDir::resolve(None)).expect("Iris data (set HEBB_DATA_DIR)");
     RegressionData::iris_petals(&[&train, &test]).unwrap()
 }
 

@@ -14,7 +14,8 @@ use crate::{Error, Result};
 /// which checks that the GPU is there, or [`Device::cuda_if_available`].
 ///
 /// Parsed from and printed as `cpu`, `cuda` (ordinal 0) and `cuda:N`, as in
-/// PyTorch (`gpu` and upper case are accepted too).
+/// PyTorch (`gpu` and upper case are accepted too). `auto` parses to the GPU
+/// if one is usable, else the CPU ([`Device::auto`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
     /// Host memory; kernels use the crate's GEMM and plain loops.
@@ -52,9 +53,31 @@ impl Device {
     }
 
     /// `cuda:0` when [`Device::cuda`] succeeds, else the CPU (PyTorch's
-    /// `"cuda" if torch.cuda.is_available() else "cpu"`).
+    /// `"cuda" if torch.cuda.is_available() else "cpu"`); the device `auto`
+    /// names.
     pub fn cuda_if_available() -> Self {
-        Self::cuda(0).unwrap_or(Device::Cpu)
+        Self::auto().0
+    }
+
+    /// The device `auto` names, with the reason when it is not a GPU:
+    /// `(cuda:0, None)` when [`Device::cuda`]`(0)` succeeds (the driver,
+    /// cuBLAS and NVRTC load and a device is there), else `(Device::Cpu,
+    /// Some(error))` with [`Device::cuda`]'s [`Error::NoCudaDevice`] saying
+    /// what is missing (without the `cuda` feature: that feature).
+    ///
+    /// ```
+    /// use hebb_tensor::Device;
+    ///
+    /// let (device, why_not_gpu) = Device::auto();
+    /// assert_eq!("auto".parse::<Device>()?, device);
+    /// assert_eq!(device.is_cuda(), why_not_gpu.is_none());
+    /// # Ok::<(), hebb_tensor::Error>(())
+    /// ```
+    pub fn auto() -> (Self, Option<Error>) {
+        match Self::cuda(0) {
+            Ok(device) => (device, None),
+            Err(e) => (Device::Cpu, Some(e)),
+        }
     }
 
     /// True for a GPU.
@@ -76,22 +99,26 @@ impl fmt::Display for Device {
 impl FromStr for Device {
     type Err = Error;
 
-    /// `cpu`, `cuda` or `cuda:N`; a CUDA device is checked with
+    /// `cpu`, `cuda` or `cuda:N`, or `auto` ([`Device::auto`]: the GPU if
+    /// one is usable, else the CPU); a CUDA device is checked with
     /// [`Device::cuda`].
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for other text; [`Error::NoCudaDevice`]
-    /// when the GPU asked for is not there.
+    /// when the GPU asked for is not there (never for `auto`).
     fn from_str(s: &str) -> Result<Self> {
         let ordinal = match s.trim().to_ascii_lowercase().as_str() {
             "cpu" => return Ok(Device::Cpu),
+            "auto" => return Ok(Self::auto().0),
             "cuda" | "gpu" => 0,
             other => other
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse::<usize>().ok())
                 .ok_or_else(|| Error::InvalidArgument {
                     op: "Device::from_str",
-                    reason: format!("unknown device {s:?}: expected cpu, cuda (or gpu) or cuda:N"),
+                    reason: format!(
+                        "unknown device {s:?}: expected cpu, cuda (or gpu), cuda:N or auto"
+                    ),
                 })?,
         };
         Self::cuda(ordinal)
@@ -117,6 +144,33 @@ mod tests {
                 assert!(matches!(e, Error::NoCudaDevice { .. }), "{e}");
                 assert_eq!(Device::cuda_if_available(), Device::Cpu);
             }
+        }
+    }
+
+    #[test]
+    fn auto_is_the_gpu_if_one_is_usable_else_the_cpu() {
+        let (device, why_not_gpu) = Device::auto();
+        assert_eq!("auto".parse::<Device>().unwrap(), device);
+        assert_eq!(" Auto ".parse::<Device>().unwrap(), device);
+        assert_eq!(Device::cuda_if_available(), device);
+        match Device::cuda(0) {
+            Ok(gpu) => {
+                assert_eq!(device, gpu);
+                assert!(why_not_gpu.is_none(), "{why_not_gpu:?}");
+            }
+            Err(e) => {
+                assert_eq!(device, Device::Cpu);
+                let why = why_not_gpu.expect("a reason when auto is the CPU");
+                assert!(matches!(why, Error::NoCudaDevice { .. }), "{why}");
+                assert_eq!(why.to_string(), e.to_string());
+            }
+        }
+        // Without the feature there is no GPU to find.
+        #[cfg(not(feature = "cuda"))]
+        {
+            assert_eq!(device, Device::Cpu);
+            let why = Device::auto().1.unwrap().to_string();
+            assert!(why.contains("built without its `cuda` feature"), "{why}");
         }
     }
 }

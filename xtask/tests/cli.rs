@@ -1,0 +1,207 @@
+//! The xtask binary as a user runs it: into a closed pipe, on a data
+//! directory with a folder where a file should be, on a test split alone,
+//! and finding `../shared/datasets` beside the checkout.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use hebb_layers::Activation;
+use hebb_models::sequential::Sequential;
+use hebb_models::sequential::layers::{Dense, Flatten};
+
+fn xtask() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+}
+
+/// The checkout this test was built in.
+fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `output` is that of a program killed by SIGPIPE (or, where the program
+/// was done before the pipe closed, of one that exited 0), with nothing on
+/// standard error.
+#[cfg(unix)]
+fn assert_ended_quietly(output: &Output, pipe_closed_first: bool) {
+    use std::os::unix::process::ExitStatusExt;
+    const SIGPIPE: i32 = 13;
+    let stderr = text(&output.stderr);
+    assert!(stderr.is_empty(), "standard error: {stderr}");
+    if pipe_closed_first {
+        assert_eq!(output.status.signal(), Some(SIGPIPE), "{:?}", output.status);
+    } else {
+        assert!(
+            output.status.success() || output.status.signal() == Some(SIGPIPE),
+            "{:?}",
+            output.status
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    let out = tempfile::tempdir().unwrap();
+    let args = ["reproduce", "ch12", "--section", "12.3", "--out"];
+    // The reader is gone before the first line is written.
+    let mut child = xtask()
+        .args(args)
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_ended_quietly(&child.wait_with_output().unwrap(), true);
+
+    // `| head -2`: two lines read, then the pipe closes.
+    let mut child = xtask()
+        .args(args)
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first_two: Vec<String> = lines.by_ref().take(2).map(Result::unwrap).collect();
+    assert_eq!(first_two.len(), 2);
+    assert!(first_two[1].starts_with("== 12.3"), "{first_two:?}");
+    drop(lines);
+    assert_ended_quietly(&child.wait_with_output().unwrap(), false);
+}
+
+#[test]
+fn a_directory_where_a_data_file_should_be_is_named_as_such() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("iris/iris_training.csv")).unwrap();
+    let output = xtask()
+        .args(["reproduce", "ch12", "--section", "12.1", "--data-dir"])
+        .arg(data.path())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "{}: is a directory, not the data file iris/iris_training.csv",
+        data.path().join("iris/iris_training.csv").display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("not found"), "{stderr}");
+}
+
+/// A gzipped IDX file of unsigned bytes.
+fn idx_gz(shape: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 0x08, shape.len() as u8];
+    for d in shape {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(&bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn model_evaluate_needs_only_the_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Sequential::new();
+    model.add(Flatten::new().input_shape(&[28, 28])).unwrap();
+    model
+        .add(Dense::new(10).activation(Activation::Softmax))
+        .unwrap();
+    model
+        .compile(
+            "adam",
+            "sparse_categorical_crossentropy",
+            vec!["sparse_categorical_accuracy"],
+        )
+        .unwrap();
+    let path = dir.path().join("m.safetensors");
+    model.save(&path, false).unwrap();
+
+    // Six test images and labels; no training files, and none to download.
+    let data = dir.path().join("data");
+    for sub in ["mnist", "fashion-mnist"] {
+        std::fs::create_dir_all(data.join(sub)).unwrap();
+        let pixels: Vec<u8> = (0..6 * 784).map(|i| (i % 251) as u8).collect();
+        let images = idx_gz(&[6, 28, 28], &pixels);
+        let labels = idx_gz(&[6], &[7, 2, 1, 0, 4, 1]);
+        std::fs::write(data.join(sub).join("t10k-images-idx3-ubyte.gz"), images).unwrap();
+        std::fs::write(data.join(sub).join("t10k-labels-idx1-ubyte.gz"), labels).unwrap();
+    }
+    for dataset in ["mnist", "fashion-mnist"] {
+        let output = xtask()
+            .args(["model", "evaluate"])
+            .arg(&path)
+            .args(["--dataset", dataset, "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stdout = text(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+        assert!(
+            stdout.contains(&format!(
+                "evaluate on the {dataset} test split (6 samples):"
+            )),
+            "{stdout}"
+        );
+        assert!(stdout.contains("(labels: [7, 2, 1, 0, 4])"), "{stdout}");
+    }
+}
+
+/// `cargo xtask` without `--data-dir` and `HEBB_DATA_DIR` reads
+/// `../shared/datasets` beside the checkout, as the tests do, and downloads
+/// nothing into `datasets/cache`. Runs where that directory holds Iris and
+/// the cache does not.
+#[test]
+fn without_a_data_dir_the_shared_datasets_beside_the_checkout_are_read() {
+    let root = checkout();
+    let shared = root.join("../shared/datasets");
+    let cached = root.join("datasets/cache/iris/iris_training.csv");
+    if !shared.join("iris/iris_training.csv").is_file() || cached.exists() {
+        eprintln!(
+            "skipped: needs {} and no {}",
+            shared.join("iris/iris_training.csv").display(),
+            cached.display()
+        );
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let output = xtask()
+        .env_remove("HEBB_DATA_DIR")
+        .args([
+            "reproduce",
+            "ch12",
+            "--section",
+            "12.2",
+            "--iters",
+            "0",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    // The lecture's first line, from the real Iris data.
+    assert!(
+        stdout.contains(
+            "i: 0, TrainAcc:0.333333, TrainLoss: 2.066978 ,TestAcc:0.266667, TestLoss: 1.880856"
+        ),
+        "{stdout}"
+    );
+    assert!(!cached.exists(), "{} was downloaded", cached.display());
+}
