@@ -10,7 +10,7 @@
 //!   relu and the other selections) must agree bit for bit: NVRTC compiles
 //!   with `--prec-div=true --prec-sqrt=true --ftz=false`, and no kernel has a
 //!   multiply-add that `--fmad` could contract;
-//! - `exp`, `log`, `tanh`, `sigmoid` and `powf` use CUDA's libm, within 1 to 4
+//! - `exp`, `log`, `log1p`, `tanh`, `sigmoid` and `powf` use CUDA's libm, within 1 to 4
 //!   ulp (CUDA C Programming Guide, "Mathematical Functions"), so relative
 //!   error <= 1e-5 (about 80 ulp), with an absolute floor of `f32::MIN_POSITIVE`
 //!   for subnormal results, which carry no relative precision;
@@ -122,10 +122,11 @@ fn assert_close(what: &str, cpu: &Tensor, gpu: &Tensor, dev: Device, rel: f32) {
 fn unary_ops_match_the_cpu() {
     let Some(dev) = gpu() else { return };
     type Op = (&'static str, f32, fn(&Tensor) -> Tensor);
-    let ops: [Op; 20] = [
+    let ops: [Op; 21] = [
         ("neg", 0.0, |x| x.neg()),
         ("exp", 1e-5, |x| x.exp()),
         ("log", 1e-5, |x| x.log()),
+        ("log1p", 1e-5, |x| x.log1p()),
         ("sqrt", 0.0, |x| x.sqrt()),
         ("square", 0.0, |x| x.square()),
         ("abs", 0.0, |x| x.abs()),
