@@ -29,9 +29,10 @@
 //!   `log_softmax(z) = (z - m) - log Σ exp(z - m)`, `m = max z` taken as a
 //!   constant (exact for the gradient, softmax being shift-invariant), as
 //!   `tf.nn.softmax_cross_entropy_with_logits` computes it; and
-//!   `max(x, 0) - x z + log(1 + exp(-|x|))`, averaged over the last axis, as
-//!   `tf.nn.sigmoid_cross_entropy_with_logits` (whose `log1p` is here
-//!   `log(1 + ·)`, within `6e-8` absolute).
+//!   `max(x, 0) - x z + log1p(exp(-|x|))`, averaged over the last axis, as
+//!   `tf.nn.sigmoid_cross_entropy_with_logits` computes it (so that a small
+//!   loss such as `2.0611537e-9` at `x = 20`, `z = 1` is not lost to `1 + ·`
+//!   rounding to 1).
 //! - [`mean_absolute_error`] `mean(|y - p|)`, [`mean_absolute_percentage_error`]
 //!   `100 · mean(|(y - p) / max(|y|, ε)|)`, [`hinge`]
 //!   `mean(max(1 - y p, 0))` (labels in `{0, 1}` become `{-1, 1}`) and
@@ -287,11 +288,15 @@ pub fn categorical_crossentropy_from_logits<'t>(
 
 /// Binary cross-entropy from logits (`from_logits=True`), averaged over the
 /// last axis: `[batch, k]` -> `[batch]`. Per element, with `x` the logit and
-/// `z` the label, `max(x, 0) - x z + log(1 + exp(-|x|))`, the numerically
+/// `z` the label, `max(x, 0) - x z + log1p(exp(-|x|))`, the numerically
 /// stable form of `-(z log σ(x) + (1 - z) log(1 - σ(x)))` that
 /// `tf.nn.sigmoid_cross_entropy_with_logits` uses, including its choice of
 /// branch at `x = 0` (`x >= 0` takes `max(x, 0) = x`, `-|x| = -x`), so the
-/// gradient there is `σ(0) - z`.
+/// gradient there is `σ(0) - z`. The first two terms are taken as one
+/// product `x ([x >= 0] - z)` (the same value for labels 0 and 1, within an
+/// ulp for soft labels), so that the gradient `σ(x) - z` of a confident
+/// right prediction is not rounded away: `x = 20`, `z = 1` gives the loss
+/// `2.0611537e-9` and the gradient `-2.0611537e-9`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] naming both shapes if they differ.
@@ -299,15 +304,14 @@ pub fn binary_crossentropy_from_logits<'t>(y_true: Var<'t>, y_pred: Var<'t>) -> 
     let last = same_shape("binary_crossentropy", y_true, y_pred)?;
     let tape = y_pred.tape();
     let nonneg = y_pred.value().greater_equal(&Tensor::scalar(0.0))?;
-    // -|x| = x (1 - 2 [x >= 0]); max(x, 0) = x [x >= 0].
+    // -|x| = x (1 - 2 [x >= 0]); max(x, 0) - x z = x ([x >= 0] - z), one
+    // product, so that its gradient [x >= 0] - z is exact (0 at x = 20,
+    // z = 1) and does not swallow the softplus term's -2e-9.
     let sign = tape.constant(nonneg.mul_scalar(-2.0).add_scalar(1.0));
-    let relu = y_pred.mul(tape.constant(nonneg))?;
+    let linear = y_pred.mul(tape.constant(nonneg).sub(y_true)?)?;
     let neg_abs = y_pred.mul(sign)?;
-    let softplus = neg_abs.exp().add_scalar(1.0).log();
-    Ok(relu
-        .sub(y_pred.mul(y_true)?)?
-        .add(softplus)?
-        .mean(last, false)?)
+    let softplus = neg_abs.exp().log1p();
+    Ok(linear.add(softplus)?.mean(last, false)?)
 }
 
 /// Mean absolute error per sample (Keras `mean_absolute_error`, `"mae"`):

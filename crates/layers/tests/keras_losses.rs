@@ -235,6 +235,35 @@ fn binary_crossentropy_from_logits_values_and_gradient_at_zero() {
     assert!((a - b).abs() < 1e-5, "{a} vs {b}");
 }
 
+/// Issue 11: `log(1 + exp(-|x|))` rounded `1 + 2e-9` to 1 and lost the
+/// loss of a confident right prediction; `log1p` keeps it, as TensorFlow's
+/// `sigmoid_cross_entropy_with_logits` does (and hebb's fused step did).
+#[test]
+fn binary_crossentropy_from_logits_keeps_small_losses() {
+    let tape = GradientTape::new();
+    let x = tape.watch_tensor(t(&[20.0], &[1, 1]));
+    let y = tape.constant(t(&[1.0], &[1, 1]));
+    let loss = Loss::BinaryCrossentropy { from_logits: true }
+        .call(y, x)
+        .unwrap();
+    let l = loss.value().item().unwrap();
+    assert!(
+        ((f64::from(l) - 2.061_153_7e-9) / 2.061_153_7e-9).abs() < 1e-6,
+        "{l:e}"
+    );
+    // The gradient σ(20) - 1 = -2.0611537e-9.
+    let g = tape.gradient(loss.mean_all(), &[x]).unwrap()[0].item().unwrap();
+    assert!(
+        ((f64::from(g) + 2.061_153_7e-9) / 2.061_153_7e-9).abs() < 1e-6,
+        "{g:e}"
+    );
+    // The fused form gives the same loss.
+    let (fused, _) = t(&[20.0], &[1, 1])
+        .sigmoid_cross_entropy(&t(&[1.0], &[1, 1]))
+        .unwrap();
+    assert_eq!(fused.to_vec(), vec![l]);
+}
+
 #[test]
 fn regression_and_hinge_values() {
     let tape = GradientTape::new();
