@@ -6,7 +6,11 @@
 //! - [`categorical_crossentropy`] (tf.keras semantics, lecture 12.2):
 //!   `p = y_pred / Σ y_pred`, clipped to `[ε, 1 - ε]` with `ε = 1e-7`, then
 //!   `-Σ y_true · log(p)` over the last axis. The gradient flows through
-//!   exactly that computation; the clip passes none where it clips.
+//!   exactly that computation; the clip passes none where it clips. A row
+//!   of `y_pred` that sums to 0 (all zeros), where Keras divides 0 by 0 and
+//!   returns NaN, is clipped first and normalised after, as the sparse loss
+//!   treats every row: `Σ y_true · ln k` for `k` classes (`ln 3 = 1.0986123`
+//!   for a one-hot label, the sparse loss's value), with a zero gradient.
 //! - [`binary_crossentropy`] (Keras 3, `keras/src/backend/tensorflow/nn.py`):
 //!   `p` clipped to `[ε, 1 - ε]`, then `-(y log p + (1 - y) log(1 - p))`,
 //!   averaged over the last axis.
@@ -80,13 +84,32 @@ fn same_shape(what: &'static str, y_true: Var<'_>, y_pred: Var<'_>) -> Result<us
 /// `y_true` is one-hot `[batch, classes]`, `y_pred` probabilities of the same
 /// shape; returns `[batch]`.
 ///
+/// `p = clip(y_pred / Σ y_pred, ε, 1 - ε)` and the loss `-Σ y_true · log p`,
+/// as `keras.losses.categorical_crossentropy`. A row that sums to 0 has no
+/// such `p` (Keras returns NaN there, value and gradient); here it is
+/// clipped first and normalised after, `p = clip(y_pred) / Σ clip(y_pred)`,
+/// which is what [`sparse_categorical_crossentropy`] does with every row:
+/// an all-zero row gives `Σ y_true · ln k` for `k` classes (1.0986123 for a
+/// one-hot label and 3 classes, as the sparse loss gives) and, every element
+/// being clipped, no gradient to `y_pred`. Other rows are computed as before,
+/// bit for bit.
+///
 /// # Errors
 /// [`Error::InvalidArgument`] naming both shapes if they differ.
 pub fn categorical_crossentropy<'t>(y_true: Var<'t>, y_pred: Var<'t>) -> Result<Var<'t>> {
     let last = same_shape("categorical_crossentropy", y_true, y_pred)?;
+    let tape = y_pred.tape();
+    let sum = y_pred.sum(last, true)?;
+    // 1 on rows that sum to 0, else 0: such rows are divided by 1 (their
+    // zeros are clipped to ε) and then by the sum of the clipped row; every
+    // other row by its sum, then by 1 (exact).
+    let zero = sum.value().equal(&Tensor::scalar(0.0))?;
     let p = y_pred
-        .div(y_pred.sum(last, true)?)?
+        .div(sum.add(tape.constant(zero.clone()))?)?
         .clip(EPSILON, 1.0 - EPSILON)?;
+    let keep = tape.constant(zero.neg().add_scalar(1.0));
+    let scale = p.sum(last, true)?.mul(tape.constant(zero))?.add(keep)?;
+    let p = p.div(scale)?;
     Ok(y_true.mul(p.log())?.sum(last, false)?.neg())
 }
 
