@@ -158,7 +158,12 @@ pub struct FitOptions {
     pub shuffle: bool,
     /// Seed of the shuffling (0).
     pub seed: u64,
-    /// The last fraction of `x`/`y`, taken before shuffling, held out for validation (0.0).
+    /// The last fraction of `x`/`y`, taken before shuffling, held out for
+    /// validation (0.0): of `n` samples, the first `floor(n (1 -
+    /// validation_split))` train and the rest validate, as in Keras. A split
+    /// in `(0, 1)` that leaves either part empty (`1e-17` of 150 samples:
+    /// no validation sample; 0.5 of 1: no training sample) is refused with
+    /// [`Error::ValidationSplit`], as Keras refuses it.
     pub validation_split: f64,
     /// Explicit validation inputs and targets; overrides `validation_split`.
     pub validation_data: Option<(Tensor, Tensor)>,
@@ -1200,7 +1205,10 @@ impl Sequential {
     /// results do not depend on the number of threads.
     ///
     /// # Errors
-    /// [`Error::NotCompiled`]; shape errors naming the layer; [`Error::NonFiniteBatchLoss`]
+    /// [`Error::NotCompiled`]; shape errors naming the layer;
+    /// [`Error::ValidationSplit`] naming the sample count and the split when
+    /// `validation_split` leaves no training or no validation sample;
+    /// [`Error::NonFiniteBatchLoss`]
     /// naming the epoch and batch if the loss becomes NaN or infinite (unless a
     /// [`callbacks::TerminateOnNaN`] stops training first); callback errors.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
@@ -1240,6 +1248,19 @@ impl Sequential {
         } else {
             (n as f64 * (1.0 - options.validation_split)).floor() as usize
         };
+        // Keras (`train_validation_split`) refuses a split that leaves either
+        // side empty: 1e-17 of 150 samples would train without validation.
+        if options.validation_data.is_none()
+            && options.validation_split > 0.0
+            && (split_at == 0 || split_at == n)
+        {
+            return Err(Error::ValidationSplit {
+                samples: n,
+                validation_split: options.validation_split,
+                train: split_at,
+                validation: n - split_at,
+            });
+        }
         if split_at == 0 {
             return Err(Error::Data {
                 detail: format!(
