@@ -252,7 +252,9 @@ fn binary_crossentropy_from_logits_keeps_small_losses() {
         "{l:e}"
     );
     // The gradient σ(20) - 1 = -2.0611537e-9.
-    let g = tape.gradient(loss.mean_all(), &[x]).unwrap()[0].item().unwrap();
+    let g = tape.gradient(loss.mean_all(), &[x]).unwrap()[0]
+        .item()
+        .unwrap();
     assert!(
         ((f64::from(g) + 2.061_153_7e-9) / 2.061_153_7e-9).abs() < 1e-6,
         "{g:e}"
@@ -279,7 +281,10 @@ fn categorical_crossentropy_of_an_all_zero_row_is_finite() {
     close(&l, &[3f64.ln(), -(0.5f64.ln())], 1e-6);
     assert!((l[0] - 1.098_612_3).abs() < 1e-6, "{}", l[0]);
     let sparse = Loss::SparseCategoricalCrossentropy { from_logits: false }
-        .call(tape.constant(t(&[0.], &[1])), tape.constant(t(&[0., 0., 0.], &[1, 3])))
+        .call(
+            tape.constant(t(&[0.], &[1])),
+            tape.constant(t(&[0., 0., 0.], &[1, 3])),
+        )
         .unwrap()
         .value()
         .item()

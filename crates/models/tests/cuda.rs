@@ -320,7 +320,10 @@ fn from_logits_on_a_softmax_output_reads_the_logits_on_the_gpu() {
             ("val_loss", h.get("val_loss").unwrap()[0]),
             ("evaluate", e[0]),
         ] {
-            assert!(((v - want) / want).abs() < 1e-6, "{loss:?} {what}: {v} vs {want}");
+            assert!(
+                ((v - want) / want).abs() < 1e-6,
+                "{loss:?} {what}: {v} vs {want}"
+            );
         }
     }
 }

@@ -42,12 +42,19 @@ fn categorical_crossentropy_on_all_zero_outputs_is_ln_k() {
     let y = Tensor::from_vec(vec![1., 0., 0., 0., 0., 1.], &[2, 3]).unwrap();
     let ln3 = 3f32.ln();
     let e = m.evaluate(&x, &y, 32, 0).unwrap();
-    assert!((e[0] - ln3).abs() < 1e-6 && (e[1] - ln3).abs() < 1e-6, "{e:?}");
+    assert!(
+        (e[0] - ln3).abs() < 1e-6 && (e[1] - ln3).abs() < 1e-6,
+        "{e:?}"
+    );
     // No gradient reaches the zero outputs (every one is clipped), so
     // training runs, leaves the weights as they were, and reports ln 3.
     let h = m.fit(&x, &y, quiet()).unwrap();
     assert!((h.get("loss").unwrap()[0] - ln3).abs() < 1e-6, "{h:?}");
-    assert!(m.get_weights().iter().all(|w| w.to_vec().iter().all(|&v| v == 0.0)));
+    assert!(
+        m.get_weights()
+            .iter()
+            .all(|w| w.to_vec().iter().all(|&v| v == 0.0))
+    );
     // The sparse loss on the same rows gives the same figure.
     m.compile("sgd", "sparse_categorical_crossentropy", Vec::<&str>::new())
         .unwrap();

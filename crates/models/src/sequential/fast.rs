@@ -819,10 +819,8 @@ mod tests {
         let x = Tensor::from_vec(vec![2., 1., 0.1], &[1, 3]).unwrap();
         let y = Tensor::from_vec(vec![0.], &[1]).unwrap();
         let eye = Tensor::from_vec(vec![1., 0., 0., 0., 1., 0., 0., 0., 1.], &[3, 3]).unwrap();
-        for (activation, from_logits) in [
-            (Activation::Linear, true),
-            (Activation::Softmax, false),
-        ] {
+        for (activation, from_logits) in [(Activation::Linear, true), (Activation::Softmax, false)]
+        {
             let mut m = Sequential::new().with_name("no_warning_model");
             m.add(Dense::new(3).activation(activation).input_shape(&[3]))
                 .unwrap();

@@ -988,7 +988,8 @@ impl Sequential {
             && matches!(
                 (loss, self.output_activation()),
                 (
-                    Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. },
+                    Loss::CategoricalCrossentropy { .. }
+                        | Loss::SparseCategoricalCrossentropy { .. },
                     Some(Softmax)
                 ) | (Loss::BinaryCrossentropy { .. }, Some(Sigmoid))
             )

@@ -271,7 +271,10 @@ mod tests {
         }
         // Rows summed away in full, and one sum per row.
         let total = g.sum_to_shape(&[]).unwrap().item().unwrap();
-        assert!(((f64::from(total) - 154_320.0) / 154_320.0).abs() < 1e-6, "{total}");
+        assert!(
+            ((f64::from(total) - 154_320.0) / 154_320.0).abs() < 1e-6,
+            "{total}"
+        );
         let rows = g.sum_to_shape(&[62_500, 1]).unwrap().to_vec();
         assert!(rows.iter().all(|&v| v == 1.23456f32 + 1.23456f32));
     }

@@ -208,7 +208,13 @@ mod tests {
         // Empty axes: a sum of nothing is 0 and a mean NaN, as before.
         let e = Tensor::zeros(&[0, 3]);
         assert_eq!(e.sum(0, false).unwrap().to_vec(), vec![0.0; 3]);
-        assert!(e.mean(0, false).unwrap().to_vec().iter().all(|v| v.is_nan()));
+        assert!(
+            e.mean(0, false)
+                .unwrap()
+                .to_vec()
+                .iter()
+                .all(|v| v.is_nan())
+        );
         assert_eq!(Tensor::zeros(&[3, 0]).sum(0, false).unwrap().shape(), &[0]);
     }
 
