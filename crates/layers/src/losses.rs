@@ -459,7 +459,11 @@ fn squeeze_or_expand<'t>(y_true: Var<'t>, y_pred: Var<'t>) -> Result<(Var<'t>, V
 /// [`call`](Self::call) returns per-sample losses `[batch]`; training takes
 /// their mean (Keras' default `"sum_over_batch_size"` reduction), e.g. with
 /// [`Var::mean_all`]. The cross-entropies carry Keras' `from_logits` flag
-/// (default `false`: `y_pred` are probabilities).
+/// (default `false`: `y_pred` are probabilities). [`call`](Self::call)
+/// takes `y_pred` as given; a `Sequential` model (hebb-models) compiled
+/// with `from_logits: true` on a softmax (or, for the binary loss, sigmoid)
+/// output layer hands it that layer's logits, with Keras' warning, as
+/// Keras' TensorFlow backend does, so that the activation is not applied twice.
 ///
 /// | variant | Keras name | function |
 /// |---|---|---|
