@@ -5,6 +5,7 @@
 //! registered gradients (`math_grad.py`, `nn_grad.py`): broadcasting ops sum
 //! the gradient back to each operand's shape; `matmul` gives `dA = g·Bᵀ`,
 //! `dB = Aᵀ·g`; `div` gives `g/b` and `g·((-a/b)/b)`; `log` gives `g·(1/x)`;
+//! `log1p` gives `g·(1/(1 + x))`;
 //! `sigmoid` `g·y·(1-y)`; `tanh` `g·(1-y²)`; `relu` passes `g` where `x > 0`;
 //! `clip` passes `g` where `min <= x <= max`; `softmax` gives
 //! `(g - Σ_last g·y)·y`; `mean` divides the broadcast gradient by the count.
@@ -292,6 +293,14 @@ impl<'t> Var<'t> {
         let x = self.value();
         let value = x.log();
         self.unary(value, move |g| Ok(g.mul(&x.reciprocal())?))
+    }
+
+    /// `ln(1 + x)` (`tf.math.log1p`), exact for small `x` where `(1 + x).log()`
+    /// rounds to 0; gradient `g · (1/(1 + x))`.
+    pub fn log1p(self) -> Var<'t> {
+        let x = self.value();
+        let value = x.log1p();
+        self.unary(value, move |g| Ok(g.mul(&x.add_scalar(1.0).reciprocal())?))
     }
 
     /// Logistic sigmoid `1/(1+e^-x)`; gradient `g · y · (1 - y)` (lecture 12.5).

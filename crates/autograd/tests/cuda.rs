@@ -90,6 +90,7 @@ fn every_op_and_its_gradient_matches_the_cpu() {
         ("abs", |a, b| a.abs().add(b), &a, &b),
         ("exp", |a, b| a.exp().add(b), &a, &b),
         ("log", |a, b| a.log().add(b), &positive, &b),
+        ("log1p", |a, b| a.log1p().add(b), &positive, &b),
         ("sigmoid", |a, b| a.sigmoid().add(b), &a, &b),
         ("tanh", |a, b| a.tanh().add(b), &a, &b),
         ("relu", |a, b| a.relu().add(b), &a, &b),

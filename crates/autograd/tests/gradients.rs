@@ -238,6 +238,7 @@ unary_op_tests! {
     abs: off_grid() => |x| Ok(x.abs());
     exp: value() => |x| Ok(x.exp());
     log: between(0.2, 1.9) => |x| Ok(x.log());
+    log1p: between(-0.8, 1.9) => |x| Ok(x.log1p());
     sigmoid: value() => |x| Ok(x.sigmoid());
     tanh: value() => |x| Ok(x.tanh());
     relu: off_grid() => |x| Ok(x.relu());

@@ -109,11 +109,20 @@ impl Dense {
     /// # Errors
     /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
     pub fn forward<'t>(&self, tape: &'t GradientTape, x: Var<'t>) -> Result<Var<'t>> {
+        self.activation.apply(self.forward_logits(tape, x)?)
+    }
+
+    /// The logits `x · kernel + bias`, before the activation, recorded on
+    /// `tape` (kernel and bias watched): what a cross-entropy reads from a
+    /// softmax or sigmoid layer, as Keras' TensorFlow backend takes them
+    /// (`_keras_logits`). `[batch, in]` -> `[batch, units]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
+    pub fn forward_logits<'t>(&self, tape: &'t GradientTape, x: Var<'t>) -> Result<Var<'t>> {
         self.check_input(&x.shape())?;
-        let z = x
-            .matmul(tape.watch(&self.kernel))?
-            .add(tape.watch(&self.bias))?;
-        self.activation.apply(z)
+        Ok(x.matmul(tape.watch(&self.kernel))?
+            .add(tape.watch(&self.bias))?)
     }
 
     /// `activation(x · kernel + bias)` on plain tensors (inference).
@@ -121,9 +130,17 @@ impl Dense {
     /// # Errors
     /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
     pub fn call(&self, x: &Tensor) -> Result<Tensor> {
+        self.activation.call(&self.call_logits(x)?)
+    }
+
+    /// The logits `x · kernel + bias` on plain tensors, before the
+    /// activation (see [`forward_logits`](Self::forward_logits)).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
+    pub fn call_logits(&self, x: &Tensor) -> Result<Tensor> {
         self.check_input(x.shape())?;
-        let z = x.matmul(self.kernel.value())?.add(self.bias.value())?;
-        self.activation.call(&z)
+        Ok(x.matmul(self.kernel.value())?.add(self.bias.value())?)
     }
 }
 

@@ -6,7 +6,11 @@
 //! - [`categorical_crossentropy`] (tf.keras semantics, lecture 12.2):
 //!   `p = y_pred / Σ y_pred`, clipped to `[ε, 1 - ε]` with `ε = 1e-7`, then
 //!   `-Σ y_true · log(p)` over the last axis. The gradient flows through
-//!   exactly that computation; the clip passes none where it clips.
+//!   exactly that computation; the clip passes none where it clips. A row
+//!   of `y_pred` that sums to 0 (all zeros), where Keras divides 0 by 0 and
+//!   returns NaN, is clipped first and normalised after, as the sparse loss
+//!   treats every row: `Σ y_true · ln k` for `k` classes (`ln 3 = 1.0986123`
+//!   for a one-hot label, the sparse loss's value), with a zero gradient.
 //! - [`binary_crossentropy`] (Keras 3, `keras/src/backend/tensorflow/nn.py`):
 //!   `p` clipped to `[ε, 1 - ε]`, then `-(y log p + (1 - y) log(1 - p))`,
 //!   averaged over the last axis.
@@ -29,9 +33,10 @@
 //!   `log_softmax(z) = (z - m) - log Σ exp(z - m)`, `m = max z` taken as a
 //!   constant (exact for the gradient, softmax being shift-invariant), as
 //!   `tf.nn.softmax_cross_entropy_with_logits` computes it; and
-//!   `max(x, 0) - x z + log(1 + exp(-|x|))`, averaged over the last axis, as
-//!   `tf.nn.sigmoid_cross_entropy_with_logits` (whose `log1p` is here
-//!   `log(1 + ·)`, within `6e-8` absolute).
+//!   `max(x, 0) - x z + log1p(exp(-|x|))`, averaged over the last axis, as
+//!   `tf.nn.sigmoid_cross_entropy_with_logits` computes it (so that a small
+//!   loss such as `2.0611537e-9` at `x = 20`, `z = 1` is not lost to `1 + ·`
+//!   rounding to 1).
 //! - [`mean_absolute_error`] `mean(|y - p|)`, [`mean_absolute_percentage_error`]
 //!   `100 · mean(|(y - p) / max(|y|, ε)|)`, [`hinge`]
 //!   `mean(max(1 - y p, 0))` (labels in `{0, 1}` become `{-1, 1}`) and
@@ -79,13 +84,32 @@ fn same_shape(what: &'static str, y_true: Var<'_>, y_pred: Var<'_>) -> Result<us
 /// `y_true` is one-hot `[batch, classes]`, `y_pred` probabilities of the same
 /// shape; returns `[batch]`.
 ///
+/// `p = clip(y_pred / Σ y_pred, ε, 1 - ε)` and the loss `-Σ y_true · log p`,
+/// as `keras.losses.categorical_crossentropy`. A row that sums to 0 has no
+/// such `p` (Keras returns NaN there, value and gradient); here it is
+/// clipped first and normalised after, `p = clip(y_pred) / Σ clip(y_pred)`,
+/// which is what [`sparse_categorical_crossentropy`] does with every row:
+/// an all-zero row gives `Σ y_true · ln k` for `k` classes (1.0986123 for a
+/// one-hot label and 3 classes, as the sparse loss gives) and, every element
+/// being clipped, no gradient to `y_pred`. Other rows are computed as before,
+/// bit for bit.
+///
 /// # Errors
 /// [`Error::InvalidArgument`] naming both shapes if they differ.
 pub fn categorical_crossentropy<'t>(y_true: Var<'t>, y_pred: Var<'t>) -> Result<Var<'t>> {
     let last = same_shape("categorical_crossentropy", y_true, y_pred)?;
+    let tape = y_pred.tape();
+    let sum = y_pred.sum(last, true)?;
+    // 1 on rows that sum to 0, else 0: such rows are divided by 1 (their
+    // zeros are clipped to ε) and then by the sum of the clipped row; every
+    // other row by its sum, then by 1 (exact).
+    let zero = sum.value().equal(&Tensor::scalar(0.0))?;
     let p = y_pred
-        .div(y_pred.sum(last, true)?)?
+        .div(sum.add(tape.constant(zero.clone()))?)?
         .clip(EPSILON, 1.0 - EPSILON)?;
+    let keep = tape.constant(zero.neg().add_scalar(1.0));
+    let scale = p.sum(last, true)?.mul(tape.constant(zero))?.add(keep)?;
+    let p = p.div(scale)?;
     Ok(y_true.mul(p.log())?.sum(last, false)?.neg())
 }
 
@@ -287,11 +311,15 @@ pub fn categorical_crossentropy_from_logits<'t>(
 
 /// Binary cross-entropy from logits (`from_logits=True`), averaged over the
 /// last axis: `[batch, k]` -> `[batch]`. Per element, with `x` the logit and
-/// `z` the label, `max(x, 0) - x z + log(1 + exp(-|x|))`, the numerically
+/// `z` the label, `max(x, 0) - x z + log1p(exp(-|x|))`, the numerically
 /// stable form of `-(z log σ(x) + (1 - z) log(1 - σ(x)))` that
 /// `tf.nn.sigmoid_cross_entropy_with_logits` uses, including its choice of
 /// branch at `x = 0` (`x >= 0` takes `max(x, 0) = x`, `-|x| = -x`), so the
-/// gradient there is `σ(0) - z`.
+/// gradient there is `σ(0) - z`. The first two terms are taken as one
+/// product `x ([x >= 0] - z)` (the same value for labels 0 and 1, within an
+/// ulp for soft labels), so that the gradient `σ(x) - z` of a confident
+/// right prediction is not rounded away: `x = 20`, `z = 1` gives the loss
+/// `2.0611537e-9` and the gradient `-2.0611537e-9`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] naming both shapes if they differ.
@@ -299,15 +327,14 @@ pub fn binary_crossentropy_from_logits<'t>(y_true: Var<'t>, y_pred: Var<'t>) -> 
     let last = same_shape("binary_crossentropy", y_true, y_pred)?;
     let tape = y_pred.tape();
     let nonneg = y_pred.value().greater_equal(&Tensor::scalar(0.0))?;
-    // -|x| = x (1 - 2 [x >= 0]); max(x, 0) = x [x >= 0].
+    // -|x| = x (1 - 2 [x >= 0]); max(x, 0) - x z = x ([x >= 0] - z), one
+    // product, so that its gradient [x >= 0] - z is exact (0 at x = 20,
+    // z = 1) and does not swallow the softplus term's -2e-9.
     let sign = tape.constant(nonneg.mul_scalar(-2.0).add_scalar(1.0));
-    let relu = y_pred.mul(tape.constant(nonneg))?;
+    let linear = y_pred.mul(tape.constant(nonneg).sub(y_true)?)?;
     let neg_abs = y_pred.mul(sign)?;
-    let softplus = neg_abs.exp().add_scalar(1.0).log();
-    Ok(relu
-        .sub(y_pred.mul(y_true)?)?
-        .add(softplus)?
-        .mean(last, false)?)
+    let softplus = neg_abs.exp().log1p();
+    Ok(linear.add(softplus)?.mean(last, false)?)
 }
 
 /// Mean absolute error per sample (Keras `mean_absolute_error`, `"mae"`):
@@ -432,7 +459,11 @@ fn squeeze_or_expand<'t>(y_true: Var<'t>, y_pred: Var<'t>) -> Result<(Var<'t>, V
 /// [`call`](Self::call) returns per-sample losses `[batch]`; training takes
 /// their mean (Keras' default `"sum_over_batch_size"` reduction), e.g. with
 /// [`Var::mean_all`]. The cross-entropies carry Keras' `from_logits` flag
-/// (default `false`: `y_pred` are probabilities).
+/// (default `false`: `y_pred` are probabilities). [`call`](Self::call)
+/// takes `y_pred` as given; a `Sequential` model (hebb-models) compiled
+/// with `from_logits: true` on a softmax (or, for the binary loss, sigmoid)
+/// output layer hands it that layer's logits, with Keras' warning, as
+/// Keras' TensorFlow backend does, so that the activation is not applied twice.
 ///
 /// | variant | Keras name | function |
 /// |---|---|---|

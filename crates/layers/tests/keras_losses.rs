@@ -235,6 +235,77 @@ fn binary_crossentropy_from_logits_values_and_gradient_at_zero() {
     assert!((a - b).abs() < 1e-5, "{a} vs {b}");
 }
 
+/// Issue 11: `log(1 + exp(-|x|))` rounded `1 + 2e-9` to 1 and lost the
+/// loss of a confident right prediction; `log1p` keeps it, as TensorFlow's
+/// `sigmoid_cross_entropy_with_logits` does (and hebb's fused step did).
+#[test]
+fn binary_crossentropy_from_logits_keeps_small_losses() {
+    let tape = GradientTape::new();
+    let x = tape.watch_tensor(t(&[20.0], &[1, 1]));
+    let y = tape.constant(t(&[1.0], &[1, 1]));
+    let loss = Loss::BinaryCrossentropy { from_logits: true }
+        .call(y, x)
+        .unwrap();
+    let l = loss.value().item().unwrap();
+    assert!(
+        ((f64::from(l) - 2.061_153_7e-9) / 2.061_153_7e-9).abs() < 1e-6,
+        "{l:e}"
+    );
+    // The gradient σ(20) - 1 = -2.0611537e-9.
+    let g = tape.gradient(loss.mean_all(), &[x]).unwrap()[0]
+        .item()
+        .unwrap();
+    assert!(
+        ((f64::from(g) + 2.061_153_7e-9) / 2.061_153_7e-9).abs() < 1e-6,
+        "{g:e}"
+    );
+    // The fused form gives the same loss.
+    let (fused, _) = t(&[20.0], &[1, 1])
+        .sigmoid_cross_entropy(&t(&[1.0], &[1, 1]))
+        .unwrap();
+    assert_eq!(fused.to_vec(), vec![l]);
+}
+
+/// Issue 11: an all-zero probability row gave NaN (Keras too); it is
+/// clipped and then normalised, as the sparse loss treats it: `ln 3` for 3
+/// classes, no gradient, and the value the sparse loss gives.
+#[test]
+fn categorical_crossentropy_of_an_all_zero_row_is_finite() {
+    let tape = GradientTape::new();
+    let y = tape.constant(t(&[1., 0., 0., 0., 1., 0.], &[2, 3]));
+    let p = tape.watch_tensor(t(&[0., 0., 0., 0.2, 0.5, 0.3], &[2, 3]));
+    let loss = Loss::CategoricalCrossentropy { from_logits: false }
+        .call(y, p)
+        .unwrap();
+    let l = loss.value().to_vec();
+    close(&l, &[3f64.ln(), -(0.5f64.ln())], 1e-6);
+    assert!((l[0] - 1.098_612_3).abs() < 1e-6, "{}", l[0]);
+    let sparse = Loss::SparseCategoricalCrossentropy { from_logits: false }
+        .call(
+            tape.constant(t(&[0.], &[1])),
+            tape.constant(t(&[0., 0., 0.], &[1, 3])),
+        )
+        .unwrap()
+        .value()
+        .item()
+        .unwrap();
+    assert!((l[0] - sparse).abs() < 1e-6, "{} vs sparse {sparse}", l[0]);
+    let g = tape.gradient(loss.mean_all(), &[p]).unwrap()[0].to_vec();
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    assert_eq!(g[..3], [0.0; 3], "the clipped zeros pass no gradient");
+    // The other row's gradient is the one it had alone: -y/p·(1/2) + 1/(2 Σp).
+    close(&g[3..], &[0.5, 0.5 - 1.0, 0.5], 1e-6);
+    // Soft labels weight ln k by their mass.
+    let soft = losses::categorical_crossentropy(
+        tape.constant(t(&[0.5, 0.25, 0.25, 0.0], &[1, 4])),
+        tape.constant(t(&[0.0; 4], &[1, 4])),
+    )
+    .unwrap()
+    .value()
+    .to_vec();
+    close(&soft, &[4f64.ln()], 1e-6);
+}
+
 #[test]
 fn regression_and_hinge_values() {
     let tape = GradientTape::new();

@@ -97,6 +97,27 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// `fit`'s `validation_split` leaves no training or no validation
+    /// samples: Keras takes the first `split_at = floor(samples · (1 -
+    /// validation_split))` samples for training and the rest for validation,
+    /// and refuses a split where either part is empty (`split_at` 0 or
+    /// `samples`), rather than train without validation or on nothing.
+    #[error(
+        "training data contains {samples} samples, which is not sufficient to split it into a \
+         validation and training set as specified by validation_split={validation_split} \
+         ({train} samples for training, {validation} for validation; each needs at least 1). \
+         Either provide more data, or a different value for validation_split"
+    )]
+    ValidationSplit {
+        /// The number of samples given to `fit`.
+        samples: usize,
+        /// The fraction asked for.
+        validation_split: f64,
+        /// Samples left for training (`split_at`).
+        train: usize,
+        /// Samples left for validation (`samples - split_at`).
+        validation: usize,
+    },
     /// An optimiser could not be made or applied.
     #[error(transparent)]
     Optim(#[from] hebb_optim::Error),

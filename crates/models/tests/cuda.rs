@@ -261,3 +261,69 @@ fn devices_are_explicit() {
     let err = a.add(&b).unwrap_err().to_string();
     assert!(err.contains("cpu") && err.contains("cuda:0"), "{err}");
 }
+
+/// Issue 11, on the GPU: a `from_logits` loss on a softmax (sigmoid)
+/// output reads the layer's logits, as Keras does, in fit (the tensor-op
+/// step), the validation pass and evaluate: 0.41702995 (0.04858735), not
+/// the 0.80212092 (0.32623914) of the activation applied twice.
+#[test]
+fn from_logits_on_a_softmax_output_reads_the_logits_on_the_gpu() {
+    use hebb_layers::losses::Loss;
+    use hebb_tensor::Tensor;
+    let Some(gpu) = gpu() else { return };
+    let eye = Tensor::from_vec(vec![1., 0., 0., 0., 1., 0., 0., 0., 1.], &[3, 3]).unwrap();
+    let cases = [
+        (
+            Loss::SparseCategoricalCrossentropy { from_logits: true },
+            Activation::Softmax,
+            Tensor::from_vec(vec![2., 1., 0.1], &[1, 3]).unwrap(),
+            Tensor::from_vec(vec![0.], &[1]).unwrap(),
+            eye,
+            0.417_029_95f32,
+        ),
+        (
+            Loss::BinaryCrossentropy { from_logits: true },
+            Activation::Sigmoid,
+            Tensor::from_vec(vec![3.], &[1, 1]).unwrap(),
+            Tensor::from_vec(vec![1.], &[1, 1]).unwrap(),
+            Tensor::ones(&[1, 1]),
+            0.048_587_35,
+        ),
+    ];
+    for (loss, activation, x, y, kernel, want) in cases {
+        let units = kernel.shape()[1];
+        let mut m = Sequential::new();
+        m.add(
+            Dense::new(units)
+                .activation(activation)
+                .input_shape(&[x.shape()[1]]),
+        )
+        .unwrap();
+        let sgd: Box<dyn hebb_optim::Optimizer> = Box::new(hebb_optim::Sgd::new(0.0));
+        m.compile(sgd, loss, Vec::<&str>::new()).unwrap();
+        m.set_weights(&[kernel, Tensor::zeros(&[units])]).unwrap();
+        m.to_device(gpu).unwrap();
+        let h = m
+            .fit(
+                &x,
+                &y,
+                FitOptions {
+                    verbose: 0,
+                    validation_data: Some((x.clone(), y.clone())),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let e = m.evaluate(&x, &y, 32, 0).unwrap();
+        for (what, v) in [
+            ("loss", h.get("loss").unwrap()[0]),
+            ("val_loss", h.get("val_loss").unwrap()[0]),
+            ("evaluate", e[0]),
+        ] {
+            assert!(
+                ((v - want) / want).abs() < 1e-6,
+                "{loss:?} {what}: {v} vs {want}"
+            );
+        }
+    }
+}

@@ -281,7 +281,18 @@ fn validation_split_out_of_range_is_an_error() {
             },
         )
         .unwrap_err();
-    assert!(err.to_string().contains("no training samples"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::ValidationSplit {
+                samples: 1,
+                train: 0,
+                validation: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -10,11 +10,12 @@
 //!   relu and the other selections) must agree bit for bit: NVRTC compiles
 //!   with `--prec-div=true --prec-sqrt=true --ftz=false`, and no kernel has a
 //!   multiply-add that `--fmad` could contract;
-//! - `exp`, `log`, `tanh`, `sigmoid` and `powf` use CUDA's libm, within 1 to 4
+//! - `exp`, `log`, `log1p`, `tanh`, `sigmoid` and `powf` use CUDA's libm, within 1 to 4
 //!   ulp (CUDA C Programming Guide, "Mathematical Functions"), so relative
 //!   error <= 1e-5 (about 80 ulp), with an absolute floor of `f32::MIN_POSITIVE`
 //!   for subnormal results, which carry no relative precision;
-//! - sums and means: the CPU adds in `f32` (Eigen's order) and the GPU in
+//! - sums and means: the CPU adds along the last axis in `f32` (Eigen's
+//!   order; along other axes in `f64`, rounding once) and the GPU in
 //!   `f64`, rounding once. Recursive `f32` summation of `n` terms errs by at
 //!   most `(n - 1) u sum|x|` (`u = 2^-24`, Higham, "Accuracy and Stability
 //!   of Numerical Algorithms", 4.2), and the GPU by at most `u |s|` plus
@@ -121,10 +122,11 @@ fn assert_close(what: &str, cpu: &Tensor, gpu: &Tensor, dev: Device, rel: f32) {
 fn unary_ops_match_the_cpu() {
     let Some(dev) = gpu() else { return };
     type Op = (&'static str, f32, fn(&Tensor) -> Tensor);
-    let ops: [Op; 20] = [
+    let ops: [Op; 21] = [
         ("neg", 0.0, |x| x.neg()),
         ("exp", 1e-5, |x| x.exp()),
         ("log", 1e-5, |x| x.log()),
+        ("log1p", 1e-5, |x| x.log1p()),
         ("sqrt", 0.0, |x| x.sqrt()),
         ("square", 0.0, |x| x.square()),
         ("abs", 0.0, |x| x.abs()),
@@ -449,6 +451,38 @@ fn reductions_match_the_cpu() {
         let xg = on(&x, dev);
         assert_close("sum_all", &x.sum_all(), &xg.sum_all(), dev, 0.0);
         assert_close("mean_all", &x.mean_all(), &xg.mean_all(), dev, 0.0);
+    }
+}
+
+/// Issue 11's sizes: a sum or mean over millions of rows, along the first
+/// axis (and a bias gradient, `sum_to_shape`), within `1e-6` relative on
+/// the GPU as on the CPU.
+#[test]
+fn long_axes_sum_to_within_1e_6() {
+    let Some(dev) = gpu() else { return };
+    let rel = |v: f32, want: f64| ((f64::from(v) - want) / want).abs();
+    let x = on(&Tensor::full(&[10_000_000, 2], 0.1), dev);
+    let tenth = f64::from(0.1f32);
+    for v in x.mean(0, false).unwrap().try_to_vec().unwrap() {
+        assert!(rel(v, tenth) < 1e-6, "mean(0) = {v}");
+    }
+    assert!(rel(x.mean_all().try_to_vec().unwrap()[0], tenth) < 1e-6);
+    let y = on(&Tensor::full(&[62_500, 2], 1.23456), dev);
+    let sums = [
+        y.sum(0, false).unwrap(),
+        y.sum(0, true).unwrap(),
+        y.sum_to_shape(&[2]).unwrap(),
+        y.sum_to_shape(&[1, 2]).unwrap(),
+    ];
+    for s in sums {
+        assert_eq!(s.device(), dev);
+        for v in s.try_to_vec().unwrap() {
+            assert!(rel(v, 77160.0) < 1e-6, "sum over 62,500 rows = {v}");
+        }
+    }
+    let z = on(&Tensor::full(&[2, 62_500, 3], 1.23456), dev);
+    for v in z.sum(1, false).unwrap().try_to_vec().unwrap() {
+        assert!(rel(v, 77160.0) < 1e-6, "sum(1) = {v}");
     }
 }
 

@@ -14,7 +14,9 @@
 //! The loss meets the last layer as Keras' TensorFlow backend has it meet
 //! (`_get_logits` in `keras/src/backend/tensorflow/nn.py`): a softmax output
 //! with a categorical cross-entropy, or a sigmoid output with the binary one,
-//! is computed from the logits `Z` of that layer, so the loss is
+//! is computed from the logits `Z` of that layer, with or without
+//! `from_logits` (with it, Keras warns that the output is not logits and
+//! still takes `Z`; `fit` and `evaluate` give the same warning), so the loss is
 //! `log Σ exp(z) - z_y` (no clipping) and its gradient is `(softmax(z) - y) / rows`
 //! (`tf.nn.sparse_softmax_cross_entropy_with_logits`). The mean squared error
 //! is taken on the outputs and back-propagated through the last activation.
@@ -124,14 +126,17 @@ impl FusedStep {
             Loss::SparseCategoricalCrossentropy { from_logits }
             | Loss::CategoricalCrossentropy { from_logits } => {
                 let sparse = loss.is_sparse();
+                // A softmax output meets the loss through its logits, with
+                // `from_logits` too (Keras warns and does the same; the
+                // softmax is not applied twice).
                 match (from_logits, last) {
-                    (false, Activation::Softmax) => (Head::SoftmaxCrossEntropy { sparse }, true),
+                    (_, Activation::Softmax) => (Head::SoftmaxCrossEntropy { sparse }, true),
                     (true, Activation::Linear) => (Head::SoftmaxCrossEntropy { sparse }, false),
                     _ => return None,
                 }
             }
             Loss::BinaryCrossentropy { from_logits } => match (from_logits, last) {
-                (false, Activation::Sigmoid) => (Head::SigmoidCrossEntropy, true),
+                (_, Activation::Sigmoid) => (Head::SigmoidCrossEntropy, true),
                 (true, Activation::Linear) => (Head::SigmoidCrossEntropy, false),
                 _ => return None,
             },
@@ -672,6 +677,166 @@ mod tests {
                 &["mae"],
             );
             compare(fused, tape, &x, &y);
+        }
+    }
+
+    /// Issue 11: `from_logits=true` on a softmax or sigmoid output applied
+    /// the activation twice (0.80212092 and 0.32623914). Keras warns and
+    /// reads the layer's logits: 0.41702995 and 0.04858735. Every path
+    /// (the fused step, the tensor-op step of the GPUs, the tape) gives
+    /// Keras' figure for fit's loss, the validation loss and evaluate;
+    /// with the activation as a layer of its own too, and compiled before
+    /// the last layer is added.
+    #[test]
+    fn from_logits_on_a_softmax_or_sigmoid_output_reads_the_logits() {
+        use crate::warnings;
+
+        struct Case {
+            loss: Loss,
+            activation: Activation,
+            x: Tensor,
+            y: Tensor,
+            kernel: Tensor,
+            want: f32,
+            message: &'static str,
+        }
+        let eye = Tensor::from_vec(vec![1., 0., 0., 0., 1., 0., 0., 0., 1.], &[3, 3]).unwrap();
+        let t = |v: Vec<f32>, s: &[usize]| Tensor::from_vec(v, s).unwrap();
+        let cases = [
+            Case {
+                loss: Loss::SparseCategoricalCrossentropy { from_logits: true },
+                activation: Activation::Softmax,
+                x: t(vec![2., 1., 0.1], &[1, 3]),
+                y: t(vec![0.], &[1]),
+                kernel: eye.clone(),
+                want: 0.417_029_95,
+                message: "`sparse_categorical_crossentropy` received `from_logits=True`, but the \
+                          `output` argument was produced by a Softmax activation and thus does \
+                          not represent logits. Was this intended?",
+            },
+            Case {
+                loss: Loss::CategoricalCrossentropy { from_logits: true },
+                activation: Activation::Softmax,
+                x: t(vec![2., 1., 0.1], &[1, 3]),
+                y: t(vec![1., 0., 0.], &[1, 3]),
+                kernel: eye,
+                want: 0.417_029_95,
+                message: "`categorical_crossentropy` received `from_logits=True`, but the \
+                          `output` argument was produced by a Softmax activation",
+            },
+            Case {
+                loss: Loss::BinaryCrossentropy { from_logits: true },
+                activation: Activation::Sigmoid,
+                x: t(vec![3.], &[1, 1]),
+                y: t(vec![1.], &[1, 1]),
+                kernel: t(vec![1.], &[1, 1]),
+                want: 0.048_587_35,
+                message: "`binary_crossentropy` received `from_logits=True`, but the `output` \
+                          argument was produced by a Sigmoid activation",
+            },
+        ];
+        for case in cases {
+            let units = case.kernel.shape()[1];
+            let inputs = case.x.shape()[1];
+            for (path, separate, compile_first) in [
+                ("fused", false, false),
+                ("tensor-op", false, true),
+                ("tape", false, false),
+                ("fused", true, true),
+                ("tensor-op", true, false),
+                ("tape", true, true),
+            ] {
+                let what = format!("{:?} {path} separate {separate}", case.loss);
+                let mut m = Sequential::new();
+                let sgd: Box<dyn Optimizer> = Box::new(Sgd::new(0.0));
+                if compile_first {
+                    m.compile(sgd, case.loss, vec!["accuracy"]).unwrap();
+                }
+                if separate {
+                    m.add(Dense::new(units).input_shape(&[inputs])).unwrap();
+                    m.add(ActivationLayer::new(case.activation)).unwrap();
+                } else {
+                    m.add(
+                        Dense::new(units)
+                            .activation(case.activation)
+                            .input_shape(&[inputs]),
+                    )
+                    .unwrap();
+                }
+                if !compile_first {
+                    let sgd: Box<dyn Optimizer> = Box::new(Sgd::new(0.0));
+                    m.compile(sgd, case.loss, vec!["accuracy"]).unwrap();
+                }
+                m.set_weights(&[case.kernel.clone(), Tensor::zeros(&[units])])
+                    .unwrap();
+                m.force_tape = path == "tape";
+                m.force_device_step = path == "tensor-op";
+                assert_eq!(m.fused_step(&case.y).is_some(), path != "tape", "{what}");
+                let close = |v: f32, key: &str| {
+                    assert!(
+                        ((v - case.want) / case.want).abs() < 1e-6,
+                        "{what} {key}: {v} vs Keras {}",
+                        case.want
+                    );
+                };
+                let h = m
+                    .fit(
+                        &case.x,
+                        &case.y,
+                        FitOptions {
+                            verbose: 0,
+                            validation_data: Some((case.x.clone(), case.y.clone())),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                close(h.get("loss").unwrap()[0], "loss");
+                close(h.get("val_loss").unwrap()[0], "val_loss");
+                let e = m.evaluate(&case.x, &case.y, 32, 0).unwrap();
+                close(e[0], "evaluate");
+                // The metrics see the outputs (probabilities), and predict returns them.
+                assert_eq!(e[1], 1.0, "{what} accuracy");
+                let p = m.predict(&case.x, 32).unwrap().to_vec();
+                assert!(p.iter().all(|v| (0.0..=1.0).contains(v)), "{what}: {p:?}");
+                // Keras' warning, naming the layer whose logits are read,
+                // given once however many fits and evaluations meet it.
+                let layer = if separate { "activation" } else { "dense" };
+                let said = warnings::emitted();
+                let ours = said
+                    .iter()
+                    .filter(|w| w.starts_with(case.message))
+                    .filter(|w| w.contains(&format!("the logits of layer {layer},")))
+                    .count();
+                assert_eq!(ours, 1, "{what}: {said:?}");
+            }
+        }
+    }
+
+    /// A linear output with `from_logits`, and a softmax output without it,
+    /// give no warning and the figures they gave before.
+    #[test]
+    fn logits_and_probabilities_as_meant_give_no_warning() {
+        let x = Tensor::from_vec(vec![2., 1., 0.1], &[1, 3]).unwrap();
+        let y = Tensor::from_vec(vec![0.], &[1]).unwrap();
+        let eye = Tensor::from_vec(vec![1., 0., 0., 0., 1., 0., 0., 0., 1.], &[3, 3]).unwrap();
+        for (activation, from_logits) in [(Activation::Linear, true), (Activation::Softmax, false)]
+        {
+            let mut m = Sequential::new().with_name("no_warning_model");
+            m.add(Dense::new(3).activation(activation).input_shape(&[3]))
+                .unwrap();
+            m.compile(
+                "sgd",
+                Loss::SparseCategoricalCrossentropy { from_logits },
+                Vec::<&str>::new(),
+            )
+            .unwrap();
+            m.set_weights(&[eye.clone(), Tensor::zeros(&[3])]).unwrap();
+            for tape in [false, true] {
+                m.force_tape = tape;
+                let e = m.evaluate(&x, &y, 1, 0).unwrap();
+                assert!((e[0] - 0.417_029_95).abs() < 1e-6, "{e:?}");
+                assert!(!m.loss_reads_logits(m.compiled().unwrap().loss));
+            }
         }
     }
 

@@ -162,7 +162,12 @@ pub struct FitOptions {
     pub shuffle: bool,
     /// Seed of the shuffling (0).
     pub seed: u64,
-    /// The last fraction of `x`/`y`, taken before shuffling, held out for validation (0.0).
+    /// The last fraction of `x`/`y`, taken before shuffling, held out for
+    /// validation (0.0): of `n` samples, the first `floor(n (1 -
+    /// validation_split))` train and the rest validate, as in Keras. A split
+    /// in `(0, 1)` that leaves either part empty (`1e-17` of 150 samples:
+    /// no validation sample; 0.5 of 1: no training sample) is refused with
+    /// [`Error::ValidationSplit`], as Keras refuses it.
     pub validation_split: f64,
     /// Explicit validation inputs and targets; overrides `validation_split`.
     pub validation_data: Option<(Tensor, Tensor)>,
@@ -1035,33 +1040,111 @@ impl Sequential {
         names
     }
 
-    /// The forward pass on the tape.
-    fn forward<'t>(&self, tape: &'t GradientTape, x: Var<'t>) -> Result<Var<'t>> {
+    /// The forward pass on the tape. With `logits`, the last layer stops
+    /// before its activation and the result is its logits (see
+    /// [`loss_reads_logits`](Self::loss_reads_logits)).
+    fn forward<'t>(&self, tape: &'t GradientTape, x: Var<'t>, logits: bool) -> Result<Var<'t>> {
         let mut h = x;
-        for node in &self.nodes {
+        let last = self.nodes.len().saturating_sub(1);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let stop = logits && i == last;
             h = match &node.op {
+                Op::Dense(d) if stop => d.forward_logits(tape, h)?,
                 Op::Dense(d) => d.forward(tape, h)?,
                 Op::Flatten => {
                     let n = h.shape()[0];
                     h.reshape(&[n, node.output_shape[0]])?
                 }
+                Op::Activation(_) if stop => h,
                 Op::Activation(a) => a.apply(h)?,
             };
         }
         Ok(h)
     }
 
-    /// The forward pass on plain tensors (inference).
-    fn call(&self, x: &Tensor) -> Result<Tensor> {
+    /// The forward pass on plain tensors (inference); with `logits`, the
+    /// last layer's logits, as [`forward`](Self::forward).
+    fn call(&self, x: &Tensor, logits: bool) -> Result<Tensor> {
         let mut h = x.clone();
-        for node in &self.nodes {
+        let last = self.nodes.len().saturating_sub(1);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let stop = logits && i == last;
             h = match &node.op {
+                Op::Dense(d) if stop => d.call_logits(&h)?,
                 Op::Dense(d) => d.call(&h)?,
                 Op::Flatten => h.reshape(&[h.shape()[0], node.output_shape[0]])?,
+                Op::Activation(_) if stop => h,
                 Op::Activation(a) => a.call(&h)?,
             };
         }
         Ok(h)
+    }
+
+    /// The model's outputs from the logits `z` of its last layer (its
+    /// activation applied), for the metrics.
+    fn outputs_from_logits(&self, z: &Tensor) -> Result<Tensor> {
+        match self.output_activation() {
+            Some(a) => Ok(a.call(z)?),
+            None => Ok(z.clone()),
+        }
+    }
+
+    /// The activation of the last layer (a `Dense`'s or an activation
+    /// layer's); `None` for a `Flatten` or an empty model.
+    fn output_activation(&self) -> Option<hebb_layers::Activation> {
+        match &self.nodes.last()?.op {
+            Op::Dense(d) => Some(d.activation()),
+            Op::Activation(a) => Some(*a),
+            Op::Flatten => None,
+        }
+    }
+
+    /// Whether `loss` is a `from_logits` cross-entropy meeting an output
+    /// that is not logits: a categorical one on a softmax layer, or the
+    /// binary one on a sigmoid layer. Keras' TensorFlow backend
+    /// (`_get_logits` in `keras/src/backend/tensorflow/nn.py`) then computes
+    /// the loss from the logits that layer activates (`_keras_logits`), not
+    /// from its outputs, which would apply the activation twice; so does
+    /// hebb, on every path (the tape, the fused step, the GPU step, for the
+    /// loss of `fit`, of the validation data and of `evaluate`). The
+    /// metrics still see the outputs. Decided from the built layers when
+    /// `fit` or `evaluate` runs, so a model compiled before its last layer
+    /// was added is treated by that layer.
+    fn loss_reads_logits(&self, loss: Loss) -> bool {
+        use hebb_layers::Activation::{Sigmoid, Softmax};
+        loss.from_logits()
+            && matches!(
+                (loss, self.output_activation()),
+                (
+                    Loss::CategoricalCrossentropy { .. }
+                        | Loss::SparseCategoricalCrossentropy { .. },
+                    Some(Softmax)
+                ) | (Loss::BinaryCrossentropy { .. }, Some(Sigmoid))
+            )
+    }
+
+    /// Keras' warning (through [`crate::warnings`], once per message) when
+    /// the compiled loss takes `from_logits=True` but the output layer is a
+    /// softmax or sigmoid (see [`loss_reads_logits`](Self::loss_reads_logits)).
+    fn warn_if_not_logits(&self) {
+        let Some(compiled) = &self.compiled else {
+            return;
+        };
+        if !self.loss_reads_logits(compiled.loss) {
+            return;
+        }
+        let (op_type, layer) = match self.output_activation() {
+            Some(hebb_layers::Activation::Sigmoid) => ("Sigmoid", "sigmoid"),
+            _ => ("Softmax", "softmax"),
+        };
+        let name = self.nodes.last().map_or("", |n| n.name.as_str());
+        crate::warnings::warn(format!(
+            "`{}` received `from_logits=True`, but the `output` argument was produced by a \
+             {op_type} activation and thus does not represent logits. Was this intended? \
+             (hebb, as Keras, computes the loss from the logits of layer {name}, the input \
+             of its {layer}.)",
+            compiled.loss.name()
+        ));
     }
 
     /// Checks `x` `[n, ...]` against the model and builds it if needed.
@@ -1117,7 +1200,7 @@ impl Sequential {
             .map_or(0, |l| l.output_shape.iter().product());
         for start in (0..n).step_by(batch_size) {
             let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
-            let y = self.call(&x.gather_rows(&rows)?)?;
+            let y = self.call(&x.gather_rows(&rows)?, false)?;
             width = y.len() / rows.len();
             out.extend(y.try_to_vec()?);
         }
@@ -1132,7 +1215,9 @@ impl Sequential {
 
     /// Loss and metrics on `x`, `y` (`model.evaluate(x, y, batch_size, verbose)`):
     /// `[loss, metric...]` in [`metrics_names`](Self::metrics_names) order. The
-    /// loss is the mean over all samples. `verbose = 2` prints one line.
+    /// loss is the mean over all samples, computed as in [`fit`](Self::fit)
+    /// (a `from_logits` cross-entropy on a softmax or sigmoid output reads
+    /// that layer's logits, with Keras' warning). `verbose = 2` prints one line.
     ///
     /// # Errors
     /// [`Error::NotCompiled`]; shape errors; [`Error::LabelsOutOfRange`]
@@ -1145,6 +1230,7 @@ impl Sequential {
         verbose: u8,
     ) -> Result<Vec<f32>> {
         let n = self.prepare_input(x, "evaluate")?;
+        self.warn_if_not_logits();
         check_targets(y, n, "evaluate")?;
         check_batch_size(batch_size, "evaluate")?;
         if n == 0 {
@@ -1203,11 +1289,17 @@ impl Sequential {
                 }
                 let xb = x.gather_rows(chunk)?;
                 let yb = y.gather_rows(chunk)?;
-                let pred = self.call(&xb)?;
+                let logits = self.loss_reads_logits(compiled.loss);
+                let loss_input = self.call(&xb, logits)?;
+                let pred = if logits {
+                    self.outputs_from_logits(&loss_input)?
+                } else {
+                    loss_input.clone()
+                };
                 let tape = GradientTape::new();
                 let per_sample = compiled
                     .loss
-                    .call(tape.constant(yb.clone()), tape.constant(pred.clone()))?;
+                    .call(tape.constant(yb.clone()), tape.constant(loss_input))?;
                 loss_sum += f64::from(per_sample.value().sum_all().item()?);
                 deferred.update(&mut compiled.metrics, &yb, &pred)?;
             }
@@ -1234,7 +1326,14 @@ impl Sequential {
     /// buffers reused from batch to batch (`fast.rs`); as in Keras'
     /// TensorFlow backend, a softmax (sigmoid) output layer meets a
     /// categorical (binary) cross-entropy through its logits, without
-    /// clipping. Other models and losses run on the tape. Large matrix
+    /// clipping. Other models and losses run on the tape. A cross-entropy
+    /// compiled with `from_logits: true` on a softmax (sigmoid) output layer
+    /// is computed from that layer's logits on every path, not from its
+    /// outputs (which would apply the activation twice), after Keras'
+    /// warning "`sparse_categorical_crossentropy` received
+    /// `from_logits=True`, but the `output` argument was produced by a
+    /// Softmax activation ..." (once per process, see [`crate::warnings`]);
+    /// `evaluate` does the same. Large matrix
     /// products use every thread of rayon's pool (`RAYON_NUM_THREADS`); the
     /// results do not depend on the number of threads.
     ///
@@ -1244,7 +1343,9 @@ impl Sequential {
     /// if a label (of `y` or the validation data) is a class the model has
     /// no output for; [`Error::RecompileNeeded`] if the optimiser was built
     /// for other weights (a layer added after an earlier `fit`: compile
-    /// again, as Keras requires); [`Error::NonFiniteBatchLoss`]
+    /// again, as Keras requires); [`Error::ValidationSplit`] naming the
+    /// sample count and the split when `validation_split` leaves no training
+    /// or no validation sample; [`Error::NonFiniteBatchLoss`]
     /// naming the epoch and batch if the loss becomes NaN or infinite (unless a
     /// [`callbacks::TerminateOnNaN`] stops training first); callback errors.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
@@ -1262,6 +1363,7 @@ impl Sequential {
     ) -> Result<History> {
         let sparse = self.compiled()?.loss.is_sparse();
         let n = self.prepare_input(x, "fit")?;
+        self.warn_if_not_logits();
         check_targets(y, n, "fit")?;
         check_batch_size(options.batch_size, "fit")?;
         // The optimiser's state must belong to these weights (Keras: compile
@@ -1290,6 +1392,19 @@ impl Sequential {
         } else {
             (n as f64 * (1.0 - options.validation_split)).floor() as usize
         };
+        // Keras (`train_validation_split`) refuses a split that leaves either
+        // side empty: 1e-17 of 150 samples would train without validation.
+        if options.validation_data.is_none()
+            && options.validation_split > 0.0
+            && (split_at == 0 || split_at == n)
+        {
+            return Err(Error::ValidationSplit {
+                samples: n,
+                validation_split: options.validation_split,
+                train: split_at,
+                validation: n - split_at,
+            });
+        }
         if split_at == 0 {
             return Err(Error::Data {
                 detail: format!(
@@ -1386,14 +1501,20 @@ impl Sequential {
                             let xb = x.gather_rows(rows)?;
                             let yb = y.gather_rows(rows)?;
                             let tape = GradientTape::new();
-                            let pred = self.forward(&tape, tape.constant(xb))?;
+                            let logits = self.loss_reads_logits(compiled.loss);
+                            let loss_input = self.forward(&tape, tape.constant(xb), logits)?;
                             let loss = compiled
                                 .loss
-                                .call(tape.constant(yb.clone()), pred)?
+                                .call(tape.constant(yb.clone()), loss_input)?
                                 .mean_all();
                             let loss_value = loss.value().item()?;
                             let grads = tape.gradient_of(loss, &self.trainable_variables())?;
-                            (loss_value, Some((grads, pred.value(), yb)))
+                            let pred = if logits {
+                                self.outputs_from_logits(&loss_input.value())?
+                            } else {
+                                loss_input.value()
+                            };
+                            (loss_value, Some((grads, pred, yb)))
                         }
                     };
                     for cb in &mut options.callbacks {

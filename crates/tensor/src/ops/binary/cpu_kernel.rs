@@ -115,15 +115,19 @@ pub(super) fn binary(
 }
 
 /// Sums `src` (of `src_shape`) over the broadcast dimensions of `dst_shape`.
+///
+/// A run along the last axis that is summed away is added as `packet_sum`
+/// does (TensorFlow's order); the rows that meet in one output (a bias
+/// gradient gathers one row per sample) accumulate in `f64` and are rounded
+/// to `f32` once, as the reductions along an outer axis are.
 pub(super) fn sum_to_shape(src: &[f32], src_shape: &[usize], dst_shape: &[usize]) -> Vec<f32> {
     let dst_len: usize = dst_shape.iter().product();
-    let mut out = vec![0.0f32; dst_len];
-    let strides = broadcast_strides(dst_shape, src_shape);
     let rank = src_shape.len();
     if rank == 0 {
-        out[0] = src[0];
-        return out;
+        return vec![src[0]; dst_len];
     }
+    let mut out = vec![0.0f64; dst_len];
+    let strides = broadcast_strides(dst_shape, src_shape);
     let inner = src_shape[rank - 1];
     let is = strides[rank - 1];
     let outer = src.len().checked_div(inner).unwrap_or(0);
@@ -133,10 +137,10 @@ pub(super) fn sum_to_shape(src: &[f32], src_shape: &[usize], dst_shape: &[usize]
         let run = &src[row * inner..(row + 1) * inner];
         if is == 1 {
             for (d, &v) in out[o..o + inner].iter_mut().zip(run) {
-                *d += v;
+                *d += f64::from(v);
             }
         } else {
-            out[o] += crate::ops::reduce::packet_sum(run);
+            out[o] += f64::from(crate::ops::reduce::packet_sum(run));
         }
         for d in (0..rank - 1).rev() {
             index[d] += 1;
@@ -146,5 +150,5 @@ pub(super) fn sum_to_shape(src: &[f32], src_shape: &[usize], dst_shape: &[usize]
             index[d] = 0;
         }
     }
-    out
+    out.into_iter().map(|s| s as f32).collect()
 }

@@ -258,4 +258,24 @@ mod tests {
         assert_eq!(g.sum_to_shape(&[]).unwrap().to_vec(), vec![21.]);
         assert!(g.sum_to_shape(&[2]).is_err());
     }
+
+    /// Issue 11: the gradient of a bias broadcast over 62,500 rows added the
+    /// rows in `f32` (77149.2 for 77160); they accumulate in `f64` now.
+    #[test]
+    fn sum_to_shape_over_many_rows_is_within_1e_6() {
+        let g = Tensor::full(&[62_500, 2], 1.23456);
+        for shape in [&[2][..], &[1, 2]] {
+            for v in g.sum_to_shape(shape).unwrap().to_vec() {
+                assert!(((f64::from(v) - 77160.0) / 77160.0).abs() < 1e-6, "{v}");
+            }
+        }
+        // Rows summed away in full, and one sum per row.
+        let total = g.sum_to_shape(&[]).unwrap().item().unwrap();
+        assert!(
+            ((f64::from(total) - 154_320.0) / 154_320.0).abs() < 1e-6,
+            "{total}"
+        );
+        let rows = g.sum_to_shape(&[62_500, 1]).unwrap().to_vec();
+        assert!(rows.iter().all(|&v| v == 1.23456f32 + 1.23456f32));
+    }
 }

@@ -65,6 +65,8 @@ pub(crate) fn packet_sum(x: &[f32]) -> f32 {
 
 pub(super) fn reduce(how: Reduce, x: &[f32], (outer, n, inner): (usize, usize, usize)) -> Vec<f32> {
     let mut out = Vec::with_capacity(outer * inner);
+    // Accumulators of the sums along an outer axis, reused for each outer index.
+    let mut acc: Vec<f64> = Vec::new();
     for o in 0..outer {
         let block = &x[o * n * inner..(o + 1) * n * inner];
         match how {
@@ -73,23 +75,25 @@ pub(super) fn reduce(how: Reduce, x: &[f32], (outer, n, inner): (usize, usize, u
                 let s = packet_sum(block);
                 out.push(if how == Reduce::Mean { s / n as f32 } else { s });
             }
+            // Along an outer axis, each output adds one element per row: in
+            // `f64`, rounded to `f32` once (the mean divided first), so that
+            // millions of rows lose no more than the final rounding. Adding
+            // rows in `f32` lost 8.8 % of `full([10_000_000, 2], 0.1).mean(0)`.
             Reduce::Sum | Reduce::Mean => {
-                let start = out.len();
-                out.extend_from_slice(&block[..inner.min(block.len())]);
-                if n == 0 {
-                    out.resize(start + inner, 0.0);
-                }
-                for j in 1..n {
-                    let row = &block[j * inner..(j + 1) * inner];
-                    for (acc, &v) in out[start..].iter_mut().zip(row) {
-                        *acc += v;
+                acc.clear();
+                acc.resize(inner, 0.0);
+                // (`inner == 0` leaves no element to add.)
+                for row in block.chunks_exact(inner.max(1)) {
+                    for (a, &v) in acc.iter_mut().zip(row) {
+                        *a += f64::from(v);
                     }
                 }
                 if how == Reduce::Mean {
-                    let count = n as f32;
-                    for acc in &mut out[start..] {
-                        *acc /= count;
-                    }
+                    // 0 / 0 = NaN for an empty axis, as before.
+                    let count = n as f64;
+                    out.extend(acc.iter().map(|&s| (s / count) as f32));
+                } else {
+                    out.extend(acc.iter().map(|&s| s as f32));
                 }
             }
             Reduce::Max | Reduce::Min => {

@@ -12,6 +12,7 @@ pub(super) fn unary(op: UnaryOp, x: &[f32]) -> Vec<f32> {
         UnaryOp::Neg => map!(|v: f32| -v),
         UnaryOp::Exp => map!(f32::exp),
         UnaryOp::Log => map!(f32::ln),
+        UnaryOp::Log1p => map!(f32::ln_1p),
         UnaryOp::Sqrt => map!(f32::sqrt),
         UnaryOp::Square => map!(|v: f32| v * v),
         UnaryOp::Abs => map!(f32::abs),

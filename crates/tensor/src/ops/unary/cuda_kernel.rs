@@ -56,6 +56,7 @@ fn code(op: UnaryOp) -> (i32, f32, f32) {
         UnaryOp::Powf(p) => (14, p, 0.0),
         UnaryOp::Clip(lo, hi) => (15, lo, hi),
         UnaryOp::LeakyRelu(s) => (16, s, 0.0),
+        UnaryOp::Log1p => (17, 0.0, 0.0),
     }
 }
 
@@ -108,8 +109,9 @@ mod tests {
             UnaryOp::Powf(1.0),
             UnaryOp::Clip(0.0, 1.0),
             UnaryOp::LeakyRelu(0.1),
+            UnaryOp::Log1p,
         ];
         let codes: Vec<i32> = ops.iter().map(|&op| code(op).0).collect();
-        assert_eq!(codes, (0..17).collect::<Vec<_>>());
+        assert_eq!(codes, (0..18).collect::<Vec<_>>());
     }
 }

@@ -1,4 +1,4 @@
-//! Elementwise unary ops: `neg`, `exp`, `log`, `sqrt`, `square`, `abs`,
+//! Elementwise unary ops: `neg`, `exp`, `log`, `log1p`, `sqrt`, `square`, `abs`,
 //! `reciprocal`, the activations `sigmoid`, `tanh`, `relu`, `step`,
 //! `leaky_relu`, and scalar arithmetic and `clip`.
 //!
@@ -32,6 +32,8 @@ pub(crate) enum UnaryOp {
     Neg,
     Exp,
     Log,
+    /// `ln(1 + x)`, accurate for small `x`.
+    Log1p,
     Sqrt,
     Square,
     Abs,
@@ -97,6 +99,17 @@ impl Tensor {
     /// device memory, a failed launch).
     pub fn log(&self) -> Tensor {
         self.unary(UnaryOp::Log)
+    }
+
+    /// `ln(1 + x)` (`tf.math.log1p`), accurate where `x` is so small that
+    /// `1 + x` rounds to 1 (`log1p(1e-9)` is `1e-9`, `(1 + 1e-9).ln()` is 0);
+    /// `-inf` at -1, NaN below.
+    ///
+    /// # Panics
+    /// On a GPU, with the error's message, if the CUDA driver fails (out of
+    /// device memory, a failed launch).
+    pub fn log1p(&self) -> Tensor {
+        self.unary(UnaryOp::Log1p)
     }
 
     /// Square root; NaN below 0.
@@ -252,6 +265,18 @@ mod tests {
             .sigmoid()
             .to_vec();
         assert!(big[0] >= 0.0 && big[0] < 1e-40 && big[1] == 1.0);
+    }
+
+    #[test]
+    fn log1p_keeps_small_arguments() {
+        let x = Tensor::from_vec(vec![2.061_153_6e-9, 0.0, -0.5, 1.0, -1.0, -2.0], &[6]).unwrap();
+        let y = x.log1p().to_vec();
+        // ln(1 + x) = x - x²/2 + ...: exactly x in f32 for x this small.
+        assert_eq!(y[0], 2.061_153_6e-9);
+        assert_eq!(y[1], 0.0);
+        assert!((y[2] - 0.5f32.ln()).abs() < 1e-7 && (y[3] - 2f32.ln()).abs() < 1e-7);
+        assert_eq!(y[4], f32::NEG_INFINITY);
+        assert!(y[5].is_nan());
     }
 
     #[test]

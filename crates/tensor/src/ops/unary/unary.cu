@@ -24,6 +24,7 @@ extern "C" __global__ void fill(size_t n, float *out, float value) {
 #define U_POWF 14
 #define U_CLIP 15
 #define U_LEAKY_RELU 16
+#define U_LOG1P 17
 
 __device__ __forceinline__ float unary_op(int op, float v, float p, float q) {
     switch (op) {
@@ -52,6 +53,7 @@ __device__ __forceinline__ float unary_op(int op, float v, float p, float q) {
     case U_POWF: return powf(v, p);
     case U_CLIP: return v < p ? p : (v > q ? q : v);  // p = min, q = max; NaN stays NaN
     case U_LEAKY_RELU: return v >= 0.0f ? v : v * p;  // p = slope
+    case U_LOG1P: return log1pf(v);
     }
     return __int_as_float(0x7fc00000);  // unknown op code: NaN
 }
