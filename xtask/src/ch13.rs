@@ -262,6 +262,22 @@ fn plot_history(path: &Path, title: &str, history: &History) -> Result<()> {
         series("sparse_categorical_accuracy"),
         series("val_sparse_categorical_accuracy"),
     );
+    plot::panels(
+        path,
+        Some(title),
+        &history_panels(&loss, &val_loss, &acc, &val_acc),
+    )
+}
+
+/// The two panels of a fit's history: loss and accuracy per epoch, training
+/// (blue) and validation (red), epochs numbered 1..N as Keras' log numbers
+/// them (`Epoch 1/5`).
+pub(crate) fn history_panels<'a>(
+    loss: &'a [f64],
+    val_loss: &'a [f64],
+    acc: &'a [f64],
+    val_acc: &'a [f64],
+) -> [Panel<'a>; 2] {
     let panel = |y_label, train, val| Panel {
         x_label: "Epoch",
         y_label,
@@ -277,17 +293,12 @@ fn plot_history(path: &Path, title: &str, history: &History) -> Result<()> {
                 values: val,
             },
         ],
-        // Keras numbers epochs 1..N (`Epoch 1/5`), as the log above the figure does.
         first_x: 1,
     };
-    plot::panels(
-        path,
-        Some(title),
-        &[
-            panel("Loss", &loss, &val_loss),
-            panel("Accuracy", &acc, &val_acc),
-        ],
-    )
+    [
+        panel("Loss", loss, val_loss),
+        panel("Accuracy", acc, val_acc),
+    ]
 }
 
 /// Loss and accuracy of `model` on the test split.

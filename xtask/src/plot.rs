@@ -1651,33 +1651,6 @@ mod tests {
 
     // What is drawn (through a recording backend).
 
-    /// The two panels of a Keras history, like 13.5's.
-    fn history<'a>(
-        loss: &'a [f64],
-        val: &'a [f64],
-        acc: &'a [f64],
-        val_acc: &'a [f64],
-    ) -> [Panel<'a>; 2] {
-        let panel = |y_label, train, val| Panel {
-            x_label: "Epoch",
-            y_label,
-            series: vec![
-                Series {
-                    label: "train",
-                    color: BLUE,
-                    values: train,
-                },
-                Series {
-                    label: "validation",
-                    color: RED,
-                    values: val,
-                },
-            ],
-            first_x: 1,
-        };
-        [panel("Loss", loss, val), panel("Accuracy", acc, val_acc)]
-    }
-
     fn x_tick_labels(drawing: &recorder::Drawing) -> Vec<&str> {
         let ticks = drawing.texts_at(13.0, 'C', 'T');
         ticks.iter().map(|t| t.text.as_str()).collect()
@@ -1685,7 +1658,7 @@ mod tests {
 
     #[test]
     fn a_one_epoch_history_shows_epoch_1_with_markers() {
-        let panels = history(&[1.5519], &[0.8796], &[0.5687], &[0.7847]);
+        let panels = crate::ch13::history_panels(&[1.5519], &[0.8796], &[0.5687], &[0.7847]);
         let drawing = recorder::record((1100, 360), |root| panels_on(root, &panels, true));
         assert_eq!(x_tick_labels(&drawing), ["1", "1"]);
         // A filled marker on each of the four values, and in the two legend samples.
@@ -1709,7 +1682,7 @@ mod tests {
             [0.57, 0.84, 0.89, 0.91, 0.924],
             [0.78, 0.87, 0.90, 0.90, 0.921],
         );
-        let panels = history(&loss, &val, &acc, &val_acc);
+        let panels = crate::ch13::history_panels(&loss, &val, &acc, &val_acc);
         let drawing = recorder::record((1100, 360), |root| panels_on(root, &panels, true));
         let numbers = ["1", "2", "3", "4", "5"];
         assert_eq!(x_tick_labels(&drawing), [numbers, numbers].concat());
@@ -1736,7 +1709,8 @@ mod tests {
 
     #[test]
     fn without_a_font_the_legend_shows_its_samples_and_no_text() {
-        let panels = history(&[1.5, 0.7], &[0.9, 0.5], &[0.6, 0.8], &[0.7, 0.85]);
+        let panels =
+            crate::ch13::history_panels(&[1.5, 0.7], &[0.9, 0.5], &[0.6, 0.8], &[0.7, 0.85]);
         let drawing = recorder::record((1100, 360), |root| panels_on(root, &panels, false));
         assert!(drawing.texts.is_empty(), "{:?}", drawing.texts);
         // Two samples (blue, red) with a marker each, above the plots.
