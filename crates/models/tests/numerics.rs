@@ -147,3 +147,35 @@ fn a_validation_split_that_leaves_a_side_empty_is_refused() {
         .unwrap();
     assert!(h.get("val_loss").is_some());
 }
+
+/// The fused step's bias gradient `db = Σ_rows G` over a full batch: added
+/// row by row in `f32`, a million rows of 0.2/n gave a bias of -0.1981
+/// after one SGD(1.0) step instead of -0.2. It is accumulated in `f64`,
+/// as hebb-tensor's reductions are, so full-batch gradient descent (BGD on
+/// 60,000 MNIST rows) gets the gradient to within 1e-6.
+#[test]
+fn a_full_batch_bias_gradient_is_summed_to_within_1e_6() {
+    let n = 1_000_000;
+    let mut m = Sequential::new();
+    m.add(
+        Dense::new(1)
+            .kernel_initializer(Initializer::Zeros)
+            .bias_initializer(Initializer::Zeros)
+            .input_shape(&[1]),
+    )
+    .unwrap();
+    let sgd: Box<dyn hebb_optim::Optimizer> = Box::new(hebb_optim::Sgd::new(1.0));
+    m.compile(sgd, "mean_squared_error", Vec::<&str>::new())
+        .unwrap();
+    let x = Tensor::zeros(&[n, 1]);
+    let y = Tensor::full(&[n, 1], -0.1);
+    let options = FitOptions {
+        batch_size: n,
+        epochs: 1,
+        ..quiet()
+    };
+    m.fit(&x, &y, options).unwrap();
+    // d/db mean((b - y)²) = 2 (0 + 0.1) = 0.2, so b = 0 - 1.0 · 0.2.
+    let bias = m.get_weights()[1].to_vec()[0];
+    assert!((bias + 0.2).abs() <= 0.2 * 1e-6, "bias {bias}");
+}

@@ -83,6 +83,9 @@ pub(super) struct FusedStep {
     pub(super) output_shape: Vec<usize>,
     /// Gradients in `trainable_variables` order: `[dW, db]` per `Dense`.
     grads: Vec<Tensor>,
+    /// The bias gradients' column sums over the batch, in `f64` (rounded once
+    /// into `db`, as the reductions of hebb-tensor do), as wide as the widest `Dense`.
+    bias_sums: Vec<f64>,
     /// Buffers for the full batch and for a short last batch.
     buffers: Vec<(usize, Buffers)>,
 }
@@ -95,6 +98,7 @@ impl FusedStep {
         let in_width = width;
         let mut stages = Vec::new();
         let mut grads = Vec::new();
+        let mut widest_dense = 0;
         for (i, node) in nodes.iter().enumerate() {
             let out_width: usize = node.output_shape.iter().product();
             match &node.op {
@@ -105,6 +109,7 @@ impl FusedStep {
                     }
                     grads.push(Tensor::zeros(d.kernel().shape()));
                     grads.push(Tensor::zeros(d.bias().shape()));
+                    widest_dense = widest_dense.max(out_width);
                     stages.push(Stage {
                         dense: Some(i),
                         activation: d.activation(),
@@ -155,6 +160,7 @@ impl FusedStep {
             y_width,
             output_shape: nodes.last()?.output_shape.clone(),
             grads,
+            bias_sums: vec![0.0; widest_dense],
             buffers: Vec::new(),
         })
     }
@@ -326,10 +332,17 @@ impl FusedStep {
                 MatRef::new(input, n, stage.in_width)?.t(),
                 MatRef::new(delta, n, width)?,
             )?;
-            let db = db[0].as_mut_slice();
-            db.fill(0.0);
+            // db = Σ_rows G, accumulated in f64: a full-batch step (BGD on
+            // 60,000 rows) would otherwise drift by f32's rounding per row.
+            let sums = &mut self.bias_sums[..width];
+            sums.fill(0.0);
             for row in delta.chunks_exact(width) {
-                db.iter_mut().zip(row).for_each(|(acc, &g)| *acc += g);
+                sums.iter_mut()
+                    .zip(row)
+                    .for_each(|(acc, &g)| *acc += f64::from(g));
+            }
+            for (d, &sum) in db[0].as_mut_slice().iter_mut().zip(sums.iter()) {
+                *d = sum as f32;
             }
             if first_dense.is_some_and(|f| s > f) {
                 gemm(
