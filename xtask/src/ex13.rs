@@ -1396,6 +1396,139 @@ fn optimizer_zoo() -> Vec<(&'static str, Box<dyn Optimizer>)> {
 
 const OPTIMIZER_STEPS: usize = 300;
 
+/// An end point away from every critical point counts as "still moving"
+/// when the last ten steps together went further than this.
+const STILL_MOVING: f64 = 1e-4;
+
+/// One optimiser's run in [`optimizers`]: its name, where it ends (a
+/// critical point's name or the coordinates), the steps until it stayed
+/// within 0.05 of its end, the steps within 0.3 of the saddle point, the
+/// end point, and how far its last ten steps went.
+type Outcome = (&'static str, String, usize, usize, (f64, f64), f64);
+
+/// Where `name`'s path `points` (from [`descend`]) ends on
+/// [`saddle_function`]: at a critical point (within 0.05 of it) or at its
+/// coordinates, with the other figures of an [`Outcome`].
+fn outcome(name: &'static str, points: &[(f64, f64)]) -> Outcome {
+    let [x_global, x_saddle, x_local] = critical_xs();
+    let end = points.last().copied().unwrap_or_default();
+    let near = |x: f64| (end.0 - x).hypot(end.1) < 0.05;
+    let ends = if near(x_global) {
+        "global minimum".into()
+    } else if near(x_local) {
+        "local minimum".into()
+    } else if near(x_saddle) {
+        "saddle point".into()
+    } else {
+        format!("({:.2}, {:.2})", end.0, end.1)
+    };
+    let settled = points
+        .iter()
+        .position(|p| (p.0 - end.0).hypot(p.1 - end.1) < 0.05)
+        .unwrap_or(points.len());
+    let at_saddle = points
+        .iter()
+        .filter(|p| (p.0 - x_saddle).hypot(p.1) < 0.3)
+        .count();
+    // How far the last ten steps went: an end away from every critical
+    // point is "still moving" or "stopped elsewhere" by it.
+    let tail = points
+        .get(points.len().saturating_sub(11))
+        .copied()
+        .unwrap_or(end);
+    let last_moves = (end.0 - tail.0).hypot(end.1 - tail.1);
+    (name, ends, settled, at_saddle, end, last_moves)
+}
+
+/// The summary line of the runs from `start` (`where_` in words): which
+/// optimisers end in which minimum, and where every other one is (still
+/// moving, stopped elsewhere, at the saddle point), the steps spent near
+/// the saddle point, and the fastest to settle.
+fn optimizer_summary(where_: &str, start: (f64, f64), outcomes: &[Outcome]) -> Result<String> {
+    let describe = |what: &str| -> String {
+        let names: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.1 == what)
+            .map(|o| o.0.split(" (").next().unwrap_or(o.0))
+            .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    };
+    let short = |name: &'static str| name.split(" (").next().unwrap_or(name);
+    let mut line = format!(
+        "Optimizers from {where_} ({:.2}, {:.2}): global minimum: {}; local minimum: {}",
+        start.0,
+        start.1,
+        describe("global minimum"),
+        describe("local minimum")
+    );
+    // Every optimiser is named: those that end at neither minimum (not
+    // within 0.05 of it) say where they are instead.
+    if describe("saddle point") != "none" {
+        write!(line, "; at the saddle point: {}", describe("saddle point"))?;
+    }
+    let elsewhere = |moving: bool| -> Vec<String> {
+        outcomes
+            .iter()
+            .filter(|o| o.1.starts_with('(') && (o.5 > STILL_MOVING) == moving)
+            .map(|o| format!("{} at ({:.2}, {:.2})", short(o.0), o.4.0, o.4.1))
+            .collect()
+    };
+    for (moving, what) in [(true, "still moving"), (false, "stopped elsewhere")] {
+        let names = elsewhere(moving);
+        if !names.is_empty() {
+            write!(line, "; {what}: {}", names.join(", "))?;
+        }
+    }
+    line.push('.');
+    let mut near: Vec<&Outcome> = outcomes.iter().filter(|o| o.3 > 0).collect();
+    near.sort_by_key(|o| std::cmp::Reverse(o.3));
+    if !near.is_empty() {
+        let listed: Vec<String> = near
+            .iter()
+            .map(|o| format!("{} {}", short(o.0), o.3))
+            .collect();
+        let away: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.3 == 0)
+            .map(|o| short(o.0))
+            .collect();
+        write!(
+            line,
+            " Steps spent within 0.3 of the saddle point: {}{}.",
+            listed.join(", "),
+            if away.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} moved off the ridge before reaching it",
+                    away.join(", ")
+                )
+            }
+        )?;
+    }
+    let settled: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.2 < OPTIMIZER_STEPS)
+        .map(|o| (short(o.0), o.2))
+        .collect::<Vec<_>>()
+        .iter()
+        .min_by_key(|o| o.1)
+        .map(|o| {
+            format!(
+                " Fastest to settle (within 0.05 of its end point): {} in {} steps.",
+                o.0, o.1
+            )
+        })
+        .into_iter()
+        .collect();
+    line.push_str(&settled.concat());
+    Ok(line)
+}
+
 fn optimizers(out: &Path, summary: &mut Vec<String>, figures: &mut Vec<PathBuf>) -> Result<()> {
     heading(
         "ex13 optimizers: f(x, y) = (x^2 - 1)^2 + 0.3 x + y^2 (lecture 13.2: saddle points, local minima)",
@@ -1412,18 +1545,6 @@ fn optimizers(out: &Path, summary: &mut Vec<String>, figures: &mut Vec<PathBuf>)
         ("next to the saddle point", (x_saddle + 0.001, 1.0)),
         ("beyond the local minimum", (2.0, 1.2)),
     ];
-    let classify = |p: (f64, f64)| -> String {
-        let near = |x: f64| (p.0 - x).hypot(p.1) < 0.05;
-        if near(x_global) {
-            "global minimum".into()
-        } else if near(x_local) {
-            "local minimum".into()
-        } else if near(x_saddle) {
-            "saddle point".into()
-        } else {
-            format!("({:.2}, {:.2})", p.0, p.1)
-        }
-    };
     let mut panels_lines = Vec::new();
     for (where_, start) in starts {
         println!(
@@ -1435,28 +1556,19 @@ fn optimizers(out: &Path, summary: &mut Vec<String>, figures: &mut Vec<PathBuf>)
             "optimizer", "ends at", "f", "steps to within 0.05", "steps near the saddle"
         );
         let mut lines = Vec::new();
-        let mut outcomes = Vec::new();
+        let mut outcomes: Vec<Outcome> = Vec::new();
         for (i, (name, mut optimizer)) in optimizer_zoo().into_iter().enumerate() {
             let points = descend(optimizer.as_mut(), start, OPTIMIZER_STEPS)?;
-            let end = points[points.len() - 1];
-            let ends = classify(end);
-            let settled = points
-                .iter()
-                .position(|p| (p.0 - end.0).hypot(p.1 - end.1) < 0.05)
-                .unwrap_or(points.len());
-            let at_saddle = points
-                .iter()
-                .filter(|p| (p.0 - x_saddle).hypot(p.1) < 0.3)
-                .count();
+            let o = outcome(name, &points);
             println!(
                 "{:<26} {:>16} {:>9.4} {:>20} {:>22}",
                 name,
-                ends,
-                saddle_function(end.0, end.1),
-                settled,
-                at_saddle
+                o.1,
+                saddle_function(o.4.0, o.4.1),
+                o.2,
+                o.3
             );
-            outcomes.push((name, ends, settled, at_saddle));
+            outcomes.push(o);
             lines.push(Line {
                 label: name.to_string(),
                 color: PALETTE[i % PALETTE.len()],
@@ -1465,70 +1577,7 @@ fn optimizers(out: &Path, summary: &mut Vec<String>, figures: &mut Vec<PathBuf>)
                 points,
             });
         }
-        let describe = |what: &str| -> String {
-            let names: Vec<&str> = outcomes
-                .iter()
-                .filter(|o| o.1 == what)
-                .map(|o| o.0.split(" (").next().unwrap_or(o.0))
-                .collect();
-            if names.is_empty() {
-                "none".into()
-            } else {
-                names.join(", ")
-            }
-        };
-        let short = |name: &'static str| name.split(" (").next().unwrap_or(name);
-        let mut line = format!(
-            "Optimizers from {where_} ({:.2}, {:.2}): global minimum: {}; local minimum: {}.",
-            start.0,
-            start.1,
-            describe("global minimum"),
-            describe("local minimum")
-        );
-        let mut near: Vec<&(&str, String, usize, usize)> =
-            outcomes.iter().filter(|o| o.3 > 0).collect();
-        near.sort_by_key(|o| std::cmp::Reverse(o.3));
-        if !near.is_empty() {
-            let listed: Vec<String> = near
-                .iter()
-                .map(|o| format!("{} {}", short(o.0), o.3))
-                .collect();
-            let away: Vec<&str> = outcomes
-                .iter()
-                .filter(|o| o.3 == 0)
-                .map(|o| short(o.0))
-                .collect();
-            write!(
-                line,
-                " Steps spent within 0.3 of the saddle point: {}{}.",
-                listed.join(", "),
-                if away.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; {} moved off the ridge before reaching it",
-                        away.join(", ")
-                    )
-                }
-            )?;
-        }
-        let settled: Vec<String> = outcomes
-            .iter()
-            .filter(|o| o.2 < OPTIMIZER_STEPS)
-            .map(|o| (short(o.0), o.2))
-            .collect::<Vec<_>>()
-            .iter()
-            .min_by_key(|o| o.1)
-            .map(|o| {
-                format!(
-                    " Fastest to settle (within 0.05 of its end point): {} in {} steps.",
-                    o.0, o.1
-                )
-            })
-            .into_iter()
-            .collect();
-        line.push_str(&settled.concat());
-        summary.push(line);
+        summary.push(optimizer_summary(where_, start, &outcomes)?);
         panels_lines.push((where_, lines));
     }
     let marks = [
@@ -1582,4 +1631,76 @@ fn optimizers(out: &Path, summary: &mut Vec<String>, figures: &mut Vec<PathBuf>)
     )?;
     figures.push(path);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every optimiser appears in the summary of each start: AdaDelta,
+    /// within 0.05 of neither minimum after 300 steps from beside the
+    /// saddle point, was left out ("global minimum: none; local minimum:
+    /// SGD, ..., Adam"); it is now "still moving", with its end point.
+    #[test]
+    fn every_optimizer_appears_in_the_summary() {
+        let [_, x_saddle, _] = critical_xs();
+        for start in [(x_saddle + 0.001, 1.0), (2.0, 1.2)] {
+            let outcomes: Vec<Outcome> = optimizer_zoo()
+                .into_iter()
+                .map(|(name, mut optimizer)| {
+                    let points = descend(optimizer.as_mut(), start, OPTIMIZER_STEPS).unwrap();
+                    outcome(name, &points)
+                })
+                .collect();
+            let line = optimizer_summary("here", start, &outcomes).unwrap();
+            // The part before the saddle-point steps names where each ends.
+            let ends = line.split(". Steps").next().unwrap();
+            for o in &outcomes {
+                let short = o.0.split(" (").next().unwrap();
+                assert!(ends.contains(short), "{short} missing: {line}");
+            }
+            if start.0 < 1.0 {
+                let adadelta = outcomes
+                    .iter()
+                    .find(|o| o.0.starts_with("AdaDelta"))
+                    .unwrap();
+                assert!(adadelta.5 > STILL_MOVING, "{adadelta:?}");
+                assert!(
+                    ends.ends_with(&format!(
+                        "; still moving: AdaDelta at ({:.2}, {:.2})",
+                        adadelta.4.0, adadelta.4.1
+                    )),
+                    "{line}"
+                );
+            }
+        }
+    }
+
+    /// The words for each kind of end: a critical point, a path still
+    /// moving, one stopped elsewhere.
+    #[test]
+    fn ends_away_from_the_minima_are_named_with_where_they_are() {
+        let [x_global, x_saddle, x_local] = critical_xs();
+        let path = |end: (f64, f64), step: f64| -> Vec<(f64, f64)> {
+            (0..20)
+                .map(|i| (end.0 - step * (19 - i) as f64, end.1))
+                .collect()
+        };
+        let outcomes = [
+            outcome("A (1)", &path((x_global, 0.0), 0.0)),
+            outcome("B (2)", &path((x_local + 0.01, 0.0), 0.0)),
+            outcome("C (3)", &path((x_saddle, 0.0), 0.0)),
+            outcome("D (4)", &path((1.5, 0.25), 0.01)),
+            outcome("E (5)", &path((-2.0, 0.5), 0.0)),
+        ];
+        let line = optimizer_summary("x", (0.0, 1.0), &outcomes).unwrap();
+        assert!(
+            line.starts_with(
+                "Optimizers from x (0.00, 1.00): global minimum: A; local minimum: B; at the \
+                 saddle point: C; still moving: D at (1.50, 0.25); stopped elsewhere: E at \
+                 (-2.00, 0.50)."
+            ),
+            "{line}"
+        );
+    }
 }

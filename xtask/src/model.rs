@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use hebb_data::{DataDir, load_iris};
+use hebb_data::{DataDir, load_iris_test};
 use hebb_models::sequential::{LoadedModel, Sequential, load_model_with_notes};
 use hebb_tensor::Tensor;
 
@@ -120,7 +120,8 @@ pub(crate) fn describe_compile(model: &Sequential) {
 /// A data set's test split: inputs and class indices.
 pub(crate) fn test_split(dataset: &str, data_dir: &DataDir) -> Result<(Tensor, Tensor)> {
     Ok(match dataset {
-        // The test split alone: the training files are not needed.
+        // The test split alone: the training files are not needed (for
+        // Iris either).
         "mnist" | "fashion-mnist" => {
             let (x_test, y_test) = if dataset == "mnist" {
                 hebb_data::mnist::load_test(data_dir)
@@ -129,10 +130,7 @@ pub(crate) fn test_split(dataset: &str, data_dir: &DataDir) -> Result<(Tensor, T
             }?;
             (x_test.to_f32_divided(255.0)?, y_test.to_f32_scaled(1.0)?)
         }
-        "iris" => {
-            let (_, test) = load_iris(data_dir)?;
-            crate::ch13::iris_tensors(&test.centred())?
-        }
+        "iris" => crate::ch13::iris_tensors(&load_iris_test(data_dir)?.centred())?,
         other => bail!("unknown dataset {other:?}; known: mnist, fashion-mnist, iris"),
     })
 }

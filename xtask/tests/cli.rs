@@ -162,6 +162,52 @@ fn model_evaluate_needs_only_the_test_split() {
     }
 }
 
+/// `model evaluate --dataset iris` reads `iris_test.csv` alone, as the
+/// README says: a directory where `iris_training.csv` would be (which
+/// `load_iris` reports, and which rules out a download) does not matter.
+#[test]
+fn model_evaluate_on_iris_needs_only_the_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Sequential::new();
+    model
+        .add(
+            Dense::new(3)
+                .activation(Activation::Softmax)
+                .input_shape(&[4]),
+        )
+        .unwrap();
+    model
+        .compile(
+            "adam",
+            "sparse_categorical_crossentropy",
+            vec!["sparse_categorical_accuracy"],
+        )
+        .unwrap();
+    let path = dir.path().join("m.safetensors");
+    model.save(&path, false).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("iris/iris_training.csv")).unwrap();
+    std::fs::write(
+        data.join("iris/iris_test.csv"),
+        "3,4,setosa,versicolor,virginica\n5.9,3.0,4.2,1.5,1\n6.9,3.1,5.4,2.1,2\n5.1,3.3,1.7,0.5,0\n",
+    )
+    .unwrap();
+    let output = xtask()
+        .args(["model", "evaluate"])
+        .arg(&path)
+        .args(["--dataset", "iris", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(
+        stdout.contains("evaluate on the iris test split (3 samples):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(labels: [1, 2, 0])"), "{stdout}");
+}
+
 /// `cargo xtask` without `--data-dir` and `HEBB_DATA_DIR` reads
 /// `../shared/datasets` beside the checkout, as the tests do, and downloads
 /// nothing into `datasets/cache`. Runs where that directory holds Iris and

@@ -20,7 +20,10 @@
 //! the parsed header and shape), and only then renamed into place, so a
 //! half-written or corrupt download never appears at the final path. A
 //! directory where a data file should be is an [`Error::IsDirectory`], not a
-//! missing file.
+//! missing file; a data directory that is a file (`--data-dir README.md`) is
+//! an [`Error::NotADirectory`]. A data directory that does not exist is
+//! created for a download; if the download fails, the message says that the
+//! directory does not exist.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -132,8 +135,9 @@ impl DataDir {
     ///
     /// # Errors
     /// [`Error::Missing`] if the file is absent and not in the manifest,
-    /// [`Error::IsDirectory`] if a directory stands at its path, and the
-    /// errors of [`fetch`](Self::fetch).
+    /// [`Error::IsDirectory`] if a directory stands at its path,
+    /// [`Error::NotADirectory`] if the data directory (or the file's folder)
+    /// is a file, and the errors of [`fetch`](Self::fetch).
     pub fn file(&self, rel: &str) -> Result<PathBuf> {
         match DatasetFile::find(rel) {
             Some(entry) => self.fetch(entry),
@@ -143,10 +147,12 @@ impl DataDir {
                     return Ok(path);
                 }
                 not_a_directory(&path, rel)?;
+                self.check_folders(&path, rel)?;
                 Err(Error::Missing {
                     file: rel.to_string(),
                     url: None,
                     data_dir: self.root.clone(),
+                    data_dir_missing: !self.root.exists(),
                     also_searched: Vec::new(),
                     reason: "hebb knows no URL for it (it is not in the manifest)".into(),
                 })
@@ -173,6 +179,7 @@ impl DataDir {
             return Ok(path);
         }
         not_a_directory(&path, rel)?;
+        self.check_folders(&path, rel)?;
         let name = rel.rsplit('/').next().unwrap_or(rel);
         if let Some(found) = also_in
             .iter()
@@ -197,6 +204,8 @@ impl DataDir {
     /// # Errors
     /// - [`Error::IsDirectory`] if a directory stands at the file's path
     ///   (nothing is downloaded).
+    /// - [`Error::NotADirectory`] if the data directory, or the file's
+    ///   folder in it, is a file (nothing is downloaded).
     /// - [`Error::Missing`] if the server cannot be reached (offline,
     ///   unknown host, connection refused, timeout); it names the file, the
     ///   URL and `HEBB_DATA_DIR`.
@@ -211,8 +220,27 @@ impl DataDir {
             return Ok(path);
         }
         not_a_directory(&path, entry.path)?;
+        self.check_folders(&path, entry.path)?;
         self.download(entry, &self.url_for(entry), &path)?;
         Ok(path)
+    }
+
+    /// [`Error::NotADirectory`] if the data directory, or the folder of
+    /// data file `rel` (at `path`) in it, exists but is not a directory
+    /// (`--data-dir README.md`). Missing folders are fine: a download
+    /// creates them.
+    fn check_folders(&self, path: &Path, rel: &str) -> Result<()> {
+        let folders = [Some(self.root.as_path()), path.parent()];
+        for folder in folders.into_iter().flatten() {
+            if folder.exists() && !folder.is_dir() {
+                return Err(Error::NotADirectory {
+                    path: folder.to_path_buf(),
+                    data_dir: self.root.clone(),
+                    file: rel.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn download(&self, entry: &DatasetFile<'_>, url: &str, path: &Path) -> Result<()> {
@@ -233,6 +261,7 @@ impl DataDir {
                 file: entry.path.to_string(),
                 url: Some(url.to_string()),
                 data_dir: self.root.clone(),
+                data_dir_missing: !self.root.exists(),
                 also_searched: Vec::new(),
                 reason: other.to_string(),
             },
@@ -446,6 +475,87 @@ mod tests {
         std::fs::create_dir_all(tmp.path().join(rel)).unwrap();
         let err = dir.file_also_in(rel, &[]).unwrap_err();
         assert!(matches!(err, Error::IsDirectory { .. }), "{err:?}");
+    }
+
+    /// `--data-dir README.md` (a file) is named as not a directory (it said
+    /// "iris/iris_training.csv: not found in README.md and could not be
+    /// downloaded"); a missing data directory is named as such when the
+    /// download fails.
+    #[test]
+    fn a_data_dir_that_is_a_file_or_missing_is_named_as_such() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("README.md");
+        std::fs::write(&file, "# not data").unwrap();
+        for rel in ["iris/iris_training.csv", "cifar/data.bin"] {
+            let dir = DataDir::new(&file).with_mirror("http://127.0.0.1:9");
+            let err = dir.file(rel).unwrap_err();
+            assert!(
+                matches!(&err, Error::NotADirectory { path, data_dir, file: f }
+                    if *path == file && *data_dir == file && f == rel),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}: the data directory is not a directory, so the data file {rel} cannot \
+                     be there; point HEBB_DATA_DIR (or --data-dir) at a directory that has the \
+                     data files (iris/, mnist/, fashion-mnist/), or at one to download them into",
+                    file.display()
+                )
+            );
+            assert!(matches!(
+                dir.file_also_in(rel, &[]).unwrap_err(),
+                Error::NotADirectory { .. }
+            ));
+        }
+        // A file where the data file's folder should be.
+        std::fs::write(tmp.path().join("iris"), "").unwrap();
+        let dir = DataDir::new(tmp.path()).with_mirror("http://127.0.0.1:9");
+        let err = dir.file("iris/iris_test.csv").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: the folder of the data file (in the data directory {}) is not a \
+                 directory, so the data file iris/iris_test.csv cannot be there; point \
+                 HEBB_DATA_DIR (or --data-dir) at a directory that has the data files (iris/, \
+                 mnist/, fashion-mnist/), or at one to download them into",
+                tmp.path().join("iris").display(),
+                tmp.path().display()
+            )
+        );
+
+        // A missing data directory: a download would create it; when the
+        // download fails, the message says it does not exist.
+        let missing = tmp.path().join("nonexistent");
+        let dir = DataDir::new(&missing).with_mirror("http://127.0.0.1:9");
+        let err = dir.file("iris/iris_training.csv").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Missing {
+                    data_dir_missing: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "iris/iris_training.csv: not found in {} (the directory does not exist) and \
+                 could not be downloaded from http://127.0.0.1:9/iris/iris_training.csv",
+                missing.display()
+            )),
+            "{msg}"
+        );
+        assert!(!missing.exists());
+        // An existing, empty one: no such note.
+        let dir = DataDir::new(tmp.path()).with_mirror("http://127.0.0.1:9");
+        let msg = dir
+            .file("mnist/t10k-labels-idx1-ubyte.gz")
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.contains("does not exist"), "{msg}");
     }
 
     #[test]

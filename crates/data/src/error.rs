@@ -88,8 +88,9 @@ pub enum Error {
     /// A data file is not in the data directory and could not be downloaded
     /// (offline, or no URL is known for it).
     #[error(
-        "{file}: not found in {}{} and {}; put the file there, or point HEBB_DATA_DIR (or --data-dir) at a directory that has it{}",
+        "{file}: not found in {}{}{} and {}; put the file there, or point HEBB_DATA_DIR (or --data-dir) at a directory that has it{}",
         data_dir.display(),
+        if *data_dir_missing { " (the directory does not exist)" } else { "" },
         also_searched.iter().map(|d| format!(" nor in {}", d.display())).collect::<String>(),
         match url { Some(url) => format!("could not be downloaded from {url} ({reason})"), None => reason.clone() },
         debian_hint(also_searched)
@@ -101,6 +102,9 @@ pub enum Error {
         url: Option<String>,
         /// The data directory that was searched.
         data_dir: PathBuf,
+        /// Whether the data directory did not exist (hebb creates it for a
+        /// download; the message says so when the download failed).
+        data_dir_missing: bool,
         /// Other directories that were searched, after `data_dir` (for
         /// Fashion-MNIST, Debian's `/usr/share/datasets/fashion-mnist`; when
         /// that is among them, the message says that Debian's
@@ -108,6 +112,23 @@ pub enum Error {
         also_searched: Vec<PathBuf>,
         /// Why it could not be fetched.
         reason: String,
+    },
+    /// The data directory, or the folder of a data file in it (`iris/`), is
+    /// a file, not a directory (`--data-dir README.md`): nothing can be
+    /// found or downloaded there.
+    #[error(
+        "{}: {} is not a directory, so the data file {file} cannot be there; point HEBB_DATA_DIR (or --data-dir) at a directory that has the data files (iris/, mnist/, fashion-mnist/), or at one to download them into",
+        path.display(),
+        if path == data_dir { "the data directory".to_string() } else { format!("the folder of the data file (in the data directory {})", data_dir.display()) }
+    )]
+    NotADirectory {
+        /// The file standing where a directory should be.
+        path: PathBuf,
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The data file looked for, relative to the data directory
+        /// (e.g. `iris/iris_training.csv`).
+        file: String,
     },
     /// A directory stands where a data file should be (a file unpacked into a
     /// folder of its own name, or a path given one level too short).

@@ -270,3 +270,15 @@ pub fn load_iris(data_dir: &DataDir) -> Result<(IrisSplit, IrisSplit)> {
     let test = read_iris_csv(data_dir.file(IRIS_TEST)?)?;
     Ok((train, test))
 }
+
+/// Loads the test split of TensorFlow's Iris data set alone: 30 rows of 4
+/// features, 3 classes, from `iris/iris_test.csv` in `data_dir`,
+/// downloading it if missing. `iris/iris_training.csv` is neither read nor
+/// needed (for evaluating a trained model, as `cargo xtask model evaluate
+/// --dataset iris` does).
+///
+/// # Errors
+/// Those of [`DataDir::file`] and [`read_iris_csv`], for the test file.
+pub fn load_iris_test(data_dir: &DataDir) -> Result<IrisSplit> {
+    read_iris_csv(data_dir.file(IRIS_TEST)?)
+}

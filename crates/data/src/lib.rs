@@ -6,7 +6,8 @@
 //! and the data directory that finds data files, or downloads them from
 //! their canonical URLs with a sha256 check.
 //!
-//! - [`read_iris_csv`] / [`load_iris`]: header `N,F,class names...`, then `N`
+//! - [`read_iris_csv`] / [`load_iris`] ([`load_iris_test`] for the test
+//!   split alone): header `N,F,class names...`, then `N`
 //!   rows of `F` features and a label, into an [`IrisSplit`] with
 //!   [`centred`](IrisSplit::centred), [`features_tensor`](IrisSplit::features_tensor)
 //!   (`[N, F]`) and [`one_hot`](IrisSplit::one_hot) (`[N, C]`).
@@ -79,6 +80,6 @@ pub use batches::{MiniBatches, Variant};
 pub use dir::DataDir;
 pub use error::{Error, Result};
 pub use idx::{IdxArray, read_idx};
-pub use iris::{IrisSplit, load_iris, read_iris_csv};
+pub use iris::{IrisSplit, load_iris, load_iris_test, read_iris_csv};
 pub use manifest::{Check, DatasetFile};
 pub use mnist::Mnist;

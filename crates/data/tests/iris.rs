@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hebb_data::{DataDir, Error, IrisSplit, load_iris, read_iris_csv};
+use hebb_data::{DataDir, Error, IrisSplit, load_iris, load_iris_test, read_iris_csv};
 use proptest::prelude::*;
 
 /// `$HEBB_DATA_DIR`, else `/work/shared/datasets` (`../../../shared/datasets`
@@ -247,6 +247,31 @@ fn label_out_of_range() {
         "iris_test.csv",
         &["line 3, column 5", "label 3", "3 classes"],
     );
+}
+
+/// The test split alone: `iris_training.csv` is neither read nor needed
+/// (`cargo xtask model evaluate --dataset iris` needed it).
+#[test]
+fn load_iris_test_needs_only_the_test_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("iris")).unwrap();
+    std::fs::write(
+        dir.path().join("iris/iris_test.csv"),
+        "3,4,setosa,versicolor,virginica\n5.9,3.0,4.2,1.5,1\n6.9,3.1,5.4,2.1,2\n5.1,3.3,1.7,0.5,0\n",
+    )
+    .unwrap();
+    // A mirror nothing listens on: the training file cannot be had.
+    let data_dir = DataDir::new(dir.path()).with_mirror("http://127.0.0.1:9");
+    let err = load_iris(&data_dir).unwrap_err();
+    assert!(
+        matches!(&err, Error::Missing { file, .. } if file == "iris/iris_training.csv"),
+        "{err:?}"
+    );
+    let test = load_iris_test(&data_dir).unwrap();
+    assert_eq!((test.len(), test.n_features, test.n_classes()), (3, 4, 3));
+    assert_eq!(test.labels, [1, 2, 0]);
+    assert_eq!(&test.features[..4], [5.9, 3.0, 4.2, 1.5]);
+    assert!(!dir.path().join("iris/iris_training.csv").exists());
 }
 
 #[test]

@@ -52,24 +52,28 @@ pub enum Error {
     /// Class-index targets with a class the model has no output for (MNIST's
     /// labels 0..=9 given to a model of 3 outputs), found before training or
     /// evaluating, whatever the number of outputs.
+    /// Labels are reported as given: `9`, or `1e30` for a label no `usize`
+    /// holds.
     #[error(
-        "labels have classes up to {max_label} but the model has {outputs} output{} (layer {layer}): \
-         label {first_label} of sample {first_sample} is the first without an output, \
+        "labels have classes up to {} but the model has {outputs} output{} (layer {layer}): \
+         label {} of sample {first_sample} is the first without an output, \
          and these labels need at least {} units in the last layer",
+        label_text(*.max_label),
         plural(*.outputs),
-        *.max_label as u128 + 1
+        label_text(*.first_label),
+        units_for(*.max_label)
     )]
     LabelsOutOfRange {
-        /// The largest label, a class index.
-        max_label: usize,
+        /// The largest label, a class index (a whole number `>= 0`), as given.
+        max_label: f32,
         /// The model's outputs per sample (the last axis).
         outputs: usize,
         /// The layer that sets the number of outputs (the last `Dense`).
         layer: String,
         /// The first sample (in the targets' order) whose label is `>= outputs`.
         first_sample: usize,
-        /// Its label.
-        first_label: usize,
+        /// Its label, as given.
+        first_label: f32,
     },
     /// `fit` with an optimiser that was built for other variables: a layer
     /// was added (or the model otherwise changed) after training, and the
@@ -103,15 +107,18 @@ pub enum Error {
     /// and refuses a split where either part is empty (`split_at` 0 or
     /// `samples`), rather than train without validation or on nothing.
     #[error(
-        "training data contains {samples} samples, which is not sufficient to split it into a \
-         validation and training set as specified by validation_split={validation_split} \
-         ({train} samples for training, {validation} for validation; each needs at least 1). \
-         Either provide more data, or a different value for validation_split"
+        "training data contains {samples} sample{}, which is not sufficient to split it into a \
+         validation and training set as specified by validation_split={validation_split:?} \
+         ({train} sample{} for training, {validation} for validation; each needs at least 1). \
+         Either provide more data, or a different value for validation_split",
+        plural(*.samples),
+        plural(*.train)
     )]
     ValidationSplit {
         /// The number of samples given to `fit`.
         samples: usize,
-        /// The fraction asked for.
+        /// The fraction asked for (printed in Rust's shortest form that
+        /// reads back as the same value: `1e-17`, `2.2250738585072014e-308`).
         validation_split: f64,
         /// Samples left for training (`split_at`).
         train: usize,
@@ -237,6 +244,26 @@ impl From<hebb_autograd::Error> for Error {
 /// `"s"` unless `n` is 1.
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// A class label as given: a whole number below 2^53 as an integer (`9`),
+/// anything else in Rust's shortest round-trip form (`1e30`).
+fn label_text(label: f32) -> String {
+    if label.fract() == 0.0 && f64::from(label).abs() < 9_007_199_254_740_992.0 {
+        format!("{}", label as i64)
+    } else {
+        format!("{label:?}")
+    }
+}
+
+/// The number of units labels up to `max_label` need: `max_label + 1`
+/// (`10` for MNIST's 9; `1e30 + 1` where the sum is not exact).
+fn units_for(max_label: f32) -> String {
+    if max_label >= 0.0 && f64::from(max_label) < 9_007_199_254_740_992.0 {
+        (max_label as u64 + 1).to_string()
+    } else {
+        format!("{} + 1", label_text(max_label))
+    }
 }
 
 /// `Result` with hebb-models' [`Error`].

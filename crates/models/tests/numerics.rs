@@ -113,9 +113,14 @@ fn a_validation_split_that_leaves_a_side_empty_is_refused() {
             }
         );
         let msg = err.to_string();
+        let samples = if n == 1 {
+            "1 sample"
+        } else {
+            &format!("{n} samples")
+        };
         assert!(
-            msg.contains(&format!("contains {n} samples"))
-                && msg.contains(&format!("validation_split={split}")),
+            msg.contains(&format!("contains {samples},"))
+                && msg.contains(&format!("validation_split={split:?} ")),
             "{msg}"
         );
     }

@@ -153,10 +153,10 @@ fn labels_beyond_the_outputs_give_one_message_for_any_model() {
         matches!(
             err,
             Error::LabelsOutOfRange {
-                max_label: 9,
+                max_label,
                 outputs: 3,
                 ..
-            }
+            } if max_label == 9.0
         ),
         "{err:?}"
     );
@@ -300,6 +300,182 @@ fn saving_into_a_missing_directory_names_the_target_and_the_directory() {
         );
         assert!(!text.contains(&format!(".{name}.")), "{text}");
     }
+}
+
+/// Follow-up to item 10: any directory that takes no file names the target
+/// and the directory (`/proc/m.keras` said `No such file or directory (os
+/// error 2) at path "/proc/.m.keras.aDfSCx.tmp"`), and a path that names no
+/// file says so (`/tmp/` and `m/` said "Not a directory (os error 20)", ``
+/// ": No such file or directory").
+#[test]
+fn saving_to_a_path_that_takes_no_file_names_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Sequential::new();
+    model.add(Dense::new(2).input_shape(&[3])).unwrap();
+    model.compile("sgd", "mse", Vec::<&str>::new()).unwrap();
+    #[cfg(target_os = "linux")]
+    for name in ["m.safetensors", "m.keras", "m.h5"] {
+        let target = format!("/proc/{name}");
+        let text = model.save(&target, false).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            format!(
+                "{target}: cannot write the file: the directory /proc does not take a new file \
+                 (No such file or directory (os error 2))"
+            )
+        );
+        assert!(!text.contains(".tmp"), "{text}");
+    }
+    let slash = format!("{}/", dir.path().display());
+    let missing = format!("{}/m/", dir.path().display());
+    for (path, reason) in [
+        (slash.as_str(), "it ends with a directory separator"),
+        (missing.as_str(), "it ends with a directory separator"),
+        ("", "the path is empty"),
+    ] {
+        for overwrite in [false, true] {
+            let err = model.save(path, overwrite).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{path:?} names no file ({reason}); give the file's name, e.g. \
+                     models/model.keras"
+                )
+            );
+            let err = model.save_weights(path, overwrite).unwrap_err();
+            assert!(err.to_string().contains("names no file"), "{err}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+// ------------------------------------------ follow-up: message wording
+
+/// `validation_split` is printed in Rust's shortest round-trip form (it
+/// printed `f64::MIN_POSITIVE` as some 330 decimal digits and 1e-17 as
+/// `0.00000000000000001`), and one sample is "1 sample".
+#[test]
+fn validation_split_messages_print_the_split_as_given() {
+    let (x, y) = mnist_like();
+    let mut model = classifier(10, "sparse_categorical_crossentropy");
+    let fit = |model: &mut Sequential, rows: usize, split: f64| {
+        let idx: Vec<usize> = (0..rows).collect();
+        let options = FitOptions {
+            validation_split: split,
+            ..quiet()
+        };
+        model
+            .fit(
+                &x.gather_rows(&idx).unwrap(),
+                &y.gather_rows(&idx).unwrap(),
+                options,
+            )
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        fit(&mut model, 8, f64::MIN_POSITIVE),
+        "training data contains 8 samples, which is not sufficient to split it into a \
+         validation and training set as specified by validation_split=2.2250738585072014e-308 \
+         (8 samples for training, 0 for validation; each needs at least 1). Either provide \
+         more data, or a different value for validation_split"
+    );
+    assert!(
+        fit(&mut model, 8, 1e-17).contains("validation_split=1e-17 (8 samples for training"),
+        "1e-17"
+    );
+    assert_eq!(
+        fit(&mut model, 1, 0.5),
+        "training data contains 1 sample, which is not sufficient to split it into a \
+         validation and training set as specified by validation_split=0.5 \
+         (0 samples for training, 1 for validation; each needs at least 1). Either provide \
+         more data, or a different value for validation_split"
+    );
+    assert!(
+        fit(&mut model, 2, 1e-17).contains("(2 samples for training"),
+        "2 rows"
+    );
+    let one = fit(&mut model, 1, 1e-17);
+    assert!(
+        one.contains("contains 1 sample,") && one.contains("(1 sample for training"),
+        "{one}"
+    );
+}
+
+/// Labels no `usize` holds are reported as given (`1e30`), not as the
+/// saturated cast 18446744073709551615.
+#[test]
+fn out_of_range_labels_are_reported_as_given() {
+    let x = Tensor::from_vec((0..8).map(|i| i as f32).collect(), &[2, 4]).unwrap();
+    let y = Tensor::from_vec(vec![1.0, 1e30], &[2]).unwrap();
+    let model = classifier(3, "sparse_categorical_crossentropy");
+    let err = model.check_class_labels(&y).unwrap_err();
+    assert!(
+        matches!(err, Error::LabelsOutOfRange { max_label, first_label, first_sample: 1, .. }
+            if max_label == 1e30 && first_label == 1e30),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "labels have classes up to 1e30 but the model has 3 outputs (layer dense_1): \
+         label 1e30 of sample 1 is the first without an output, \
+         and these labels need at least 1e30 + 1 units in the last layer"
+    );
+    let mut model = classifier(3, "sparse_categorical_crossentropy");
+    assert_eq!(
+        model.evaluate(&x, &y, 2, 0).unwrap_err().to_string(),
+        err.to_string()
+    );
+    // Whole numbers below 2^53 stay integers: 2^40 needs 2^40 + 1 units.
+    let big = (1u64 << 40) as f32;
+    let y = Tensor::from_vec(vec![big, 4.0], &[2]).unwrap();
+    assert_eq!(
+        model.check_class_labels(&y).unwrap_err().to_string(),
+        format!(
+            "labels have classes up to {} but the model has 3 outputs (layer dense_1): \
+             label {} of sample 0 is the first without an output, \
+             and these labels need at least {} units in the last layer",
+            1u64 << 40,
+            1u64 << 40,
+            (1u64 << 40) + 1
+        )
+    );
+}
+
+/// A Leaky-ReLU of another slope than Keras' 0.2 cannot be saved to a
+/// Keras file; the message says what to do (it said only "Keras'
+/// leaky_relu activation has slope 0.2 (a = 5), not 1/100").
+#[test]
+fn a_leaky_relu_keras_cannot_store_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Sequential::new();
+    model
+        .add(
+            Dense::new(3)
+                .activation(Activation::leaky_relu(0.01))
+                .input_shape(&[2])
+                .name("hidden"),
+        )
+        .unwrap();
+    for name in ["m.keras", "m.h5"] {
+        let path = dir.path().join(name);
+        let err = model.save(&path, false).unwrap_err();
+        assert!(matches!(err, Error::Save { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot save model to {}: layer hidden: Keras' \"leaky_relu\" activation string stores no slope and \
+                 means negative_slope 0.2 (the lecture's a = 5), not this layer's \
+                 negative_slope 0.01 (a = 100); to save to .keras or .h5 use \
+                 Activation::leaky_relu(0.2) (a = 5), or save in hebb's format (a \
+                 .safetensors file), which keeps any slope",
+                path.display()
+            )
+        );
+        assert!(!path.exists());
+    }
+    // The way out the message names works.
+    model.save(dir.path().join("m.safetensors"), false).unwrap();
 }
 
 // ------------------------------------------------- item 13: Leaky-ReLU

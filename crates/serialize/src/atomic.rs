@@ -15,26 +15,19 @@ use crate::{Error, Result};
 /// writers that fail halfway).
 ///
 /// # Errors
-/// [`Error::AlreadyExists`] if `overwrite` is false and `path` exists (checked
-/// first, and again by the final no-clobber rename); [`Error::Io`] naming
-/// `path` if creating, writing, syncing or renaming fails (a missing
-/// directory is named as such, never the temporary file).
+/// [`Error::NoFileName`] if `path` is empty, ends with a directory separator
+/// or is a directory (checked first); [`Error::AlreadyExists`] if
+/// `overwrite` is false and `path` exists (checked next, and again by the
+/// final no-clobber rename); [`Error::Io`] naming `path` and its directory
+/// if creating, writing, syncing or renaming fails (never the temporary
+/// file).
 pub(crate) fn write_with(
     path: &Path,
     overwrite: bool,
     bytes: &[u8],
     write: impl FnOnce(&File, &[u8]) -> std::io::Result<()>,
 ) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
-    let exists = || Error::AlreadyExists {
-        path: path.to_path_buf(),
-    };
-    if !overwrite && std::fs::symlink_metadata(path).is_ok() {
-        return Err(exists());
-    }
+    check_names_a_file(path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -44,6 +37,20 @@ pub(crate) fn write_with(
         path.file_name()
             .map_or_else(|| "hebb".into(), |n| n.to_string_lossy())
     );
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        detail: format!(
+            "cannot write the file in {}: {}",
+            dir.display(),
+            without_temporary_name(&e, &prefix)
+        ),
+    };
+    let exists = || Error::AlreadyExists {
+        path: path.to_path_buf(),
+    };
+    if !overwrite && std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists());
+    }
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
@@ -55,7 +62,7 @@ pub(crate) fn write_with(
     }
     let tmp = builder.tempfile_in(dir).map_err(|e| Error::Io {
         path: path.to_path_buf(),
-        detail: create_failure(dir, &e),
+        detail: create_failure(dir, &e, &prefix),
     })?;
     write(tmp.as_file(), bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
@@ -80,11 +87,45 @@ pub(crate) fn write_with(
     Ok(())
 }
 
+/// [`Error::NoFileName`] if `path` is empty, ends with a directory
+/// separator (`/tmp/`, `m/`: `Path` would drop the separator and write
+/// `/tmp`, or fail with "Not a directory") or is a directory.
+fn check_names_a_file(path: &Path) -> Result<()> {
+    let text = path.as_os_str().to_string_lossy();
+    let reason = if text.is_empty() {
+        "the path is empty"
+    } else if text.chars().last().is_some_and(std::path::is_separator) {
+        "it ends with a directory separator"
+    } else if path.file_name().is_none() || path.is_dir() {
+        "it is a directory"
+    } else {
+        return Ok(());
+    };
+    Err(Error::NoFileName {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    })
+}
+
+/// The system's message of `e` without the temporary file's path, which
+/// `tempfile` appends (`... at path "/d/.m.keras.aDfSCx.tmp"`) and the user
+/// never asked for; `prefix` is the start of the temporary file's name.
+fn without_temporary_name(e: &std::io::Error, prefix: &str) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at path ") {
+        Some((reason, tmp)) if tmp.contains(prefix) => reason.to_string(),
+        // A message that names the temporary file some other way: the
+        // kind of error alone.
+        _ if text.contains(prefix) => std::io::Error::from(e.kind()).to_string(),
+        _ => text,
+    }
+}
+
 /// Why the temporary file could not be created in `dir`, in terms of the
-/// target: its directory is missing, or is not a directory, or the system's
-/// reason (without the temporary file's random name, which `tempfile` puts
-/// in its message and which the user never asked for).
-fn create_failure(dir: &Path, e: &std::io::Error) -> String {
+/// target: its directory is missing, or is not a directory, or does not
+/// take a new file, with the system's reason (without the temporary file's
+/// random name; `prefix` is its start).
+fn create_failure(dir: &Path, e: &std::io::Error, prefix: &str) -> String {
     match std::fs::metadata(dir) {
         Err(m) if m.kind() == std::io::ErrorKind::NotFound => format!(
             "cannot write the file: the directory {} does not exist",
@@ -95,17 +136,13 @@ fn create_failure(dir: &Path, e: &std::io::Error) -> String {
             "cannot write the file: {} is not a directory",
             dir.display()
         ),
-        Ok(_) => {
-            // tempfile wraps the system's error with the temporary path.
-            let reason = e
-                .get_ref()
-                .and_then(|inner| inner.source())
-                .map_or_else(|| e.to_string(), ToString::to_string);
-            format!(
-                "cannot create a file in {} to write it: {reason}",
-                dir.display()
-            )
-        }
+        // E.g. a read-only directory, or /proc (which answers "No such
+        // file or directory").
+        Ok(_) => format!(
+            "cannot write the file: the directory {} does not take a new file ({})",
+            dir.display(),
+            without_temporary_name(e, prefix)
+        ),
     }
 }
 
@@ -127,13 +164,109 @@ fn create_failure(dir: &Path, e: &std::io::Error) -> String {
 /// ```
 ///
 /// # Errors
-/// [`Error::AlreadyExists`] if `overwrite` is false and `path` exists;
-/// [`Error::Io`] naming `path` if creating, writing, syncing or renaming
-/// fails, e.g. `out/m.keras: cannot write the file: the directory out does
-/// not exist` (the directory is not created, as in Keras).
+/// [`Error::NoFileName`] if `path` is empty, ends with a directory
+/// separator (`/tmp/`) or is a directory; [`Error::AlreadyExists`] if
+/// `overwrite` is false and `path` exists; [`Error::Io`] naming `path` and
+/// its directory, never the temporary file, if creating, writing, syncing
+/// or renaming fails, e.g. `out/m.keras: cannot write the file: the
+/// directory out does not exist` (the directory is not created, as in
+/// Keras) or `/proc/m.keras: cannot write the file: the directory /proc
+/// does not take a new file (No such file or directory (os error 2))`.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8], overwrite: bool) -> Result<()> {
     write_with(path.as_ref(), overwrite, bytes, |mut file, bytes| {
         file.write_all(bytes)?;
         file.flush()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11 follow-up: a write that fails, or a directory that takes no
+    /// file, names the target and its directory, never the temporary file.
+    #[test]
+    fn failures_name_the_target_and_its_directory_never_the_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.keras");
+        let err = write_with(&path, false, b"x", |_, _| {
+            Err(std::io::Error::other("injected: no space left on device"))
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: cannot write the file in {}: injected: no space left on device",
+                path.display(),
+                dir.path().display()
+            )
+        );
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        // tempfile's wrapping of a system error is taken off.
+        let wrapped = std::io::Error::other(format!(
+            "No such file or directory (os error 2) at path \"{}/.m.keras.aDfSCx.tmp\"",
+            dir.path().display()
+        ));
+        assert_eq!(
+            without_temporary_name(&wrapped, ".m.keras."),
+            "No such file or directory (os error 2)"
+        );
+
+        #[cfg(target_os = "linux")]
+        {
+            // /proc takes no new file (ENOENT, even for root).
+            let err = write_atomic("/proc/m.keras", b"x", false).unwrap_err();
+            let text = err.to_string();
+            assert_eq!(
+                text,
+                "/proc/m.keras: cannot write the file: the directory /proc does not take a new \
+                 file (No such file or directory (os error 2))"
+            );
+            assert!(!text.contains(".tmp"), "{text}");
+        }
+    }
+
+    /// `/tmp/`, `m/` and `` name no file: said so, before anything is
+    /// tried (they said "Not a directory (os error 20)" and ": No such file
+    /// or directory").
+    #[test]
+    fn a_path_that_names_no_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let slash = format!("{}/", dir.path().display());
+        let missing = format!("{}/m/", dir.path().display());
+        let cases = [
+            (slash.as_str(), "it ends with a directory separator"),
+            (missing.as_str(), "it ends with a directory separator"),
+            ("", "the path is empty"),
+            ("..", "it is a directory"),
+        ];
+        for (path, reason) in cases {
+            for overwrite in [false, true] {
+                let err = write_atomic(path, b"x", overwrite).unwrap_err();
+                assert_eq!(
+                    err,
+                    Error::NoFileName {
+                        path: path.into(),
+                        reason: reason.into()
+                    }
+                );
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "{path:?} names no file ({reason}); give the file's name, e.g. \
+                         models/model.keras"
+                    )
+                );
+            }
+        }
+        let err = write_atomic(dir.path(), b"x", true).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoFileName { reason, .. } if reason == "it is a directory"),
+            "{err:?}"
+        );
+        assert!(dir.path().is_dir());
+        assert!(!dir.path().join("m").exists());
+    }
 }

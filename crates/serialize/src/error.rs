@@ -18,6 +18,16 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A path to write to names no file: it is empty, ends with a directory
+    /// separator (`/tmp/`, `models/`), or is a directory. Nothing is written.
+    #[error("{path:?} names no file ({reason}); give the file's name, e.g. models/model.keras")]
+    NoFileName {
+        /// The path as given.
+        path: PathBuf,
+        /// Why it names no file: `the path is empty`, `it ends with a
+        /// directory separator`, `it is a directory`.
+        reason: String,
+    },
     /// Opening, reading, writing, syncing or renaming failed.
     #[error("{}: {detail}", path.display())]
     Io {

@@ -79,6 +79,8 @@ impl View for &F32View {
 /// order in `tensors` (see [`Loaded::tensors`]).
 ///
 /// # Errors
+/// - [`Error::NoFileName`] if `path` is empty, ends with a directory
+///   separator or is a directory;
 /// - [`Error::AlreadyExists`] if `overwrite` is false and `path` exists;
 /// - [`Error::Name`] if a name appears twice or is `__metadata__`;
 /// - [`Error::Io`] naming `path` if the directory cannot be written, the

@@ -1019,11 +1019,11 @@ impl Sequential {
                     .find(|n| matches!(n.op, Op::Dense(_)))
                     .unwrap_or(last);
                 Err(Error::LabelsOutOfRange {
-                    max_label: max as usize,
+                    max_label: max,
                     outputs,
                     layer: layer.name.clone(),
                     first_sample: sample,
-                    first_label: values[sample] as usize,
+                    first_label: values[sample],
                 })
             }
             _ => Ok(()),

@@ -340,12 +340,19 @@ impl Sequential {
     /// is false and the file exists, or an I/O error naming the file (and,
     /// for a directory that does not exist, the directory: it is not
     /// created, as Keras does not create it);
+    /// [`Error::RecompileNeeded`], as from [`fit`](Self::fit), if the
+    /// optimiser was built for other weights than the model's (a layer added
+    /// after training: compile the model again, then save);
     /// [`Error::Save`] when the model cannot be written in the format (a
     /// metric given as an object whose name hebb cannot resolve again; for
     /// Keras formats, an unbuilt model or an activation Keras does not have,
     /// such as `Step`).
     pub fn save(&self, path: impl AsRef<Path>, overwrite: bool) -> Result<()> {
         let path = path.as_ref();
+        // As `fit` checks: an optimiser built for other weights (a layer
+        // added after training) asks for `compile` again, whatever its
+        // state (SGD without momentum has no slots that would not fit).
+        self.check_optimizer_fits(&self.weight_names())?;
         let desc = describe(self, path)?;
         match ModelFormat::from_path(path) {
             ModelFormat::Hebb => native::write(&desc, path, overwrite),

@@ -156,7 +156,12 @@ fn activation_to_keras(a: Activation, layer: &str, path: &Path) -> Result<&'stat
             return Err(save_error(
                 path,
                 format!(
-                    "layer {layer}: Keras' leaky_relu activation has slope 0.2 (a = 5), not 1/{a}"
+                    "layer {layer}: Keras' \"leaky_relu\" activation string stores no slope and \
+                     means negative_slope 0.2 (the lecture's a = 5), not this layer's \
+                     negative_slope {} (a = {a}); to save to .keras or .h5 use \
+                     Activation::leaky_relu(0.2) (a = 5), or save in hebb's format (a \
+                     .safetensors file), which keeps any slope",
+                    1.0 / a
                 ),
             ));
         }
