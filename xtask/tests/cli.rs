@@ -104,6 +104,21 @@ fn a_directory_where_a_data_file_should_be_is_named_as_such() {
     assert!(!stderr.contains("not found"), "{stderr}");
 }
 
+/// `model` compiled as a classifier (adam, sparse categorical cross-entropy
+/// and accuracy) and saved in hebb's format in `dir`; the file's path.
+fn compiled_and_saved(mut model: Sequential, dir: &Path) -> PathBuf {
+    model
+        .compile(
+            "adam",
+            "sparse_categorical_crossentropy",
+            vec!["sparse_categorical_accuracy"],
+        )
+        .unwrap();
+    let path = dir.join("m.safetensors");
+    model.save(&path, false).unwrap();
+    path
+}
+
 /// A gzipped IDX file of unsigned bytes.
 fn idx_gz(shape: &[u32], data: &[u8]) -> Vec<u8> {
     let mut bytes = vec![0, 0, 0x08, shape.len() as u8];
@@ -124,15 +139,7 @@ fn model_evaluate_needs_only_the_test_split() {
     model
         .add(Dense::new(10).activation(Activation::Softmax))
         .unwrap();
-    model
-        .compile(
-            "adam",
-            "sparse_categorical_crossentropy",
-            vec!["sparse_categorical_accuracy"],
-        )
-        .unwrap();
-    let path = dir.path().join("m.safetensors");
-    model.save(&path, false).unwrap();
+    let path = compiled_and_saved(model, dir.path());
 
     // Six test images and labels; no training files, and none to download.
     let data = dir.path().join("data");
@@ -178,15 +185,7 @@ fn model_evaluate_on_iris_needs_only_the_test_split() {
                 .input_shape(&[4]),
         )
         .unwrap();
-    model
-        .compile(
-            "adam",
-            "sparse_categorical_crossentropy",
-            vec!["sparse_categorical_accuracy"],
-        )
-        .unwrap();
-    let path = dir.path().join("m.safetensors");
-    model.save(&path, false).unwrap();
+    let path = compiled_and_saved(model, dir.path());
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("iris/iris_training.csv")).unwrap();
     std::fs::write(
