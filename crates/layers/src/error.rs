@@ -22,6 +22,26 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A layer configuration (Keras `get_config`) that cannot be read, or a
+    /// layer class that is not registered.
+    #[error("layer class {class}: {detail}")]
+    Config {
+        /// The Keras class name.
+        class: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A layer that cannot run where it was asked to (e.g. on a GPU before
+    /// its GPU kernels exist).
+    #[error("layer {layer} ({class}): {detail}")]
+    Unsupported {
+        /// The layer's name.
+        layer: String,
+        /// Its Keras class name.
+        class: String,
+        /// What is not supported, and what to do instead.
+        detail: String,
+    },
 }
 
 impl From<hebb_tensor::Error> for Error {

