@@ -5,8 +5,10 @@
 pub mod binary;
 pub mod index;
 pub mod matmul;
+pub mod padding;
 pub mod reduce;
 pub mod softmax;
 pub mod unary;
 
 pub use binary::broadcast_shapes;
+pub use padding::Padding;
