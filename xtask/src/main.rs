@@ -7,6 +7,7 @@
 mod bench;
 mod ch12;
 mod ch13;
+mod convnet;
 mod ex13;
 mod model;
 mod plot;
