@@ -3,6 +3,7 @@
 //! adds `cuda_kernel.rs` beside it and a match arm in `mod.rs`.
 
 pub mod binary;
+pub mod conv;
 pub mod index;
 pub mod matmul;
 pub mod padding;
