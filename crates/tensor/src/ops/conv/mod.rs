@@ -31,7 +31,6 @@
 mod cpu_kernel;
 
 use crate::ops::Padding;
-use crate::ops::matmul::{MatRef, gemm};
 use crate::{Device, Error, Result, Tensor};
 
 /// The shapes of one 2-D convolution, checked: input `[h, w, c]` per image,
@@ -234,12 +233,17 @@ impl Conv2dGeometry {
 
     /// The forward pass: `out` (`[batch, out_h, out_w, filters]`) = the
     /// convolution of `x` (`[batch, h, w, c]`) with `kernel`
-    /// (`[kh, kw, c, filters]`), plus `bias` (`[filters]`) when given. The
-    /// column matrix stays in `scratch` for [`backward`](Self::backward).
+    /// (`[kh, kw, c, filters]`), plus `bias` (`[filters]`) when given; then
+    /// `epilogue(first_row, rows)` on each block of whole output rows
+    /// (`rows` holds `[n, filters]` for the output pixels `first_row..first_row
+    /// + n` of the batch, NHWC order) while they are in cache: a layer's
+    /// activation, or `|_, _| {}`. The column matrix stays in `scratch` for
+    /// [`backward`](Self::backward).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when a slice does not hold its shape's
     /// element count (naming it).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         batch: usize,
@@ -248,6 +252,7 @@ impl Conv2dGeometry {
         bias: Option<&[f32]>,
         out: &mut [f32],
         scratch: &mut Conv2dScratch,
+        epilogue: impl Fn(usize, &mut [f32]) + Sync,
     ) -> Result<()> {
         let [h, w, c] = self.input;
         self.check_len("the input", x.len(), &[batch, h, w, c])?;
@@ -256,16 +261,21 @@ impl Conv2dGeometry {
         if let Some(b) = bias {
             self.check_len("the bias", b.len(), &[self.filters])?;
         }
-        self.fill_columns(batch, x, scratch);
-        let (rows, patch) = (self.out_rows(batch), self.patch_len());
-        gemm(
-            out,
-            MatRef::new(&scratch.cols[..rows * patch], rows, patch)?,
-            MatRef::new(kernel, patch, self.filters)?,
-        )?;
-        if let Some(b) = bias {
-            cpu_kernel::add_bias(out, b);
+        scratch.holds = None;
+        let len = self.columns_len(batch);
+        if scratch.cols.len() < len {
+            scratch.cols.resize(len, 0.0);
         }
+        cpu_kernel::forward(
+            self,
+            x,
+            kernel,
+            bias,
+            out,
+            &mut scratch.cols[..len],
+            &epilogue,
+        )?;
+        scratch.holds = Some((*self, batch));
         Ok(())
     }
 
@@ -275,7 +285,7 @@ impl Conv2dGeometry {
         if scratch.cols.len() < len {
             scratch.cols.resize(len, 0.0);
         }
-        cpu_kernel::im2col(self, x, &mut scratch.cols[..len]);
+        cpu_kernel::im2col_batch(self, x, &mut scratch.cols[..len]);
         scratch.holds = Some((*self, batch));
     }
 
@@ -283,9 +293,12 @@ impl Conv2dGeometry {
     /// `scratch`: from `grad_out` = `dL/dy` (`[batch, out_h, out_w,
     /// filters]`) and the kernel, writes the gradients asked for in `grads`
     /// (see [`Conv2dGrads`]): `dK = colsᵀ · dL/dy`, `db = Σ dL/dy` over
-    /// images and pixels, and `dx` = col2im(`dL/dy · Kᵀ`). Asking for `dx`
-    /// overwrites the column matrix, so a second backward pass needs another
-    /// forward pass.
+    /// images and pixels, and `dx` = col2im(`dL/dy · Kᵀ`). First
+    /// `prologue(first_row, rows)` runs on each block of rows of `grad_out`
+    /// as [`forward`](Self::forward)'s epilogue does (a layer's activation
+    /// derivative, turning `dL/da` into `dL/dy` in place), or `|_, _| {}`.
+    /// Asking for `dx` overwrites the column matrix, so a second backward
+    /// pass needs another forward pass.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `scratch` does not hold the columns
@@ -296,9 +309,10 @@ impl Conv2dGeometry {
         &self,
         batch: usize,
         kernel: &[f32],
-        grad_out: &[f32],
+        grad_out: &mut [f32],
         grads: Conv2dGrads<'_>,
         scratch: &mut Conv2dScratch,
+        prologue: impl Fn(usize, &mut [f32]) + Sync,
     ) -> Result<()> {
         self.check_kernel(kernel)?;
         self.check_output("the output gradient", grad_out.len(), batch)?;
@@ -320,22 +334,28 @@ impl Conv2dGeometry {
                 self.kernel_shape()
             )));
         }
-        let (rows, patch, filters) = (self.out_rows(batch), self.patch_len(), self.filters);
         let len = self.columns_len(batch);
-        let g = MatRef::new(grad_out, rows, filters)?;
-        if let Some(gk) = grads.kernel {
-            gemm(gk, MatRef::new(&scratch.cols[..len], rows, patch)?.t(), g)?;
+        let groups = batch.div_ceil(self.group_images());
+        let share = self.patch_len() * self.filters + self.filters;
+        if scratch.partials.len() < groups * share {
+            scratch.partials.resize(groups * share, 0.0);
         }
-        if let Some(gb) = grads.bias {
-            cpu_kernel::sum_rows(grad_out, gb, &mut scratch.partials);
-        }
-        if let Some(gx) = grads.input {
+        if grads.input.is_some() {
             scratch.holds = None;
-            let dcols = &mut scratch.cols[..len];
-            gemm(dcols, g, MatRef::new(kernel, patch, filters)?.t())?;
-            cpu_kernel::col2im(self, dcols, gx);
         }
-        Ok(())
+        cpu_kernel::backward(
+            self,
+            kernel,
+            grad_out,
+            &mut scratch.cols[..len],
+            &mut scratch.partials[..groups * share],
+            cpu_kernel::Backward {
+                kernel: grads.kernel,
+                bias: grads.bias,
+                input: grads.input,
+            },
+            &prologue,
+        )
     }
 }
 
@@ -423,6 +443,7 @@ impl Tensor {
             None,
             &mut out,
             &mut Conv2dScratch::new(),
+            |_, _| {},
         )?;
         Ok(Tensor::from_parts(out, shape))
     }
@@ -463,13 +484,14 @@ impl Tensor {
         g.backward(
             batch,
             kernel.as_slice(),
-            grad_out.as_slice(),
+            &mut grad_out.to_vec(),
             Conv2dGrads {
                 kernel: dk.as_deref_mut(),
                 bias: None,
                 input: dx.as_deref_mut(),
             },
             &mut scratch,
+            |_, _| {},
         )?;
         Ok((
             dx.map(|d| Tensor::from_parts(d, self.shape.clone())),
@@ -601,9 +623,13 @@ mod tests {
 
         let mut scratch = Conv2dScratch::new();
         let mut y = vec![f32::NAN; ry.len()];
-        g.forward(c.batch, &x, &k, Some(&b), &mut y, &mut scratch)
+        g.forward(c.batch, &x, &k, Some(&b), &mut y, &mut scratch, |_, _| {})
             .unwrap();
         assert_close("y", c, &y, &ry);
+        assert_eq!(
+            scratch.columns().map(<[f32]>::len),
+            Some(c.batch * oh * ow * g.patch_len())
+        );
         let (mut dx, mut dk, mut db) = (
             vec![f32::NAN; x.len()],
             vec![f32::NAN; k.len()],
@@ -614,7 +640,8 @@ mod tests {
             bias: Some(&mut db),
             input: Some(&mut dx),
         };
-        g.backward(c.batch, &k, &gy, grads, &mut scratch).unwrap();
+        g.backward(c.batch, &k, &mut gy.clone(), grads, &mut scratch, |_, _| {})
+            .unwrap();
         assert_close("dx", c, &dx, &rdx);
         assert_close("dk", c, &dk, &rdk);
         assert_close("db", c, &db, &rdb);
@@ -625,7 +652,7 @@ mod tests {
         let gt = Tensor::from_vec(gy.clone(), &[c.batch, oh, ow, f]).unwrap();
         let yt = xt.conv2d(&kt, c.strides, c.padding, c.dilation).unwrap();
         let mut y0 = vec![0.0; y.len()];
-        g.forward(c.batch, &x, &k, None, &mut y0, &mut scratch)
+        g.forward(c.batch, &x, &k, None, &mut y0, &mut scratch, |_, _| {})
             .unwrap();
         assert_eq!(yt.to_vec(), y0);
         let (tdx, tdk) = xt
@@ -741,7 +768,7 @@ mod tests {
             pool.install(|| {
                 let mut scratch = Conv2dScratch::new();
                 let mut y = vec![0.0; gy.len()];
-                g.forward(c.batch, &x, &k, Some(&b), &mut y, &mut scratch)
+                g.forward(c.batch, &x, &k, Some(&b), &mut y, &mut scratch, |_, _| {})
                     .unwrap();
                 let (mut dx, mut dk, mut db) =
                     (vec![0.0; x.len()], vec![0.0; k.len()], vec![0.0; f]);
@@ -750,7 +777,8 @@ mod tests {
                     bias: Some(&mut db),
                     input: Some(&mut dx),
                 };
-                g.backward(c.batch, &k, &gy, grads, &mut scratch).unwrap();
+                g.backward(c.batch, &k, &mut gy.clone(), grads, &mut scratch, |_, _| {})
+                    .unwrap();
                 [y, dx, dk, db].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
             })
         };
@@ -758,6 +786,60 @@ mod tests {
         for threads in [2, 3, 4] {
             assert!(one == run(threads), "{threads} threads");
         }
+    }
+
+    /// The epilogue sees every output row once, with its row number; the
+    /// prologue's changes to the output gradient are what the gradients use.
+    #[test]
+    fn epilogue_and_prologue_see_numbered_rows() {
+        let c = case(5, [22, 12, 2], [3, 3], 3, [1, 1], [1, 1], Padding::Valid);
+        let g = c.geometry().unwrap();
+        assert!(c.batch.div_ceil(g.group_images()) > 1, "several groups");
+        let [h, w, ch] = c.input;
+        let [oh, ow, f] = g.output_hwc();
+        let x = values(c.batch * h * w * ch, 1);
+        let k = values(g.patch_len() * f, 2);
+        let gy = values(c.batch * oh * ow * f, 3);
+        let mut scratch = Conv2dScratch::new();
+        let mut plain = vec![0.0; gy.len()];
+        g.forward(c.batch, &x, &k, None, &mut plain, &mut scratch, |_, _| {})
+            .unwrap();
+        let mut y = vec![0.0; gy.len()];
+        let mark = |first: usize, rows: &mut [f32]| {
+            for (r, row) in rows.chunks_exact_mut(f).enumerate() {
+                row[0] += 1000.0 * (first + r) as f32;
+            }
+        };
+        g.forward(c.batch, &x, &k, None, &mut y, &mut scratch, mark)
+            .unwrap();
+        let mut want = plain.clone();
+        mark(0, &mut want);
+        assert_eq!(y, want);
+
+        let mut grads_with = |gy: &mut [f32], prologue: &(dyn Fn(usize, &mut [f32]) + Sync)| {
+            g.forward(c.batch, &x, &k, None, &mut y, &mut scratch, |_, _| {})
+                .unwrap();
+            let (mut dx, mut dk) = (vec![0.0; x.len()], vec![0.0; k.len()]);
+            let grads = Conv2dGrads {
+                kernel: Some(&mut dk),
+                bias: None,
+                input: Some(&mut dx),
+            };
+            g.backward(c.batch, &k, gy, grads, &mut scratch, prologue)
+                .unwrap();
+            (dx, dk)
+        };
+        let scale = |first: usize, rows: &mut [f32]| {
+            for (r, row) in rows.chunks_exact_mut(f).enumerate() {
+                row.iter_mut().for_each(|v| *v *= ((first + r) % 7) as f32);
+            }
+        };
+        let mut scaled = gy.clone();
+        scale(0, &mut scaled);
+        let want = grads_with(&mut scaled, &|_, _| {});
+        let mut gy2 = gy.clone();
+        assert_eq!(grads_with(&mut gy2, &scale), want);
+        assert_eq!(gy2, scaled);
     }
 
     #[test]
@@ -810,16 +892,23 @@ mod tests {
         let mut y = vec![0.0; 3 * 3 * 4];
         let k = vec![0.0; 3 * 3 * 2 * 4];
         let e = g
-            .forward(1, &[0.0; 49], &k, None, &mut y, &mut scratch)
+            .forward(1, &[0.0; 49], &k, None, &mut y, &mut scratch, |_, _| {})
             .unwrap_err()
             .to_string();
         assert!(e.contains("49") && e.contains("[1, 5, 5, 2]"), "{e}");
         let e = g
-            .backward(1, &k, &y, Conv2dGrads::default(), &mut scratch)
+            .backward(
+                1,
+                &k,
+                &mut y,
+                Conv2dGrads::default(),
+                &mut scratch,
+                |_, _| {},
+            )
             .unwrap_err()
             .to_string();
         assert!(e.contains("forward pass"), "{e}");
-        g.forward(1, &[0.0; 50], &k, None, &mut y, &mut scratch)
+        g.forward(1, &[0.0; 50], &k, None, &mut y, &mut scratch, |_, _| {})
             .unwrap();
         assert!(scratch.columns().is_some());
         let mut dx = vec![0.0; 50];
@@ -827,13 +916,17 @@ mod tests {
             input: Some(&mut dx),
             ..Conv2dGrads::default()
         };
-        g.backward(1, &k, &y, grads, &mut scratch).unwrap();
+        g.backward(1, &k, &mut y, grads, &mut scratch, |_, _| {})
+            .unwrap();
         // The columns were used up by dx.
         assert!(scratch.columns().is_none());
         let grads = Conv2dGrads {
             input: Some(&mut dx),
             ..Conv2dGrads::default()
         };
-        assert!(g.backward(1, &k, &y, grads, &mut scratch).is_err());
+        assert!(
+            g.backward(1, &k, &mut y, grads, &mut scratch, |_, _| {})
+                .is_err()
+        );
     }
 }
