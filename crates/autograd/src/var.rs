@@ -101,7 +101,7 @@ impl<'t> Var<'t> {
 
     /// Records a binary op whose backward rule computes the gradient of each
     /// operand only when a watched value flows into that operand.
-    fn record_binary(
+    pub(crate) fn record_binary(
         self,
         value: Tensor,
         rhs: Var<'t>,
@@ -111,7 +111,7 @@ impl<'t> Var<'t> {
         self.record(value, &[self, rhs], move |g| Ok(backward(g, needs)?.into()))
     }
 
-    fn binary_inputs(self, rhs: Var<'t>, op: &'static str) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn binary_inputs(self, rhs: Var<'t>, op: &'static str) -> Result<(Tensor, Tensor)> {
         self.tape.owns(rhs, op)?;
         Ok((self.value(), rhs.value()))
     }
