@@ -38,6 +38,7 @@
 //! ```
 
 mod activation;
+mod conv2d;
 mod dense;
 mod error;
 mod flatten;
@@ -50,6 +51,7 @@ pub mod regularizers;
 mod rrelu;
 
 pub use activation::Activation;
+pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use error::{Error, Result};
 pub use flatten::Flatten;
@@ -62,5 +64,5 @@ pub use rrelu::RRelu;
 /// Registers every layer class of this crate under its Keras class name
 /// (see [`Registry::builtin`]).
 fn register_builtin_layers(registry: &mut Registry) {
-    let _ = registry;
+    registry.register("Conv2D", conv2d::from_config);
 }

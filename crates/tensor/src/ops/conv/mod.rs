@@ -12,16 +12,20 @@
 //! taps outside the image read 0. The output is `[batch, out_h, out_w, filters]`.
 //! As in TensorFlow this is a cross-correlation: the kernel is not flipped.
 //!
-//! The CPU kernel is im2col on [`gemm`]: every output pixel's receptive
-//! field is copied into one row of a `[batch · out_h · out_w, kh · kw · c]`
-//! column matrix, in the kernel's HWIO order, so the output is the product
-//! `cols · K` with `K` the kernel read as `[kh · kw · c, filters]`. The
-//! backward pass is two more products, `dK = colsᵀ · dY` and
-//! `dcols = dY · Kᵀ`, and col2im, which adds each row of `dcols` back onto
-//! the pixels it was copied from. im2col and col2im run in parallel over
-//! the images of the batch, each image by one thread in one fixed order, and
-//! the products split between threads as [`gemm`] does, so the results are
-//! bit-identical for any number of threads.
+//! The CPU kernel is im2col on the GEMM of [`matmul`](crate::ops::matmul):
+//! every output pixel's receptive field is copied into one row of a
+//! `[out_h · out_w, kh · kw · c]` column matrix per image, in the kernel's
+//! HWIO order, so the output is the product `cols · K` with `K` the kernel
+//! read as `[kh · kw · c, filters]`, both read contiguously. The backward
+//! pass is two more products, `dK = colsᵀ · dY` and `dcols = dY · Kᵀ`, and
+//! col2im, which adds each row of `dcols` back onto the pixels it was copied
+//! from. The batch is cut into groups of images of about 512 output pixels
+//! (a number fixed by the shapes, never by the thread count) that run in
+//! parallel, each on one thread: its im2col, GEMM, bias and epilogue while
+//! its columns are in cache, and in the backward pass its images' input
+//! gradient and its share of the kernel and bias gradients, which are then
+//! added in group order. So the results are bit-identical for any number of
+//! threads.
 //!
 //! [`Conv2dGeometry`] checks the shapes once and runs the slice kernels on
 //! buffers the caller owns ([`Conv2dScratch`] keeps the column matrix from
