@@ -710,6 +710,8 @@ mod tests {
             case(2, [8, 7, 3], [3, 3], 2, [2, 1], [2, 2], Same),
             // 1x1 kernel.
             case(2, [3, 4, 5], [1, 1], 6, [1, 1], [1, 1], Valid),
+            // Several groups of images, the last one short.
+            case(7, [12, 11, 16], [3, 3], 16, [1, 1], [1, 1], Valid),
         ];
         for (i, c) in cases.iter().enumerate() {
             check_case(c, i as u64);
