@@ -783,9 +783,11 @@ impl Layer for Conv2D {
         &self.grads
     }
 
+    /// The kernel regulariser's penalty; 0 for a frozen layer, as Keras 3
+    /// (`Layer.losses` sums the regularisers of the trainable weights only).
     fn regularization_loss(&self) -> Result<f32> {
         Ok(match (&self.kernel_regularizer, &self.kernel) {
-            (Some(r), Some(k)) => r.penalty(k.value()),
+            (Some(r), Some(k)) if self.trainable => r.penalty(k.value()),
             _ => 0.0,
         })
     }
@@ -984,6 +986,15 @@ mod tests {
         layer.set_name("first");
         let names: Vec<&str> = layer.weights().iter().map(|w| w.name()).collect();
         assert_eq!(names, ["first/kernel", "first/bias"]);
+        // Keras 3: Conv2D(2, 3, kernel_regularizer=L2(0.5), kernel_initializer="ones")
+        // on (5, 5, 1) has losses [9.0] (0.5 · 18 ones), and none once frozen.
+        let mut reg = Conv2D::new(2, [3, 3])
+            .kernel_regularizer(Regularizer::l2(0.5))
+            .kernel_initializer(Initializer::Ones);
+        reg.build(&[5, 5, 1], &mut chacha(0)).unwrap();
+        assert_eq!(reg.regularization_loss().unwrap(), 9.0);
+        reg.set_trainable(false);
+        assert_eq!(reg.regularization_loss().unwrap(), 0.0);
         let mut nobias = Conv2D::new(2, [1, 1]).use_bias(false).name("n");
         nobias.build(&[2, 2, 3], &mut chacha(0)).unwrap();
         assert_eq!(nobias.weights().len(), 1);
