@@ -15,6 +15,8 @@ use hebb_tensor::Tensor;
 use crate::tape::Node;
 use crate::{GradientTape, Result};
 
+mod pool;
+
 /// A handle to a value on a [`GradientTape`]: cheap to copy, tied to the
 /// tape's lifetime. Ops return new `Var`s on the same tape; combining `Var`s
 /// of different tapes is an [`Error::ForeignVar`](crate::Error::ForeignVar).

@@ -9,6 +9,9 @@
 //!   trainable slope and [`RRelu`] with a random slope in training
 //!   (lecture 12.5). Each has its value and derivative on plain tensors too.
 //! - [`Flatten`]: `[batch, 28, 28] -> [batch, 784]` (Keras `Flatten`, lecture 13).
+//! - [`MaxPooling2D`], [`AveragePooling2D`], [`GlobalAveragePooling2D`],
+//!   [`GlobalMaxPooling2D`]: pooling of channels-last images (Keras' layers
+//!   of those names; lecture 13.4's "池化层").
 //! - [`initializers`]: Keras' weight initialisers ([`Initializer`]:
 //!   `glorot_uniform`, `he_normal`, `random_normal`, ...).
 //! - [`losses`]: mean squared error, the lecture's half squared error
@@ -46,6 +49,7 @@ pub mod initializers;
 mod layer;
 pub mod losses;
 pub mod metrics;
+mod pooling;
 mod prelu;
 pub mod regularizers;
 mod rrelu;
@@ -57,6 +61,7 @@ pub use error::{Error, Result};
 pub use flatten::Flatten;
 pub use initializers::Initializer;
 pub use layer::{FromConfig, Layer, Pass, Registry, default_name, reuse};
+pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D};
 pub use prelu::PRelu;
 pub use regularizers::Regularizer;
 pub use rrelu::RRelu;
@@ -65,4 +70,8 @@ pub use rrelu::RRelu;
 /// (see [`Registry::builtin`]).
 fn register_builtin_layers(registry: &mut Registry) {
     registry.register("Conv2D", conv2d::from_config);
+    registry.register("MaxPooling2D", pooling::max_pooling2d);
+    registry.register("AveragePooling2D", pooling::average_pooling2d);
+    registry.register("GlobalAveragePooling2D", pooling::global_average_pooling2d);
+    registry.register("GlobalMaxPooling2D", pooling::global_max_pooling2d);
 }

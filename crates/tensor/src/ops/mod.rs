@@ -7,6 +7,7 @@ pub mod conv;
 pub mod index;
 pub mod matmul;
 pub mod padding;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod unary;
