@@ -39,9 +39,11 @@
 
 mod activation;
 mod dense;
+mod dropout;
 mod error;
 mod flatten;
 pub mod initializers;
+mod keras_config;
 mod layer;
 pub mod losses;
 pub mod metrics;
@@ -51,6 +53,7 @@ mod rrelu;
 
 pub use activation::Activation;
 pub use dense::Dense;
+pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use flatten::Flatten;
 pub use initializers::Initializer;
@@ -62,5 +65,5 @@ pub use rrelu::RRelu;
 /// Registers every layer class of this crate under its Keras class name
 /// (see [`Registry::builtin`]).
 fn register_builtin_layers(registry: &mut Registry) {
-    let _ = registry;
+    registry.register("Dropout", Dropout::from_config);
 }
