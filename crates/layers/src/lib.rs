@@ -49,6 +49,7 @@ pub mod losses;
 pub mod metrics;
 mod prelu;
 pub mod regularizers;
+mod reshape;
 mod rrelu;
 
 pub use activation::Activation;
@@ -60,10 +61,12 @@ pub use initializers::Initializer;
 pub use layer::{FromConfig, Layer, Pass, Registry, default_name, reuse};
 pub use prelu::PRelu;
 pub use regularizers::Regularizer;
+pub use reshape::Reshape;
 pub use rrelu::RRelu;
 
 /// Registers every layer class of this crate under its Keras class name
 /// (see [`Registry::builtin`]).
 fn register_builtin_layers(registry: &mut Registry) {
     registry.register("Dropout", Dropout::from_config);
+    registry.register("Reshape", Reshape::from_config);
 }
