@@ -9,6 +9,9 @@
 //!   trainable slope and [`RRelu`] with a random slope in training
 //!   (lecture 12.5). Each has its value and derivative on plain tensors too.
 //! - [`Flatten`]: `[batch, 28, 28] -> [batch, 784]` (Keras `Flatten`, lecture 13).
+//! - [`Dropout`] (inverted, seeded, counter-based masks), [`BatchNormalization`]
+//!   (Keras 3 semantics: batch statistics in training, moving ones otherwise) and
+//!   [`Reshape`] (Keras `target_shape` with one `-1`), as [`Layer`]s.
 //! - [`initializers`]: Keras' weight initialisers ([`Initializer`]:
 //!   `glorot_uniform`, `he_normal`, `random_normal`, ...).
 //! - [`losses`]: mean squared error, the lecture's half squared error
@@ -38,6 +41,7 @@
 //! ```
 
 mod activation;
+mod batch_normalization;
 mod dense;
 mod dropout;
 mod error;
@@ -53,6 +57,7 @@ mod reshape;
 mod rrelu;
 
 pub use activation::Activation;
+pub use batch_normalization::BatchNormalization;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::{Error, Result};
@@ -67,6 +72,7 @@ pub use rrelu::RRelu;
 /// Registers every layer class of this crate under its Keras class name
 /// (see [`Registry::builtin`]).
 fn register_builtin_layers(registry: &mut Registry) {
+    registry.register("BatchNormalization", BatchNormalization::from_config);
     registry.register("Dropout", Dropout::from_config);
     registry.register("Reshape", Reshape::from_config);
 }

@@ -244,7 +244,7 @@ impl Layer for Reshape {
             ),
         };
         let has_unknown = self.target_shape.contains(&-1);
-        if (has_unknown && count % known != 0) || (!has_unknown && count != known) {
+        if (has_unknown && !count.is_multiple_of(known)) || (!has_unknown && count != known) {
             return Err(mismatch());
         }
         Ok(self
