@@ -561,7 +561,7 @@ impl Layer for BatchNormalization {
     }
 
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
-        keras_config::cpu_only(&self.name, CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
         let (n, c) = self.rows_and_channels(x.shape())?;
         let batch = self.batch_mode(pass.training) && n > 0;
         self.used_batch_stats = batch;
@@ -639,8 +639,8 @@ impl Layer for BatchNormalization {
         grad_in: Option<&mut Tensor>,
         _pass: Pass,
     ) -> Result<()> {
-        keras_config::cpu_only(&self.name, CLASS, x.device())?;
-        keras_config::cpu_only(&self.name, CLASS, grad_out.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
         let (n, c) = self.rows_and_channels(x.shape())?;
         if grad_out.shape() != x.shape() {
             return Err(Error::Shape {

@@ -353,7 +353,7 @@ impl Layer for Dropout {
     }
 
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
-        keras_config::cpu_only(&self.name, CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
         self.check_input(x.shape())?;
         self.validate()?;
         if pass.training {
@@ -378,8 +378,8 @@ impl Layer for Dropout {
         grad_in: Option<&mut Tensor>,
         pass: Pass,
     ) -> Result<()> {
-        keras_config::cpu_only(&self.name, CLASS, x.device())?;
-        keras_config::cpu_only(&self.name, CLASS, grad_out.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
         if grad_out.shape() != x.shape() {
             return Err(Error::Shape {
                 layer: self.display_name().to_string(),

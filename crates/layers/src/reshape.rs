@@ -261,7 +261,7 @@ impl Layer for Reshape {
     }
 
     fn forward(&mut self, x: &Tensor, _pass: Pass) -> Result<&Tensor> {
-        keras_config::cpu_only(&self.name, CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
         self.step_shape(x.shape())?;
         reuse(&mut self.out, &self.batched).copy_from_slice(x.as_slice());
         Ok(&self.out)
@@ -274,8 +274,8 @@ impl Layer for Reshape {
         grad_in: Option<&mut Tensor>,
         _pass: Pass,
     ) -> Result<()> {
-        keras_config::cpu_only(&self.name, CLASS, x.device())?;
-        keras_config::cpu_only(&self.name, CLASS, grad_out.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
         self.step_shape(x.shape())?;
         if grad_out.shape() != self.batched.as_slice() {
             return Err(Error::Shape {
