@@ -12,6 +12,9 @@
 //! - [`MaxPooling2D`], [`AveragePooling2D`], [`GlobalAveragePooling2D`],
 //!   [`GlobalMaxPooling2D`]: pooling of channels-last images (Keras' layers
 //!   of those names; lecture 13.4's "池化层").
+//! - [`Dropout`] (inverted, seeded, counter-based masks), [`BatchNormalization`]
+//!   (Keras 3 semantics: batch statistics in training, moving ones otherwise) and
+//!   [`Reshape`] (Keras `target_shape` with one `-1`), as [`Layer`]s.
 //! - [`initializers`]: Keras' weight initialisers ([`Initializer`]:
 //!   `glorot_uniform`, `he_normal`, `random_normal`, ...).
 //! - [`losses`]: mean squared error, the lecture's half squared error
@@ -41,22 +44,28 @@
 //! ```
 
 mod activation;
+mod batch_normalization;
 mod conv2d;
 mod dense;
+mod dropout;
 mod error;
 mod flatten;
 pub mod initializers;
+mod keras_config;
 mod layer;
 pub mod losses;
 pub mod metrics;
 mod pooling;
 mod prelu;
 pub mod regularizers;
+mod reshape;
 mod rrelu;
 
 pub use activation::Activation;
+pub use batch_normalization::BatchNormalization;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
+pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use flatten::Flatten;
 pub use initializers::Initializer;
@@ -64,6 +73,7 @@ pub use layer::{FromConfig, Layer, Pass, Registry, default_name, reuse};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D};
 pub use prelu::PRelu;
 pub use regularizers::Regularizer;
+pub use reshape::Reshape;
 pub use rrelu::RRelu;
 
 /// Registers every layer class of this crate under its Keras class name
@@ -74,4 +84,7 @@ fn register_builtin_layers(registry: &mut Registry) {
     registry.register("AveragePooling2D", pooling::average_pooling2d);
     registry.register("GlobalAveragePooling2D", pooling::global_average_pooling2d);
     registry.register("GlobalMaxPooling2D", pooling::global_max_pooling2d);
+    registry.register("BatchNormalization", BatchNormalization::from_config);
+    registry.register("Dropout", Dropout::from_config);
+    registry.register("Reshape", Reshape::from_config);
 }
