@@ -8,7 +8,11 @@
 //!   lecture defines it (`z/a` for `z < 0`), softmax; [`PRelu`] with a
 //!   trainable slope and [`RRelu`] with a random slope in training
 //!   (lecture 12.5). Each has its value and derivative on plain tensors too.
-//! - [`Flatten`]: `[batch, 28, 28] -> [batch, 784]` (Keras `Flatten`, lecture 13).
+//! - [`Flatten`]: `[batch, 28, 28] -> [batch, 784]` (Keras `Flatten`, lecture 13),
+//!   and [`ActivationLayer`] (Keras `Activation`).
+//! - [`Layer`]: the one abstraction every layer implements (build, forward
+//!   and backward on owned buffers, the tape form, Keras config), and
+//!   [`Registry`], the layer classes by Keras name for loading models.
 //! - [`initializers`]: Keras' weight initialisers ([`Initializer`]:
 //!   `glorot_uniform`, `he_normal`, `random_normal`, ...).
 //! - [`losses`]: mean squared error, the lecture's half squared error
@@ -21,16 +25,16 @@
 //!
 //! ```
 //! use hebb_autograd::GradientTape;
-//! use hebb_layers::{Activation, Dense, losses};
+//! use hebb_layers::{Activation, Dense, Layer, losses};
 //! use hebb_tensor::{Tensor, random::RandomState};
 //!
 //! let mut rng = RandomState::new(612);
-//! let layer = Dense::new("dense", rng.randn_tensor(&[4, 3])?, Tensor::zeros(&[3]), Activation::Softmax)?;
+//! let layer = Dense::from_weights("dense", rng.randn_tensor(&[4, 3])?, Tensor::zeros(&[3]), Activation::Softmax)?;
 //! let x = Tensor::from_vec(vec![0.1, -0.2, 0.3, 0.4], &[1, 4])?;
 //! let y = Tensor::one_hot(&[2], 3)?;
 //!
 //! let tape = GradientTape::new();
-//! let pred = layer.forward(&tape, tape.constant(x))?;
+//! let pred = layer.call(&tape, tape.constant(x), true)?;
 //! let loss = losses::categorical_crossentropy(tape.constant(y), pred)?.mean_all();
 //! let grads = tape.gradient_of(loss, &layer.trainable_variables())?;
 //! assert_eq!(grads[0].shape(), &[4, 3]);
@@ -38,18 +42,22 @@
 //! ```
 
 mod activation;
+mod activation_layer;
 mod dense;
 mod error;
 mod flatten;
 pub mod initializers;
+pub mod keras;
 mod layer;
 pub mod losses;
 pub mod metrics;
 mod prelu;
 pub mod regularizers;
 mod rrelu;
+mod weights;
 
 pub use activation::Activation;
+pub use activation_layer::ActivationLayer;
 pub use dense::Dense;
 pub use error::{Error, Result};
 pub use flatten::Flatten;
@@ -58,9 +66,12 @@ pub use layer::{FromConfig, Layer, Pass, Registry, default_name, reuse};
 pub use prelu::PRelu;
 pub use regularizers::Regularizer;
 pub use rrelu::RRelu;
+pub use weights::make_weight;
 
 /// Registers every layer class of this crate under its Keras class name
 /// (see [`Registry::builtin`]).
 fn register_builtin_layers(registry: &mut Registry) {
-    let _ = registry;
+    registry.register("Dense", Dense::from_config);
+    registry.register("Flatten", Flatten::from_config);
+    registry.register("Activation", ActivationLayer::from_config);
 }
