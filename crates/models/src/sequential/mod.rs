@@ -504,6 +504,17 @@ impl Sequential {
                 detail: e.to_string(),
             });
         }
+        if !layer.supports(self.device) {
+            return Err(Error::Layers(hebb_layers::Error::Unsupported {
+                layer: name,
+                class: layer.class_name().to_string(),
+                detail: format!(
+                    "the layer has no kernels for {:?} yet, where the model is; move the model \
+                     to the CPU first (hebb does not fall back to the CPU)",
+                    self.device
+                ),
+            }));
+        }
         layer.set_name(&name);
         let first = self.layers.is_empty();
         if first {

@@ -1157,4 +1157,41 @@ mod tests {
             }
         }
     }
+
+    /// Kernel regularisers: the penalty in the loss and its gradient in
+    /// the step give the tape's training (loss history and weights).
+    #[test]
+    fn kernel_regularizers_match_the_tape() {
+        use hebb_layers::Regularizer;
+        let (x, y) = data(40, 3, true);
+        let make = || {
+            let mut m = Sequential::new().with_seed(8);
+            m.add(Flatten::new().input_shape(&[2, 3])).unwrap();
+            m.add(
+                Dense::new(5)
+                    .activation(Activation::Tanh)
+                    .kernel_regularizer(Regularizer::l1_l2(0.01, 0.02)),
+            )
+            .unwrap();
+            m.add(
+                Dense::new(3)
+                    .activation(Activation::Sigmoid)
+                    .use_bias(false)
+                    .kernel_regularizer(Regularizer::l2(0.05)),
+            )
+            .unwrap();
+            m.compile("sgd", "mse", Vec::<&str>::new()).unwrap();
+            m
+        };
+        let (mut a, mut b) = (make(), make());
+        b.force_tape = true;
+        let ha = a.fit(&x, &y, options()).unwrap();
+        let hb = b.fit(&x, &y, options()).unwrap();
+        for key in ["loss", "val_loss"] {
+            assert_close(key, ha.get(key).unwrap(), hb.get(key).unwrap(), 2e-6);
+        }
+        for (p, q) in a.get_weights().iter().zip(b.get_weights()) {
+            assert_close("weights", p.as_slice(), q.as_slice(), 2e-6);
+        }
+    }
 }

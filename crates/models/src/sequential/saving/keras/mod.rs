@@ -634,11 +634,14 @@ pub(crate) fn config_to_keras(desc: &ModelDesc, path: &Path, archive: bool) -> R
         } else {
             l.input_shape.as_deref().map(batch_shape)
         };
-        let mut layer = wrap(
-            l.class.rsplit('>').next().unwrap_or(&l.class),
-            config,
-            build,
-        );
+        // A user's class: Keras 3 archives name it by its registered name
+        // (`registered_name: "package>Name"`), HDF5 files by that name itself.
+        let class = if archive {
+            l.class.rsplit('>').next().unwrap_or(&l.class)
+        } else {
+            &l.class
+        };
+        let mut layer = wrap(class, config, build);
         if archive
             && l.class.contains('>')
             && let Some(o) = layer.as_object_mut()
