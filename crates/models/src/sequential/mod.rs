@@ -1377,12 +1377,14 @@ impl Sequential {
     /// epoch's samples (as Keras reports them), the validation figures are
     /// computed after the epoch.
     ///
-    /// Stacks of `Flatten`, `Dense` and activation layers trained with a
-    /// cross-entropy or the mean squared error take a fused step with
-    /// buffers reused from batch to batch (`fast.rs`); as in Keras'
-    /// TensorFlow backend, a softmax (sigmoid) output layer meets a
-    /// categorical (binary) cross-entropy through its logits, without
-    /// clipping. Other models and losses run on the tape. A cross-entropy
+    /// Every model trains with one step (`step.rs`): each layer's
+    /// [`Layer::forward`] and [`Layer::backward`] on buffers reused from
+    /// batch to batch (`training` set, so Dropout drops), frozen layers'
+    /// weights left alone, the layers' regularisation penalties added to the
+    /// loss; as in Keras' TensorFlow backend, a softmax (sigmoid) output
+    /// layer meets a categorical (binary) cross-entropy through its logits,
+    /// without clipping; other losses get their gradient from the tape on
+    /// the loss alone. A cross-entropy
     /// compiled with `from_logits: true` on a softmax (sigmoid) output layer
     /// is computed from that layer's logits on every path, not from its
     /// outputs (which would apply the activation twice), after Keras'

@@ -14,8 +14,9 @@
 //! hebb files restore a model exactly: evaluating gives the same numbers,
 //! and fitting on (with [`FitOptions::initial_epoch`](super::FitOptions::initial_epoch))
 //! continues bit for bit as if training had not stopped. Keras files hold
-//! what Keras needs; hebb reads the Sequential models of `InputLayer`,
-//! `Dense`, `Flatten` and `Activation` that tf.keras 2 (the lecture's
+//! what Keras needs; hebb reads the Sequential models of `InputLayer` and
+//! the layers of its [`Registry`] (hebb's own, and the user's given to
+//! [`load_model_with_registry`]) that tf.keras 2 (the lecture's
 //! TensorFlow 2.0) and Keras 3 write, and writes files that Keras 3
 //! (TensorFlow 2.16 and later) loads, with the optimiser's state.
 //!
@@ -51,7 +52,7 @@ use crate::{Error, Result};
 /// | [`KerasArchive`](Self::KerasArchive) | `.keras` | a zip archive of `metadata.json`, `config.json` and `model.weights.h5` (`layers/dense/vars/0, 1`, `layers/dense_1/vars/..`, `optimizer/vars/0..`) |
 ///
 /// hebb files restore a model exactly. For Keras files hebb reads the
-/// Sequential models of `InputLayer`, `Dense`, `Flatten` and `Activation`
+/// Sequential models of `InputLayer` and the layers of a [`Registry`]
 /// that tf.keras 2 and Keras 3 write (with the optimisers SGD, Adagrad,
 /// Adadelta, RMSprop and Adam and their state), and writes files that
 /// Keras 3 (TensorFlow 2.16 and later) loads.
