@@ -239,6 +239,15 @@ fn frozen_layers_keep_their_weights_and_count_as_non_trainable() {
     let after = m.get_weights();
     assert_eq!(before[..2], after[..2], "the frozen layer is not updated");
     assert_ne!(before[2], after[2], "the other layer is");
+    // A trained model with a frozen layer saves, and resumes bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trained.safetensors");
+    m.save(&path, false).unwrap();
+    let mut back = load_model(&path).unwrap();
+    m.fit(&x, &y, quiet(2)).unwrap();
+    back.fit(&x, &y, quiet(2)).unwrap();
+    assert_eq!(back.get_weights(), m.get_weights());
+    let after = m.get_weights();
 
     // Unfreezing needs compile again (Keras), then trains it.
     for layer in m.layers_mut() {
@@ -255,7 +264,6 @@ fn frozen_layers_keep_their_weights_and_count_as_non_trainable() {
     frozen
         .add(Dense::new(2).input_shape(&[3]).trainable(false))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     for file in ["f.safetensors", "f.keras", "f.h5"] {
         let path = dir.path().join(file);
         frozen.save(&path, false).unwrap();
@@ -263,6 +271,15 @@ fn frozen_layers_keep_their_weights_and_count_as_non_trainable() {
         assert!(!back.layers().next().unwrap().trainable(), "{file}");
         assert!(back.summary().unwrap().contains("Non-trainable params: 8"));
     }
+    // Weights files hold the frozen weights too.
+    let path = dir.path().join("w.safetensors");
+    frozen.save_weights(&path, false).unwrap();
+    let mut copy = Sequential::new().with_seed(9);
+    copy.add(Dense::new(2).input_shape(&[3]).trainable(false))
+        .unwrap();
+    assert_ne!(copy.get_weights(), frozen.get_weights());
+    copy.load_weights(&path).unwrap();
+    assert_eq!(copy.get_weights(), frozen.get_weights());
 }
 
 #[test]

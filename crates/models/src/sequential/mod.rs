@@ -966,7 +966,7 @@ impl Sequential {
         }
         let list = |names: &mut dyn Iterator<Item = &str>| names.collect::<Vec<_>>().join(", ");
         let mut values = Vec::new();
-        for var in self.trainable_variables() {
+        for var in self.weights() {
             let name = var.name();
             let Some(tensor) = loaded.get(name) else {
                 return Err(misfit(format!(
@@ -993,7 +993,7 @@ impl Sequential {
                 list(&mut model_names.iter().map(String::as_str))
             )));
         }
-        for (var, value) in self.trainable_variables_mut().into_iter().zip(values) {
+        for (var, value) in self.weights_mut().into_iter().zip(values) {
             var.assign(value)?;
         }
         self.place_weights()

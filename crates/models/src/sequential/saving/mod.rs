@@ -412,7 +412,7 @@ impl Sequential {
         // As `fit` checks: an optimiser built for other weights (a layer
         // added after training) asks for `compile` again, whatever its
         // state (SGD without momentum has no slots that would not fit).
-        self.check_optimizer_fits(&self.weight_names())?;
+        self.check_optimizer_fits(&self.trainable_names())?;
         let desc = describe(self, path)?;
         match ModelFormat::from_path(path) {
             ModelFormat::Hebb => native::write(&desc, path, overwrite),
