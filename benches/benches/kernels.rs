@@ -1,12 +1,14 @@
 //! The GEMM kernel at the shapes of the MNIST network's training step
-//! (batch 64, 784-128-10), and one whole training step through
-//! `Sequential::fit`.
+//! (batch 64, 784-128-10), one whole training step of that network through
+//! `Sequential::fit`, and one of Keras' "Simple MNIST convnet" (batch 128).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hebb_benches::{Timings, fit_epoch, mnist_model, mnist_training};
+use hebb_benches::{
+    Timings, convnet_model, fit_epoch, mnist_images, mnist_model, mnist_training,
+};
 use hebb_tensor::ops::matmul::{MatRef, gemm};
 
 static TIMES: Timings = Timings::new();
@@ -81,6 +83,38 @@ fn mnist_step(c: &mut Criterion) {
     }
 }
 
+/// One training step of Keras' "Simple MNIST convnet": a batch of 128
+/// images through `Sequential::fit` (forward, backward, Adam update).
+fn convnet_step(c: &mut Criterion) {
+    let Some((x, y)) = mnist_images(128) else {
+        return;
+    };
+    let mut group = c.benchmark_group("convnet_step");
+    group.throughput(Throughput::Elements(128));
+    let mut model = convnet_model(0).expect("the convnet");
+    let mut epoch = 0;
+    group.bench_function("fit one batch of 128", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                fit_epoch(&mut model, &x, &y, 128, epoch).expect("fit");
+                epoch += 1;
+            }
+            let elapsed = start.elapsed();
+            TIMES.record("convnet_step", "batch 128", elapsed, iters);
+            elapsed
+        });
+    });
+    group.finish();
+    if let Some((_, t)) = TIMES.ranking("convnet_step").first() {
+        println!(
+            "convnet training step (forward, backward, Adam update; batch 128): {} ({:.0} images/s)",
+            hebb_benches::human(*t),
+            128.0 / t.as_secs_f64()
+        );
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -92,6 +126,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = kernels;
     config = config();
-    targets = gemm_shapes, mnist_step
+    targets = gemm_shapes, mnist_step, convnet_step
 }
 criterion_main!(kernels);

@@ -10,8 +10,9 @@
 //!   lecture's low-level API) and on an MNIST subset (the 784-128-10
 //!   `Sequential` of 13.5); and the time to reach a fixed loss on the
 //!   regression.
-//! - `kernels`: the GEMM kernel at the MNIST network's shapes, and one MNIST
-//!   training step (a batch of 64 through `Sequential::fit`).
+//! - `kernels`: the GEMM kernel at the MNIST network's shapes, one MNIST
+//!   training step (a batch of 64 through `Sequential::fit`), and one
+//!   training step of Keras' "Simple MNIST convnet" (a batch of 128).
 //!
 //! After each comparison the benchmark prints every variant's time and its
 //! ratio to the fastest, from the times it measured in that run
@@ -85,6 +86,42 @@ pub fn mnist_training(n: usize) -> Option<(Tensor, Tensor)> {
     let y = data.y_train.to_f32_scaled(1.0).ok()?;
     let rows: Vec<usize> = (0..n.min(x.shape()[0])).collect();
     Some((x.gather_rows(&rows).ok()?, y.gather_rows(&rows).ok()?))
+}
+
+/// The first `n` MNIST training images as the convnet takes them,
+/// `[n, 28, 28, 1]` (pixels / 255), and labels `[n]`; `None`, after
+/// printing why, if the files cannot be had.
+pub fn mnist_images(n: usize) -> Option<(Tensor, Tensor)> {
+    let (x, y) = mnist_training(n)?;
+    let shape = x.shape().to_vec();
+    let x = x.reshape(&[shape[0], shape[1], shape[2], 1]).ok()?;
+    Some((x, y))
+}
+
+/// Keras' "Simple MNIST convnet" (keras-io `examples/vision/mnist_convnet.py`):
+/// Conv2D(32, 3x3, relu) - MaxPooling2D(2x2) - Conv2D(64, 3x3, relu) -
+/// MaxPooling2D(2x2) - Flatten - Dropout(0.5) - Dense(10, softmax) on
+/// `(28, 28, 1)` images, compiled as the example with adam and accuracy
+/// (sparse categorical cross-entropy on integer labels). The same network
+/// as `cargo xtask reproduce convnet`.
+///
+/// # Errors
+/// Building or compiling the model.
+pub fn convnet_model(seed: u64) -> Result<Sequential, BoxError> {
+    let mut model = Sequential::new().with_seed(seed);
+    model.add(
+        Conv2D::new(32, [3, 3])
+            .activation(Activation::Relu)
+            .input_shape(&[28, 28, 1]),
+    )?;
+    model.add(MaxPooling2D::new([2, 2]))?;
+    model.add(Conv2D::new(64, [3, 3]).activation(Activation::Relu))?;
+    model.add(MaxPooling2D::new([2, 2]))?;
+    model.add(Flatten::new())?;
+    model.add(Dropout::new(0.5))?;
+    model.add(Dense::new(10).activation(Activation::Softmax))?;
+    model.compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])?;
+    Ok(model)
 }
 
 /// The 4-8-4-3 Iris network of lecture 13.4 (ReLU, ReLU, softmax), compiled

@@ -1,8 +1,9 @@
 //! hebb's project automation (the xtask pattern): `cargo xtask reproduce ch12`
 //! (and `ch13`) runs a chapter of the lecture end to end on the real data,
-//! prints its tables and writes its figures; `cargo xtask bench mnist` times
-//! the lecture's MNIST training; `cargo xtask model summary|evaluate PATH`
-//! reads any model file hebb reads.
+//! prints its tables and writes its figures; `cargo xtask reproduce convnet`
+//! trains Keras' "Simple MNIST convnet"; `cargo xtask bench mnist` (and
+//! `convnet`) times an MNIST training; `cargo xtask model summary|evaluate
+//! PATH` reads any model file hebb reads.
 
 mod bench;
 mod ch12;
@@ -47,9 +48,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Reproduce a chapter of the lecture: prints its tables, writes its plots.
+    /// Reproduce a chapter of the lecture (`ch12`, `ch13`, `ex13`) or Keras' MNIST convnet
+    /// (`convnet`): prints its tables, writes its plots.
     Reproduce(ReproduceArgs),
-    /// Time a training job: `mnist` (the 13.5 fit).
+    /// Time a training job: `mnist` (the 13.5 fit) or `convnet` (one epoch of Keras' MNIST convnet).
     Bench(bench::BenchArgs),
     /// Model files (hebb, Keras .h5 and .keras): `summary PATH`, `evaluate PATH --dataset ...`.
     Model(model::ModelArgs),
@@ -61,7 +63,8 @@ enum Command {
 /// Options of `cargo xtask reproduce`.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ReproduceArgs {
-    /// The chapter: `ch12`, `ch13`, or `ex13` (the exercise of lecture 13).
+    /// The chapter: `ch12`, `ch13`, `ex13` (the exercise of lecture 13), or `convnet`
+    /// (Keras' "Simple MNIST convnet" example).
     chapter: String,
     /// Run one section only, e.g. `12.2`, `12.3.2`, `13.5`.
     #[arg(long)]
@@ -78,21 +81,23 @@ pub(crate) struct ReproduceArgs {
     /// Hidden units of the 12.6 network.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     hidden: u32,
-    /// Epochs of the Sequential fits of 12.3.2, 13.4-13.6 and ex13's MNIST (default: the
-    /// lecture's: 100 for Iris, 5 for MNIST; 1 for 13.6 alone).
+    /// Epochs of the Sequential fits of 12.3.2, 13.4-13.6, ex13's MNIST and convnet (default:
+    /// the lecture's: 100 for Iris, 5 for MNIST; 1 for 13.6 alone; Keras' example's 15 for convnet).
     #[arg(long, value_parser = crate::at_least_one)]
     epochs: Option<usize>,
-    /// Batch size of the Sequential fits of 12.3.2 and 13.4-13.6 (default: the lecture's:
-    /// 32 for Iris, 64 for MNIST).
+    /// Batch size of the Sequential fits of 12.3.2, 13.4-13.6 and convnet (default: the
+    /// lecture's: 32 for Iris, 64 for MNIST; Keras' example's 128 for convnet).
     #[arg(long, value_parser = crate::at_least_one)]
     batch_size: Option<usize>,
-    /// Data set of 13.5 and 13.6: `mnist` or `fashion-mnist`.
+    /// Data set of 13.5, 13.6 and convnet: `mnist` or `fashion-mnist`.
     #[arg(long, default_value = "mnist", value_parser = ["mnist", "fashion-mnist"])]
     dataset: String,
-    /// Train 13.5, 13.6 and ex13's MNIST on the first N training images only (a quick smoke run).
+    /// Train 13.5, 13.6, ex13's MNIST and convnet on the first N training images only (a
+    /// quick smoke run).
     #[arg(long, value_parser = crate::at_least_one)]
     subset: Option<usize>,
-    /// Keras verbosity of the 13.5 fit: 0 silent, 1 progress bar, 2 one line per epoch.
+    /// Keras verbosity of the 13.5 and convnet fits: 0 silent, 1 progress bar, 2 one line per
+    /// epoch.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     verbose: u8,
     /// Print every n-th iteration of the loops of 12.2 and 12.6.
@@ -103,7 +108,7 @@ pub(crate) struct ReproduceArgs {
     /// Where figures go (default: `target/reproduce/CHAPTER`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where the networks of 12.2, 12.6, 13.4 and 13.5 train: `cpu`, `cuda` (or `gpu`),
+    /// Where the networks of 12.2, 12.6, 13.4, 13.5 and convnet train: `cpu`, `cuda` (or `gpu`),
     /// `cuda:N`, or `auto` (the GPU if one is usable, else the CPU; a line says which). GPUs
     /// need the xtask built with `--features cuda`: `cargo xtask-cuda ...`.
     #[arg(long, default_value = "cpu")]
@@ -243,6 +248,19 @@ const SECTION_FLAGS: &[(&str, &str, &[&str])] = &[
     ("ex13", "schedules", &[]),
     ("ex13", "mnist", &["epochs", "subset"]),
     ("ex13", "optimizers", &[]),
+    // Keras' "Simple MNIST convnet": one recipe, no sections.
+    (
+        "convnet",
+        "convnet",
+        &[
+            "epochs",
+            "batch_size",
+            "dataset",
+            "subset",
+            "verbose",
+            "device",
+        ],
+    ),
 ];
 
 /// Refuses the flags given on the command line (`given`, clap ids) that
@@ -254,7 +272,7 @@ fn check_chapter_flags(chapter: &str, section: Option<&str>, given: &[String]) -
         .filter(|(c, _, _)| *c == chapter)
         .collect();
     if sections.is_empty() {
-        anyhow::bail!("unknown chapter {chapter:?}; available: ch12, ch13, ex13");
+        anyhow::bail!("unknown chapter {chapter:?}; available: ch12, ch13, ex13, convnet");
     }
     let run: Vec<_> = sections
         .iter()
@@ -349,6 +367,7 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
             match args.chapter.as_str() {
                 "ch12" => ch12::run(&args),
                 "ch13" => ch13::run(&args),
+                "convnet" => convnet::run(&args),
                 _ => ex13::run(&args),
             }
         }
@@ -429,6 +448,13 @@ mod tests {
         assert!(check(&["ch13", "--section", "13.4", "--subset", "5"]).is_err());
         assert!(check(&["ch13", "--section", "13.6", "--device", "cuda"]).is_err());
         assert!(check(&["ex13", "--device", "cpu"]).is_err());
+        let text = check(&["convnet", "--lr", "0.1"]).unwrap_err().to_string();
+        assert!(text.starts_with("--lr does not apply to convnet"), "{text}");
+        assert!(
+            text.contains("--subset") && text.contains("--dataset"),
+            "{text}"
+        );
+        assert!(check(&["convnet", "--iters", "3"]).is_err());
     }
 
     #[test]
@@ -450,6 +476,23 @@ mod tests {
             &["ex13", "--subset", "1000", "--epochs", "1", "--out", "x"],
             &["ex13", "--section", "mnist", "--subset", "1000"],
             &["ex13"],
+            &[
+                "convnet",
+                "--subset",
+                "2000",
+                "--epochs",
+                "1",
+                "--dataset",
+                "fashion-mnist",
+                "--verbose",
+                "2",
+                "--batch-size",
+                "64",
+                "--seed",
+                "1",
+                "--out",
+                "x",
+            ],
             // An unknown section is left to the chapter, which lists its sections.
             &["ch12", "--section", "12.9", "--lr", "0.1"],
         ] {

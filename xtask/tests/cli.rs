@@ -252,3 +252,74 @@ fn without_a_data_dir_the_shared_datasets_beside_the_checkout_are_read() {
     );
     assert!(!cached.exists(), "{} was downloaded", cached.display());
 }
+
+/// `reproduce convnet` end to end on a tiny MNIST of its own (40 training
+/// and 12 test images of noise): the summary of Keras' convnet, the test
+/// figures, and its four figures.
+#[test]
+fn reproduce_convnet_runs_the_recipe_and_draws_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(data.join("mnist")).unwrap();
+    let pixels = |n: usize| -> Vec<u8> { (0..n * 784).map(|i| ((i * 7919) % 256) as u8).collect() };
+    let labels = |n: usize| -> Vec<u8> { (0..n).map(|i| (i % 10) as u8).collect() };
+    for (prefix, n) in [("train", 40), ("t10k", 12)] {
+        let images = idx_gz(&[n as u32, 28, 28], &pixels(n));
+        let classes = idx_gz(&[n as u32], &labels(n));
+        std::fs::write(
+            data.join(format!("mnist/{prefix}-images-idx3-ubyte.gz")),
+            images,
+        )
+        .unwrap();
+        std::fs::write(
+            data.join(format!("mnist/{prefix}-labels-idx1-ubyte.gz")),
+            classes,
+        )
+        .unwrap();
+    }
+    let output = xtask()
+        .args([
+            "reproduce",
+            "convnet",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+        ])
+        .args(["--verbose", "2", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    for line in [
+        "x_train shape: (40, 28, 28, 1)",
+        "40 train samples",
+        "12 test samples",
+        "34,826",
+        "fit: batch_size=16, epochs=1, validation_split=0.1",
+        "Test loss: ",
+        "Test accuracy: ",
+        "y_test[:10] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    // Keras' log: one line for the one epoch (3 steps of 16 of the 36 training images).
+    assert!(stdout.contains("3/3 - "), "{stdout}");
+    for figure in ["history", "filters", "feature-maps", "mistakes"] {
+        let path = out.join(format!("convnet-mnist-{figure}.png"));
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 5_000,
+            "{} is not a figure",
+            path.display()
+        );
+        assert!(
+            stdout.contains(&format!("figure: {}", path.display())),
+            "{stdout}"
+        );
+    }
+}
