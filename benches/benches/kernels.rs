@@ -6,9 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hebb_benches::{
-    Timings, convnet_model, fit_epoch, mnist_images, mnist_model, mnist_training,
-};
+use hebb_benches::{Timings, convnet_model, fit_epoch, mnist_images, mnist_model, mnist_training};
 use hebb_tensor::ops::matmul::{MatRef, gemm};
 
 static TIMES: Timings = Timings::new();

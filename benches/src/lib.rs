@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hebb_data::{DataDir, MiniBatches, load_iris};
-use hebb_layers::Activation;
+use hebb_layers::{Activation, Conv2D, Dropout, MaxPooling2D};
 use hebb_models::regression::{LinearRegression, RegressionData};
 use hebb_models::sequential::layers::{Dense, Flatten};
 use hebb_models::sequential::{FitOptions, Sequential};
