@@ -303,8 +303,10 @@ fn plot_history(path: &Path, title: &str, history: &History) -> Result<()> {
     )
 }
 
-/// The first Conv2D layer's kernel `[3, 3, 1, filters]`, in grey on one
-/// scale centred on 0 (mid-grey), so that the sign of each weight shows.
+/// The first Conv2D layer's kernel `[3, 3, 1, filters]` in grey, twice: on
+/// one scale for all, centred on 0 (mid-grey), which compares the filters'
+/// sizes; and each filter on its own scale (divided by its largest
+/// |weight|), which shows the pattern of the small ones too.
 fn plot_filters(path: &Path, model: &Sequential) -> Result<()> {
     let layer = model
         .get_layer("conv2d")
@@ -321,27 +323,35 @@ fn plot_filters(path: &Path, model: &Sequential) -> Result<()> {
     };
     let values = kernel.as_slice();
     let (lo, hi) = symmetric_range(values);
-    let grid = MapGrid {
-        caption: format!(
-            "conv2d: kernel {shape:?}, {filters} filters of {rows}x{cols}; one scale for all, \
-             black {lo:.2}, mid-grey 0, white +{hi:.2}"
-        ),
+    let shared = MapGrid {
+        caption: format!("one scale for all {filters}: black {lo:.2}, mid-grey 0, white +{hi:.2}"),
         values,
         rows,
         cols,
         channels: filters,
         columns: 8,
-        pixel: 24,
+        pixel: 20,
         color_map: ColorMap::Grey,
         range: (lo, hi),
+        per_map: false,
         numbered: true,
         bar_label: "weight",
+    };
+    let own = MapGrid {
+        caption: "each filter on its own scale: black -max |w|, white +max |w| of that filter"
+            .to_string(),
+        range: (-1.0, 1.0),
+        per_map: true,
+        bar_label: "w / max |w|",
+        ..shared.clone()
     };
     map_grids(
         path,
         800,
-        &format!("The {filters} filters of the first Conv2D layer, after training"),
-        &[grid],
+        &format!(
+            "conv2d: the {filters} {rows}x{cols} filters of the first layer (kernel {shape:?})"
+        ),
+        &[shared, own],
     )
 }
 
@@ -376,6 +386,7 @@ fn plot_feature_maps(
         pixel: 6,
         color_map: ColorMap::Grey,
         range: (0.0, 1.0),
+        per_map: false,
         numbered: false,
         bar_label: "pixel / 255",
     }];
@@ -408,6 +419,7 @@ fn plot_feature_maps(
             pixel: (80 / cols.max(1)).clamp(1, 8) as u32,
             color_map: ColorMap::Viridis,
             range: value_range(values),
+            per_map: false,
             numbered: true,
             bar_label: "activation",
         });

@@ -96,6 +96,11 @@ pub(crate) struct MapGrid<'a> {
     /// (see [`symmetric_range`], [`value_range`]); values outside are
     /// drawn at the nearer end.
     pub range: (f32, f32),
+    /// Each map is divided by its own largest finite magnitude before it is
+    /// coloured (a map of zeros stays 0), so that its pattern shows however
+    /// small it is; `range` and the colour bar are then in those units
+    /// (`-1..1`).
+    pub per_map: bool,
     /// Each map gets its index above it (filter 0, 1, ...).
     pub numbered: bool,
     /// What the colour bar under the grid measures ("weight", "activation").
@@ -106,6 +111,20 @@ impl MapGrid<'_> {
     /// The value of map `k` at row `r`, column `c`.
     pub(crate) fn value(&self, r: usize, c: usize, k: usize) -> f32 {
         self.values[(r * self.cols + c) * self.channels + k]
+    }
+
+    /// What map `k`'s values are divided by before they are coloured: its
+    /// largest finite magnitude with [`per_map`](Self::per_map) (1 for a
+    /// map of zeros), else 1.
+    pub(crate) fn divisor(&self, k: usize) -> f32 {
+        if !self.per_map {
+            return 1.0;
+        }
+        let m = (0..self.rows * self.cols)
+            .map(|i| self.values[i * self.channels + k])
+            .filter(|v| v.is_finite())
+            .fold(0f32, |m, v| m.max(v.abs()));
+        if m > 0.0 { m } else { 1.0 }
     }
 
     /// Refuses a grid whose values are not `rows * cols * channels`, an
@@ -308,13 +327,14 @@ pub(crate) fn map_grids_on<DB: Backend>(
         let p = place.pixel;
         let (w, h) = (grid.cols as i32 * p, grid.rows as i32 * p);
         for (k, &(x0, y0)) in place.maps.iter().enumerate() {
+            let divisor = f64::from(grid.divisor(k));
             root.draw(&Rectangle::new(
                 [(x0 - 1, y0 - 1), (x0 + w, y0 + h)],
                 frame.stroke_width(1),
             ))?;
             for r in 0..grid.rows {
                 for c in 0..grid.cols {
-                    let v = f64::from(grid.value(r, c, k));
+                    let v = f64::from(grid.value(r, c, k)) / divisor;
                     let color = grid.color_map.color((v - lo) / (hi - lo));
                     let (x, y) = (x0 + c as i32 * p, y0 + r as i32 * p);
                     // A filled rectangle covers its corners' span less the last row and column.
@@ -419,6 +439,7 @@ mod tests {
             pixel: 10,
             color_map: ColorMap::Grey,
             range: value_range(values),
+            per_map: false,
             numbered: true,
             bar_label: "value",
         }
@@ -571,5 +592,42 @@ mod tests {
         let (bx, by, bw) = place.bar;
         assert_eq!(at(bx, by + 2), ColorMap::Viridis.color(0.0));
         assert_eq!(at(bx + bw - 1, by + 2), ColorMap::Viridis.color(1.0));
+    }
+
+    /// With `per_map`, each map's largest magnitude reaches an end of the
+    /// colour map, however small the map's values are.
+    #[test]
+    fn per_map_scales_divide_each_map_by_its_largest_magnitude() {
+        // Map 0 in [-0.01, 0.02], map 1 in [-4, 2], map 2 all zero.
+        let values = [-0.01, -4.0, 0.0, 0.02, 2.0, 0.0, 0.005, 1.0, 0.0];
+        let mut g = grid(&values, 1, 3, 3);
+        g.range = (-1.0, 1.0);
+        g.per_map = true;
+        assert_eq!([g.divisor(0), g.divisor(1), g.divisor(2)], [0.02, 4.0, 1.0]);
+        let grids = [g];
+        let layout = layout(300, false, &grids).unwrap();
+        let (w, h) = layout.size;
+        let mut buffer = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+            root.fill(&WHITE).unwrap();
+            map_grids_on(&root, "t", &grids, &layout, false).unwrap();
+            root.present().unwrap();
+        }
+        let place = &layout.grids[0];
+        let at = |k: usize, c: usize| {
+            let (x0, y0) = place.maps[k];
+            let (x, y) = (x0 + c as i32 * place.pixel + 1, y0 + 1);
+            let i = ((y as u32 * w + x as u32) * 3) as usize;
+            RGBColor(buffer[i], buffer[i + 1], buffer[i + 2])
+        };
+        let grey = |t: f64| ColorMap::Grey.color(t);
+        // t = (v / divisor + 1) / 2.
+        assert_eq!(at(0, 0), grey(0.25));
+        assert_eq!(at(0, 1), grey(1.0));
+        assert_eq!(at(0, 2), grey(0.625));
+        assert_eq!(at(1, 0), grey(0.0));
+        assert_eq!(at(1, 1), grey(0.75));
+        assert_eq!(at(2, 0), grey(0.5));
     }
 }
