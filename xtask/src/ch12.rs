@@ -184,10 +184,11 @@ fn section_12_1((train, test): &(IrisSplit, IrisSplit)) -> Result<()> {
         );
     }
     let test_acc =
-        hebb_layers::metrics::binary_accuracy(&model.neuron.call(&x_test)?, &y_test, 0.5)?;
+        hebb_layers::metrics::binary_accuracy(&model.neuron.predict(&x_test)?, &y_test, 0.5)?;
     let w: Vec<String> = model
         .neuron
         .kernel()
+        .context("the neuron has no kernel")?
         .value()
         .to_vec()
         .iter()
@@ -196,7 +197,12 @@ fn section_12_1((train, test): &(IrisSplit, IrisSplit)) -> Result<()> {
     println!(
         "learned w = [{}], b = {:.4}; test accuracy {test_acc:.6}",
         w.join(", "),
-        model.neuron.bias().value().item()?
+        model
+            .neuron
+            .bias()
+            .context("the neuron has no bias")?
+            .value()
+            .item()?
     );
     Ok(())
 }

@@ -82,7 +82,8 @@ fn summary(path: &Path) -> Result<()> {
     // and Keras' negative_slope.
     let activations: Vec<String> = model
         .layers()
-        .filter_map(|(name, layer)| layer.activation().map(|a| format!("{name} {a}")))
+        .filter(|layer| layer.config().get("activation").is_some())
+        .map(|layer| format!("{} {}", layer.name(), layer.activation()))
         .collect();
     if !activations.is_empty() {
         println!("activations: {}", activations.join(", "));

@@ -34,6 +34,7 @@
 //! # Ok::<(), hebb_autograd::Error>(())
 //! ```
 
+mod conv;
 mod error;
 pub mod gradcheck;
 mod tape;

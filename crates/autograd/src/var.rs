@@ -15,6 +15,8 @@ use hebb_tensor::Tensor;
 use crate::tape::Node;
 use crate::{GradientTape, Result};
 
+mod pool;
+
 /// A handle to a value on a [`GradientTape`]: cheap to copy, tied to the
 /// tape's lifetime. Ops return new `Var`s on the same tape; combining `Var`s
 /// of different tapes is an [`Error::ForeignVar`](crate::Error::ForeignVar).
@@ -101,7 +103,7 @@ impl<'t> Var<'t> {
 
     /// Records a binary op whose backward rule computes the gradient of each
     /// operand only when a watched value flows into that operand.
-    fn record_binary(
+    pub(crate) fn record_binary(
         self,
         value: Tensor,
         rhs: Var<'t>,
@@ -111,7 +113,7 @@ impl<'t> Var<'t> {
         self.record(value, &[self, rhs], move |g| Ok(backward(g, needs)?.into()))
     }
 
-    fn binary_inputs(self, rhs: Var<'t>, op: &'static str) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn binary_inputs(self, rhs: Var<'t>, op: &'static str) -> Result<(Tensor, Tensor)> {
         self.tape.owns(rhs, op)?;
         Ok((self.value(), rhs.value()))
     }

@@ -1,31 +1,109 @@
 //! [`Dense`]: the fully connected layer `Y = f(X W + B)`.
+//!
+//! For input `X` `[rows, in]`, kernel `W` `[in, units]` and bias `b` `[units]`:
+//!
+//! ```text
+//! forward   Z = X·W + b,  Y = f(Z)
+//! backward  G ← G ⊙ f'(·) (from Y),  dW = Xᵀ·G (+ regulariser),  db = Σ_rows G,  dX = G·Wᵀ
+//! ```
+//!
+//! The step's forward and backward run on the CPU on the layer's own
+//! buffers with hebb-tensor's GEMM (`db` summed in `f64` and rounded once),
+//! and on a GPU with tensor ops (cuBLAS products).
 
 use hebb_autograd::{GradientTape, Var, Variable};
-use hebb_tensor::Tensor;
+use hebb_tensor::ops::matmul::{MatRef, gemm};
+use hebb_tensor::{Device, Tensor};
+use rand::RngCore;
+use serde_json::{Value, json};
 
-use crate::{Activation, Error, Result};
+use crate::keras::{
+    activation_from_config, activation_to_config, base_config, base_fields, initializer_field,
+    initializer_to_keras,
+};
+use crate::layer::{Layer, Pass, reuse};
+use crate::weights::make_weight;
+use crate::{Activation, Error, Initializer, Regularizer, Result};
 
 /// A fully connected layer (lecture 12.2, 12.6; Keras `Dense`):
 /// `Y = activation(X · kernel + bias)`.
 ///
 /// Shapes: input `[batch, in]`, kernel `[in, units]`, bias `[units]`
 /// (broadcast over the batch), output `[batch, units]`. The variables are
-/// named `{name}/kernel` and `{name}/bias`, as in Keras.
+/// named `{name}/kernel` and `{name}/bias`, as in Keras. Its input is
+/// `(None, in)`; put a [`Flatten`](crate::Flatten) before it for images.
+///
+/// Made as Keras makes it, then built by the model once the input shape is
+/// known (kernel drawn from `kernel_initializer`, Keras' default
+/// `glorot_uniform`; bias from `bias_initializer`, `zeros`):
+///
+/// ```
+/// use hebb_layers::{Activation, Dense, Layer, Regularizer};
+///
+/// let mut layer = Dense::new(64)
+///     .activation(Activation::Relu)
+///     .kernel_regularizer(Regularizer::l2(0.01))
+///     .input_shape(&[784]);
+/// assert_eq!(layer.compute_output_shape(&[784])?, vec![64]);
+/// layer.set_name("hidden");
+/// layer.build(&[784], &mut hebb_tensor::random::chacha(0))?;
+/// assert_eq!(layer.weights()[0].name(), "hidden/kernel");
+/// assert_eq!(layer.weights()[0].shape(), &[784, 64]);
+/// # Ok::<(), hebb_layers::Error>(())
+/// ```
+///
+/// [`Dense::from_weights`] makes a built layer from given weights (chapter
+/// 12's low-level code, with [`Layer::call`] on the tape).
 #[derive(Debug, Clone)]
 pub struct Dense {
-    name: String,
-    kernel: Variable,
-    bias: Variable,
+    units: usize,
     activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    kernel_regularizer: Option<Regularizer>,
+    input_shape: Option<Vec<usize>>,
+    name: String,
+    trainable: bool,
+    kernel: Option<Variable>,
+    bias: Option<Variable>,
+    /// The step's output `[rows, units]` (the logits under [`Pass::logits`]).
+    out: Tensor,
+    /// `[dW, db]` (or `[dW]` without bias) of the last backward pass.
+    grads: Vec<Tensor>,
+    /// The bias gradient's column sums, in `f64`.
+    bias_sums: Vec<f64>,
 }
 
 impl Dense {
-    /// A layer with the given initial kernel `[in, units]` and bias `[units]`.
+    /// A layer of `units` outputs, linear activation, Keras' default
+    /// initialisers, with a bias, trainable; named by the model.
+    pub fn new(units: usize) -> Self {
+        Self {
+            units,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            input_shape: None,
+            name: String::new(),
+            trainable: true,
+            kernel: None,
+            bias: None,
+            out: Tensor::zeros(&[0]),
+            grads: Vec::new(),
+            bias_sums: Vec::new(),
+        }
+    }
+
+    /// A built layer with the given kernel `[in, units]` and bias `[units]`
+    /// (lecture 12's networks, whose weights come from NumPy's generator).
     ///
     /// # Errors
     /// [`Error::Shape`] naming the layer if the kernel is not rank 2 or the
     /// bias length differs from the kernel's `units`.
-    pub fn new(
+    pub fn from_weights(
         name: impl Into<String>,
         kernel: Tensor,
         bias: Tensor,
@@ -42,74 +120,114 @@ impl Dense {
                 ),
             });
         }
-        Ok(Self {
-            kernel: Variable::new(format!("{name}/kernel"), kernel),
-            bias: Variable::new(format!("{name}/bias"), bias),
-            activation,
-            name,
-        })
+        let mut layer = Self::new(ks[1]).activation(activation);
+        layer.input_shape = Some(vec![ks[0]]);
+        layer.kernel = Some(Variable::new(format!("{name}/kernel"), kernel));
+        layer.bias = Some(Variable::new(format!("{name}/bias"), bias));
+        layer.name = name;
+        Ok(layer)
     }
 
-    /// The layer's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The activation applied to `x · kernel + bias` (Keras
+    /// `activation="relu"`); checked when the layer is added to a model
+    /// (e.g. Leaky-ReLU's `a > 1`, see [`Activation::LeakyRelu`]).
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
     }
 
-    /// The weight matrix `W`, `[in, units]`, named `{name}/kernel`.
-    pub fn kernel(&self) -> &Variable {
-        &self.kernel
+    /// The shape of one input sample, e.g. `[4]` (Keras `input_shape=(4,)`);
+    /// only the first layer of a model needs it.
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
     }
 
-    /// The bias vector `B`, `[units]`, named `{name}/bias`.
-    pub fn bias(&self) -> &Variable {
-        &self.bias
+    /// How the kernel is initialised (Keras `kernel_initializer`).
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
     }
 
-    /// The activation applied to `X W + B`.
-    pub fn activation(&self) -> Activation {
-        self.activation
+    /// How the bias is initialised (Keras `bias_initializer`).
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.bias_initializer = init;
+        self
     }
 
-    /// Number of inputs `in`.
-    pub fn input_dim(&self) -> usize {
-        self.kernel.shape()[0]
+    /// Whether the layer has a bias (Keras `use_bias`, default `true`);
+    /// without, its only weight is the kernel.
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// A penalty on the kernel added to the loss (Keras `kernel_regularizer`).
+    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.kernel_regularizer = Some(regularizer);
+        self
+    }
+
+    /// The layer's name (default `dense`, `dense_1`, ... in order of addition).
+    pub fn name(mut self, name: &str) -> Self {
+        self.set_name(name);
+        self
+    }
+
+    /// Freezes the layer (`false`; Keras `trainable=False`).
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
     }
 
     /// Number of outputs `units`.
     pub fn units(&self) -> usize {
-        self.kernel.shape()[1]
+        self.units
     }
 
-    /// `[kernel, bias]`, in Keras' order (`model.trainable_variables`).
+    /// The weight matrix `W`, `[in, units]`, named `{name}/kernel`, once built.
+    pub fn kernel(&self) -> Option<&Variable> {
+        self.kernel.as_ref()
+    }
+
+    /// The bias vector `B`, `[units]`, named `{name}/bias`, once built
+    /// (never with `use_bias(false)`).
+    pub fn bias(&self) -> Option<&Variable> {
+        self.bias.as_ref()
+    }
+
+    /// Number of inputs `in`, once built.
+    pub fn input_dim(&self) -> Option<usize> {
+        self.kernel.as_ref().map(|k| k.shape()[0])
+    }
+
+    /// `[kernel, bias]`, in Keras' order (`layer.trainable_variables`);
+    /// empty before `build`.
     pub fn trainable_variables(&self) -> Vec<&Variable> {
-        vec![&self.kernel, &self.bias]
+        self.kernel.iter().chain(self.bias.iter()).collect()
     }
 
     /// Mutable `[kernel, bias]`, for optimiser updates.
     pub fn trainable_variables_mut(&mut self) -> Vec<&mut Variable> {
-        vec![&mut self.kernel, &mut self.bias]
+        self.kernel.iter_mut().chain(self.bias.iter_mut()).collect()
     }
 
-    fn check_input(&self, shape: &[usize]) -> Result<()> {
-        if shape.len() != 2 || shape[1] != self.input_dim() {
+    fn kernel_or_err(&self) -> Result<&Variable> {
+        self.kernel.as_ref().ok_or_else(|| Error::Shape {
+            layer: self.name.clone(),
+            detail: "the layer is not built yet (its input shape is not known)".into(),
+        })
+    }
+
+    fn check_input(&self, shape: &[usize]) -> Result<usize> {
+        let in_dim = self.kernel_or_err()?.shape()[0];
+        if shape.len() != 2 || shape[1] != in_dim {
             return Err(Error::Shape {
                 layer: self.name.clone(),
-                detail: format!(
-                    "expected input [batch, {}], got {shape:?}",
-                    self.input_dim()
-                ),
+                detail: format!("expected input [batch, {in_dim}], got {shape:?}"),
             });
         }
-        Ok(())
-    }
-
-    /// `activation(x · kernel + bias)` recorded on `tape` (the kernel and
-    /// bias are watched, so their gradients can be asked for).
-    ///
-    /// # Errors
-    /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
-    pub fn forward<'t>(&self, tape: &'t GradientTape, x: Var<'t>) -> Result<Var<'t>> {
-        self.activation.apply(self.forward_logits(tape, x)?)
+        Ok(shape[0])
     }
 
     /// The logits `x · kernel + bias`, before the activation, recorded on
@@ -118,39 +236,410 @@ impl Dense {
     /// (`_keras_logits`). `[batch, in]` -> `[batch, units]`.
     ///
     /// # Errors
-    /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
+    /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`, or
+    /// the layer is not built.
     pub fn forward_logits<'t>(&self, tape: &'t GradientTape, x: Var<'t>) -> Result<Var<'t>> {
         self.check_input(&x.shape())?;
-        Ok(x.matmul(tape.watch(&self.kernel))?
-            .add(tape.watch(&self.bias))?)
+        let z = x.matmul(tape.watch(self.kernel_or_err()?))?;
+        Ok(match &self.bias {
+            Some(b) => z.add(tape.watch(b))?,
+            None => z,
+        })
     }
 
     /// `activation(x · kernel + bias)` on plain tensors (inference).
     ///
     /// # Errors
     /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
-    pub fn call(&self, x: &Tensor) -> Result<Tensor> {
-        self.activation.call(&self.call_logits(x)?)
+    pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_input(x.shape())?;
+        let z = x.matmul(self.kernel_or_err()?.value())?;
+        let z = match &self.bias {
+            Some(b) => z.add(b.value())?,
+            None => z,
+        };
+        self.activation.call(&z)
     }
 
-    /// The logits `x · kernel + bias` on plain tensors, before the
-    /// activation (see [`forward_logits`](Self::forward_logits)).
+    /// Makes a `Dense` from its Keras configuration (`units`, `activation`,
+    /// `use_bias`, `kernel_initializer`, `bias_initializer`,
+    /// `kernel_regularizer`, `name`, `trainable`); the [`Registry`](crate::Registry)
+    /// entry of `"Dense"`. Keys Keras writes that hebb does not use
+    /// (`bias_regularizer`, constraints, `dtype`) are left to the caller.
     ///
     /// # Errors
-    /// [`Error::Shape`] naming the layer if `x` is not `[batch, in]`.
-    pub fn call_logits(&self, x: &Tensor) -> Result<Tensor> {
-        self.check_input(x.shape())?;
-        Ok(x.matmul(self.kernel.value())?.add(self.bias.value())?)
+    /// [`Error::Config`] for a missing or bad `units`, an activation hebb
+    /// does not have, a LoRA or quantised layer; regulariser errors.
+    pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
+        let bad = |detail: String| Error::Config {
+            class: "Dense".into(),
+            detail,
+        };
+        let (name, trainable) = base_fields("Dense", config)?;
+        let units = config
+            .get("units")
+            .and_then(Value::as_u64)
+            .filter(|&u| (1..=1 << 31).contains(&u))
+            .ok_or_else(|| bad(format!("layer {name}: units {:?}", config.get("units"))))?;
+        for key in ["lora_rank", "quantization_config"] {
+            if config.get(key).is_some_and(|v| !v.is_null()) {
+                return Err(bad(format!("layer {name}: {key} is not supported")));
+            }
+        }
+        let activation =
+            activation_from_config("Dense", config.get("activation").unwrap_or(&Value::Null))?;
+        let use_bias = match config.get("use_bias") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(bad(format!("layer {name}: use_bias {v}"))),
+        };
+        let mut layer = Dense::new(units as usize)
+            .activation(activation)
+            .use_bias(use_bias)
+            .kernel_initializer(initializer_field(
+                config,
+                "kernel_initializer",
+                Initializer::GlorotUniform,
+            ))
+            .bias_initializer(initializer_field(
+                config,
+                "bias_initializer",
+                Initializer::Zeros,
+            ))
+            .trainable(trainable);
+        layer.kernel_regularizer =
+            Regularizer::from_keras(config.get("kernel_regularizer").unwrap_or(&Value::Null))?;
+        layer.set_name(&name);
+        Ok(Box::new(layer))
+    }
+
+    /// The CPU forward pass on the layer's buffers.
+    fn forward_cpu(&mut self, x: &Tensor, rows: usize, logits: bool) -> Result<()> {
+        self.kernel_or_err()?;
+        let Some(kernel) = self.kernel.as_ref().map(Variable::value) else {
+            return Ok(());
+        };
+        let in_dim = kernel.shape()[0];
+        let out = reuse(&mut self.out, &[rows, self.units]);
+        gemm(
+            out,
+            MatRef::new(x.as_slice(), rows, in_dim)?,
+            MatRef::of(kernel)?,
+        )?;
+        if let Some(b) = &self.bias {
+            let bias = b.value().as_slice();
+            for row in out.chunks_exact_mut(bias.len()) {
+                row.iter_mut().zip(bias).for_each(|(z, &b)| *z += b);
+            }
+        }
+        if !logits {
+            self.activation.apply_in_place(out, self.units)?;
+        }
+        Ok(())
+    }
+
+    /// The CPU backward pass (see the module docs).
+    fn backward_cpu(
+        &mut self,
+        x: &Tensor,
+        grad_out: &mut Tensor,
+        grad_in: Option<&mut Tensor>,
+        rows: usize,
+        logits: bool,
+    ) -> Result<()> {
+        let width = self.units;
+        let delta = grad_out.as_mut_slice();
+        if !logits {
+            self.activation
+                .backprop_in_place(self.out.as_slice(), delta, width)?;
+        }
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| Error::Shape {
+                layer: self.name.clone(),
+                detail: "the layer is not built yet".into(),
+            })?
+            .value();
+        let in_dim = kernel.shape()[0];
+        if self.trainable {
+            let shapes_fit = self.grads.first().map(Tensor::shape) == Some(kernel.shape())
+                && self.grads.iter().all(|g| g.device() == Device::Cpu)
+                && self.grads.len() == 1 + usize::from(self.bias.is_some());
+            if !shapes_fit {
+                self.grads = std::iter::once(Tensor::zeros(kernel.shape()))
+                    .chain(self.bias.iter().map(|b| Tensor::zeros(b.shape())))
+                    .collect();
+            }
+            let (dw, db) = self.grads.split_at_mut(1);
+            let dw = dw[0].as_mut_slice();
+            gemm(
+                dw,
+                MatRef::new(x.as_slice(), rows, in_dim)?.t(),
+                MatRef::new(delta, rows, width)?,
+            )?;
+            if let Some(r) = &self.kernel_regularizer {
+                r.add_gradient(kernel.as_slice(), dw);
+            }
+            if let Some(db) = db.first_mut() {
+                // db = Σ_rows G, accumulated in f64: a full-batch step (BGD on
+                // 60,000 rows) would otherwise drift by f32's rounding per row.
+                self.bias_sums.resize(width, 0.0);
+                let sums = &mut self.bias_sums[..width];
+                sums.fill(0.0);
+                for row in delta.chunks_exact(width) {
+                    sums.iter_mut()
+                        .zip(row)
+                        .for_each(|(acc, &g)| *acc += f64::from(g));
+                }
+                for (d, &sum) in db.as_mut_slice().iter_mut().zip(sums.iter()) {
+                    *d = sum as f32;
+                }
+            }
+        }
+        if let Some(grad_in) = grad_in {
+            let gi = reuse(grad_in, &[rows, in_dim]);
+            gemm(
+                gi,
+                MatRef::new(delta, rows, width)?,
+                MatRef::of(kernel)?.t(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The forward pass with tensor ops, on the input's device (GPUs).
+    fn forward_ops(&mut self, x: &Tensor, logits: bool) -> Result<()> {
+        let z = x.matmul(self.kernel_or_err()?.value())?;
+        let z = match &self.bias {
+            Some(b) => z.add(b.value())?,
+            None => z,
+        };
+        self.out = if logits { z } else { self.activation.call(&z)? };
+        Ok(())
+    }
+
+    /// The backward pass with tensor ops, on the input's device (GPUs).
+    fn backward_ops(
+        &mut self,
+        x: &Tensor,
+        grad_out: &Tensor,
+        grad_in: Option<&mut Tensor>,
+        logits: bool,
+    ) -> Result<()> {
+        let delta = if logits {
+            grad_out.clone()
+        } else {
+            self.activation.backprop(&self.out, grad_out)?
+        };
+        let kernel = self.kernel_or_err()?.value().clone();
+        if self.trainable {
+            let mut dw = x.matmul_with(&delta, true, false)?;
+            if let Some(r) = &self.kernel_regularizer {
+                // l1 · sign(w) + 2 · l2 · w, as Regularizer::add_gradient.
+                let reg = kernel
+                    .sign()
+                    .mul_scalar(r.l1)
+                    .add(&kernel.mul_scalar(2.0 * r.l2))?;
+                dw = dw.add(&reg)?;
+            }
+            let mut grads = vec![dw];
+            if self.bias.is_some() {
+                grads.push(delta.sum(0, false)?);
+            }
+            self.grads = grads;
+        }
+        if let Some(grad_in) = grad_in {
+            *grad_in = delta.matmul_with(&kernel, false, true)?;
+        }
+        Ok(())
+    }
+}
+
+impl Layer for Dense {
+    fn class_name(&self) -> &str {
+        "Dense"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+        if let Some(k) = &mut self.kernel {
+            *k = Variable::new(format!("{name}/kernel"), k.value().clone());
+        }
+        if let Some(b) = &mut self.bias {
+            *b = Variable::new(format!("{name}/bias"), b.value().clone());
+        }
+    }
+
+    fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.trainable = trainable;
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn config(&self) -> Value {
+        let mut c = base_config(&self.name, self.trainable);
+        c.insert("units".into(), json!(self.units));
+        c.insert("activation".into(), activation_to_config(self.activation));
+        c.insert("use_bias".into(), json!(self.use_bias));
+        c.insert(
+            "kernel_initializer".into(),
+            initializer_to_keras(self.kernel_initializer),
+        );
+        c.insert(
+            "bias_initializer".into(),
+            initializer_to_keras(self.bias_initializer),
+        );
+        c.insert(
+            "kernel_regularizer".into(),
+            self.kernel_regularizer
+                .map_or(Value::Null, |r| r.to_keras()),
+        );
+        for key in ["bias_regularizer", "kernel_constraint", "bias_constraint"] {
+            c.insert(key.into(), Value::Null);
+        }
+        Value::Object(c)
+    }
+
+    fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let fail = |detail: String| Error::Shape {
+            layer: self.name.clone(),
+            detail,
+        };
+        let dims: Vec<String> = input_shape.iter().map(usize::to_string).collect();
+        let shown = format!("(None, {})", dims.join(", "));
+        let [features] = input_shape else {
+            return Err(fail(format!(
+                "Dense expects a flat input (None, features), got {shown}; add a Flatten layer before it"
+            )));
+        };
+        if self.units == 0 || *features == 0 {
+            return Err(fail(format!(
+                "Dense needs units >= 1 and inputs >= 1, got {shown} -> {}",
+                self.units
+            )));
+        }
+        self.activation.validate()?;
+        if let Some(r) = &self.kernel_regularizer {
+            r.validate()?;
+        }
+        Ok(vec![self.units])
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<()> {
+        self.compute_output_shape(input_shape)?;
+        let kernel_shape = [input_shape[0], self.units];
+        let kernel = make_weight(
+            &self.name,
+            "kernel",
+            &kernel_shape,
+            self.kernel_initializer,
+            rng,
+        )?;
+        self.kernel = Some(Variable::new(format!("{}/kernel", self.name), kernel));
+        self.bias = if self.use_bias {
+            let bias = make_weight(
+                &self.name,
+                "bias",
+                &[self.units],
+                self.bias_initializer,
+                rng,
+            )?;
+            Some(Variable::new(format!("{}/bias", self.name), bias))
+        } else {
+            None
+        };
+        self.grads.clear();
+        Ok(())
+    }
+
+    fn weights(&self) -> Vec<&Variable> {
+        self.trainable_variables()
+    }
+
+    fn weights_mut(&mut self) -> Vec<&mut Variable> {
+        self.trainable_variables_mut()
+    }
+
+    fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
+        let rows = self.check_input(x.shape())?;
+        if x.device() == Device::Cpu {
+            self.forward_cpu(x, rows, pass.logits)?;
+        } else {
+            self.forward_ops(x, pass.logits)?;
+        }
+        Ok(&self.out)
+    }
+
+    fn backward(
+        &mut self,
+        x: &Tensor,
+        grad_out: &mut Tensor,
+        grad_in: Option<&mut Tensor>,
+        pass: Pass,
+    ) -> Result<()> {
+        let rows = self.check_input(x.shape())?;
+        if grad_out.shape() != [rows, self.units] || self.out.shape() != [rows, self.units] {
+            return Err(Error::Shape {
+                layer: self.name.clone(),
+                detail: format!(
+                    "backward: the output gradient is {:?}, the last output {:?}, for input {:?}",
+                    grad_out.shape(),
+                    self.out.shape(),
+                    x.shape()
+                ),
+            });
+        }
+        if x.device() == Device::Cpu {
+            self.backward_cpu(x, grad_out, grad_in, rows, pass.logits)
+        } else {
+            self.backward_ops(x, grad_out, grad_in, pass.logits)
+        }
+    }
+
+    fn gradients(&self) -> &[Tensor] {
+        &self.grads
+    }
+
+    fn regularization_loss(&self) -> Result<f32> {
+        Ok(match (&self.kernel_regularizer, &self.kernel) {
+            (Some(r), Some(k)) => r.penalty(k.value()),
+            _ => 0.0,
+        })
+    }
+
+    fn call<'t>(&self, tape: &'t GradientTape, x: Var<'t>, _training: bool) -> Result<Var<'t>> {
+        self.activation.apply(self.forward_logits(tape, x)?)
+    }
+
+    fn supports(&self, _device: Device) -> bool {
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hebb_tensor::random::chacha;
+    use rand::Rng;
 
     #[test]
     fn shapes_are_checked_and_named() {
-        let err = Dense::new(
+        let err = Dense::from_weights(
             "dense_1",
             Tensor::zeros(&[4, 3]),
             Tensor::zeros(&[4]),
@@ -162,22 +651,160 @@ mod tests {
                 .starts_with("layer dense_1: kernel must be [in, units]"),
             "{err}"
         );
-        let d = Dense::new(
+        let d = Dense::from_weights(
             "dense",
             Tensor::ones(&[4, 3]),
             Tensor::zeros(&[3]),
             Activation::Linear,
         )
         .unwrap();
-        let err = d.call(&Tensor::zeros(&[2, 5])).unwrap_err();
+        let err = d.predict(&Tensor::zeros(&[2, 5])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "layer dense: expected input [batch, 4], got [2, 5]"
         );
         assert_eq!(
-            d.call(&Tensor::ones(&[2, 4])).unwrap().to_vec(),
+            d.predict(&Tensor::ones(&[2, 4])).unwrap().to_vec(),
             vec![4.0; 6]
         );
-        assert_eq!(d.kernel.name(), "dense/kernel");
+        assert_eq!(d.kernel().unwrap().name(), "dense/kernel");
+        let e = Dense::new(3).compute_output_shape(&[2, 2]).unwrap_err();
+        assert!(e.to_string().contains("add a Flatten"), "{e}");
+    }
+
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        let mut rng = chacha(seed);
+        let n = shape.iter().product();
+        Tensor::from_vec((0..n).map(|_| rng.random_range(-1.0..1.0)).collect(), shape).unwrap()
+    }
+
+    /// The step's forward and backward give the tape's values and gradients
+    /// (with a regulariser, without bias, with logits).
+    #[test]
+    fn step_matches_the_tape() {
+        for (activation, use_bias, reg, logits) in [
+            (Activation::Relu, true, None, false),
+            (
+                Activation::Tanh,
+                false,
+                Some(Regularizer::l1_l2(0.01, 0.02)),
+                false,
+            ),
+            (Activation::Softmax, true, Some(Regularizer::l2(0.1)), true),
+            (Activation::Sigmoid, true, None, false),
+        ] {
+            let mut layer = Dense::new(3).activation(activation).use_bias(use_bias);
+            if let Some(r) = reg {
+                layer = layer.kernel_regularizer(r);
+            }
+            layer.set_name("d");
+            layer.build(&[4], &mut chacha(1)).unwrap();
+            let x = random(&[5, 4], 2);
+            let g = random(&[5, 3], 3);
+            let pass = Pass {
+                training: true,
+                logits,
+            };
+            let y = Layer::forward(&mut layer, &x, pass).unwrap().clone();
+            let mut grad_out = g.clone();
+            let mut grad_in = Tensor::zeros(&[1]);
+            layer
+                .backward(&x, &mut grad_out, Some(&mut grad_in), pass)
+                .unwrap();
+
+            let tape = GradientTape::new();
+            let xv = tape.watch_tensor(x.clone());
+            let out = if logits {
+                layer.forward_logits(&tape, xv).unwrap()
+            } else {
+                layer.call(&tape, xv, true).unwrap()
+            };
+            let close = |what: &str, a: &[f32], b: &[f32]| {
+                assert_eq!(a.len(), b.len());
+                for (p, q) in a.iter().zip(b) {
+                    assert!((p - q).abs() < 1e-5, "{what} {activation:?}: {p} vs {q}");
+                }
+            };
+            close("output", y.as_slice(), out.value().as_slice());
+            let loss = out.mul(tape.constant(g.clone())).unwrap().sum_all();
+            let mut wanted: Vec<&Variable> = layer.weights();
+            let grads = tape.gradient_of(loss, &wanted).unwrap();
+            let dx = tape.gradient(loss, &[xv]).unwrap();
+            close("dx", grad_in.as_slice(), dx[0].as_slice());
+            for (i, (mine, tape_grad)) in layer.gradients().iter().zip(&grads).enumerate() {
+                let mut want = tape_grad.as_slice().to_vec();
+                if i == 0
+                    && let Some(r) = reg
+                {
+                    r.add_gradient(wanted[0].value().as_slice(), &mut want);
+                }
+                close("weight gradient", mine.as_slice(), &want);
+            }
+            assert_eq!(layer.gradients().len(), 1 + usize::from(use_bias));
+            wanted.clear();
+        }
+    }
+
+    /// The tensor-op path (the GPUs') gives the CPU path's values.
+    #[test]
+    fn tensor_ops_match_the_cpu_path() {
+        let mut a = Dense::new(4)
+            .activation(Activation::Tanh)
+            .kernel_regularizer(Regularizer::l1(0.05));
+        a.set_name("d");
+        a.build(&[3], &mut chacha(4)).unwrap();
+        let mut b = a.clone();
+        let x = random(&[6, 3], 5);
+        let g = random(&[6, 4], 6);
+        Layer::forward(&mut a, &x, Pass::TRAIN).unwrap();
+        let mut ga = g.clone();
+        let mut ia = Tensor::zeros(&[1]);
+        a.backward(&x, &mut ga, Some(&mut ia), Pass::TRAIN).unwrap();
+        b.forward_ops(&x, false).unwrap();
+        let mut ib = Tensor::zeros(&[1]);
+        b.backward_ops(&x, &g, Some(&mut ib), false).unwrap();
+        let close = |p: &[f32], q: &[f32]| {
+            for (p, q) in p.iter().zip(q) {
+                assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+            }
+        };
+        close(a.out.as_slice(), b.out.as_slice());
+        close(ia.as_slice(), ib.as_slice());
+        for (p, q) in a.gradients().iter().zip(b.gradients()) {
+            assert_eq!(p.shape(), q.shape());
+            close(p.as_slice(), q.as_slice());
+        }
+    }
+
+    #[test]
+    fn config_round_trips() {
+        let mut d = Dense::new(7)
+            .activation(Activation::LeakyRelu { a: 4.0 })
+            .use_bias(false)
+            .kernel_initializer(Initializer::HeNormal)
+            .kernel_regularizer(Regularizer::l2(0.5))
+            .trainable(false);
+        d.set_name("hidden");
+        let c = d.config();
+        assert_eq!(c["units"], 7);
+        assert_eq!(c["use_bias"], false);
+        assert_eq!(c["trainable"], false);
+        assert_eq!(c["dtype"], "float32");
+        let back = Dense::from_config(&c).unwrap();
+        assert_eq!(back.config(), c);
+        assert_eq!(back.name(), "hidden");
+        assert!(!back.trainable());
+        let e = Dense::from_config(&json!({"units": 0})).unwrap_err();
+        assert!(e.to_string().contains("units"), "{e}");
+    }
+
+    #[test]
+    fn set_name_renames_the_weights() {
+        let mut d = Dense::new(2);
+        d.build(&[3], &mut chacha(0)).unwrap();
+        d.set_name("out");
+        let names: Vec<&str> = d.weights().iter().map(|v| v.name()).collect();
+        assert_eq!(names, ["out/kernel", "out/bias"]);
+        assert_eq!(d.regularization_loss().unwrap(), 0.0);
     }
 }

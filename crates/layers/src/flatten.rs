@@ -1,58 +1,79 @@
 //! [`Flatten`]: `[batch, d1, d2, ...] -> [batch, d1 · d2 · ...]`.
 
-use hebb_autograd::Var;
-use hebb_tensor::Tensor;
+use hebb_autograd::{GradientTape, Var};
+use hebb_tensor::{Device, Tensor};
+use rand::RngCore;
+use serde_json::{Value, json};
 
+use crate::keras::{base_config, base_fields};
+use crate::layer::{Layer, Pass, reuse};
 use crate::{Error, Result};
 
 /// Flattens each sample, keeping the batch axis (Keras `Flatten`,
 /// `keras/src/layers/reshaping/flatten.py`, with the default
 /// `data_format="channels_last"`): `[batch, d1, .., dn] -> [batch, d1 · .. · dn]`,
-/// in row-major order. A rank-1 input `[batch]` becomes `[batch, 1]`, as in
-/// Keras. Lecture 13 uses it to turn `[batch, 28, 28]` MNIST images into
-/// `[batch, 784]` rows for a `Dense` layer.
+/// in row-major order. Lecture 13 uses it to turn `[batch, 28, 28]` MNIST
+/// images into `[batch, 784]` rows for a `Dense` layer.
 ///
-/// It has no weights; [`forward`](Self::forward) is a reshape on the tape,
-/// whose gradient is the incoming gradient reshaped back.
+/// It has no weights; on the tape it is a reshape, whose gradient is the
+/// incoming gradient reshaped back.
 ///
 /// ```
-/// use hebb_layers::Flatten;
-/// use hebb_tensor::Tensor;
+/// use hebb_layers::{Flatten, Layer};
 ///
-/// let flatten = Flatten::default();
-/// let images = Tensor::zeros(&[32, 28, 28]);
-/// assert_eq!(flatten.call(&images)?.shape(), &[32, 784]);
+/// let flatten = Flatten::new().input_shape(&[28, 28]);
+/// assert_eq!(flatten.compute_output_shape(&[28, 28])?, vec![784]);
 /// assert_eq!(flatten.output_shape(&[28, 28]), vec![784]);
 /// # Ok::<(), hebb_layers::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Flatten {
     name: String,
+    trainable: bool,
+    input_shape: Option<Vec<usize>>,
+    out: Tensor,
 }
 
 impl Default for Flatten {
-    /// A `Flatten` named `"flatten"`, Keras' default name.
     fn default() -> Self {
-        Self::new("flatten")
+        Self::new()
     }
 }
 
 impl Flatten {
-    /// A `Flatten` layer called `name`.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
+    /// A `Flatten` layer, named by the model (`flatten`, `flatten_1`, ...).
+    pub fn new() -> Self {
+        Self {
+            name: String::new(),
+            trainable: true,
+            input_shape: None,
+            out: Tensor::zeros(&[0]),
+        }
     }
 
-    /// The layer's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The shape of one input sample, e.g. `[28, 28]` (Keras `input_shape=(28, 28)`).
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// The layer's name (default `flatten`, `flatten_1`, ...).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Keras' `trainable` flag (a `Flatten` has no weights; kept for its configuration).
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
     }
 
     /// The per-sample output shape for a per-sample input shape (both
     /// without the batch axis; Keras' `compute_output_shape` less the batch):
-    /// `[d1, .., dn] -> [d1 · .. · dn]`, and `[] -> [1]`.
+    /// `[d1, .., dn] -> [d1 · .. · dn]`, and `[] -> [1]` (saturating).
     pub fn output_shape(&self, input_shape: &[usize]) -> Vec<usize> {
-        vec![input_shape.iter().product()]
+        vec![input_shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))]
     }
 
     /// The batched output shape `[batch, d1 · .. · dn]` of a batched input shape.
@@ -67,70 +88,183 @@ impl Flatten {
         }
     }
 
-    /// Flattens a plain tensor: `[batch, d1, ..] -> [batch, d1 · ..]`.
+    /// Makes a `Flatten` from its Keras configuration (`name`, `trainable`,
+    /// `data_format`); the [`Registry`](crate::Registry) entry of `"Flatten"`.
     ///
     /// # Errors
-    /// [`Error::Shape`] naming the layer for a scalar (rank 0) input.
-    pub fn call(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.reshape(&self.batched_shape(x.shape())?)?)
+    /// [`Error::Config`] for `data_format` other than `"channels_last"`.
+    pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
+        let (name, trainable) = base_fields("Flatten", config)?;
+        if let Some(f) = config.get("data_format").and_then(Value::as_str)
+            && f != "channels_last"
+        {
+            return Err(Error::Config {
+                class: "Flatten".into(),
+                detail: format!("layer {name}: data_format {f:?} (hebb is channels_last)"),
+            });
+        }
+        Ok(Box::new(Flatten::new().name(&name).trainable(trainable)))
+    }
+}
+
+impl Layer for Flatten {
+    fn class_name(&self) -> &str {
+        "Flatten"
     }
 
-    /// Flattens `x` on its tape (a reshape; the gradient is reshaped back).
-    ///
-    /// # Errors
-    /// [`Error::Shape`] naming the layer for a scalar (rank 0) input.
-    pub fn forward<'t>(&self, x: Var<'t>) -> Result<Var<'t>> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
+    fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.trainable = trainable;
+    }
+
+    fn config(&self) -> Value {
+        let mut c = base_config(&self.name, self.trainable);
+        c.insert("data_format".into(), json!("channels_last"));
+        Value::Object(c)
+    }
+
+    fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        match input_shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+        {
+            Some(n) => Ok(vec![n]),
+            None => {
+                let dims: Vec<String> = input_shape.iter().map(usize::to_string).collect();
+                Err(Error::Shape {
+                    layer: self.name.clone(),
+                    detail: format!(
+                        "Flatten of (None, {}) would have more features than usize can count",
+                        dims.join(", ")
+                    ),
+                })
+            }
+        }
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut dyn RngCore) -> Result<()> {
+        self.compute_output_shape(input_shape).map(|_| ())
+    }
+
+    fn forward(&mut self, x: &Tensor, _pass: Pass) -> Result<&Tensor> {
+        let shape = self.batched_shape(x.shape())?;
+        if x.device() == Device::Cpu {
+            reuse(&mut self.out, &shape).copy_from_slice(x.as_slice());
+        } else {
+            self.out = x.reshape(&shape)?;
+        }
+        Ok(&self.out)
+    }
+
+    fn backward(
+        &mut self,
+        x: &Tensor,
+        grad_out: &mut Tensor,
+        grad_in: Option<&mut Tensor>,
+        _pass: Pass,
+    ) -> Result<()> {
+        let Some(grad_in) = grad_in else {
+            return Ok(());
+        };
+        if grad_out.len() != x.len() {
+            return Err(Error::Shape {
+                layer: self.name.clone(),
+                detail: format!(
+                    "backward: output gradient {:?} for input {:?}",
+                    grad_out.shape(),
+                    x.shape()
+                ),
+            });
+        }
+        if x.device() == Device::Cpu {
+            reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
+        } else {
+            *grad_in = grad_out.reshape(x.shape())?;
+        }
+        Ok(())
+    }
+
+    fn call<'t>(&self, _tape: &'t GradientTape, x: Var<'t>, _training: bool) -> Result<Var<'t>> {
         let shape = self.batched_shape(&x.shape())?;
         Ok(x.reshape(&shape)?)
+    }
+
+    fn supports(&self, _device: Device) -> bool {
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hebb_autograd::GradientTape;
 
     #[test]
     fn shapes_like_keras() {
-        let f = Flatten::default();
-        assert_eq!(f.name(), "flatten");
+        let mut f = Flatten::new().name("f1");
+        assert_eq!(Layer::name(&f), "f1");
         let x = Tensor::from_vec((0..24).map(|v| v as f32).collect(), &[2, 3, 4]).unwrap();
-        let y = f.call(&x).unwrap();
+        let y = f.forward(&x, Pass::INFER).unwrap().clone();
         assert_eq!(y.shape(), &[2, 12]);
         assert_eq!(y.to_vec(), x.to_vec());
-        assert_eq!(f.call(&Tensor::zeros(&[5])).unwrap().shape(), &[5, 1]);
-        assert_eq!(f.call(&Tensor::zeros(&[5, 3])).unwrap().shape(), &[5, 3]);
-        assert_eq!(f.call(&Tensor::zeros(&[0, 3, 2])).unwrap().shape(), &[0, 6]);
+        assert_eq!(
+            f.forward(&Tensor::zeros(&[5]), Pass::INFER)
+                .unwrap()
+                .shape(),
+            &[5, 1]
+        );
         assert_eq!(f.output_shape(&[28, 28]), vec![784]);
         assert_eq!(f.output_shape(&[]), vec![1]);
-        let err = Flatten::new("f1")
-            .call(&Tensor::scalar(1.0))
+        let err = f
+            .forward(&Tensor::scalar(1.0), Pass::INFER)
             .unwrap_err()
             .to_string();
         assert!(err.contains("f1") && err.contains("rank >= 1"), "{err}");
+        assert!(f.compute_output_shape(&[1 << 40, 1 << 40]).is_err());
     }
 
     #[test]
-    fn forward_reshapes_value_and_gradient() {
+    fn backward_reshapes_and_the_tape_agrees() {
+        let mut f = Flatten::new();
+        let x = Tensor::from_vec((0..12).map(|v| v as f32).collect(), &[2, 2, 3]).unwrap();
+        f.forward(&x, Pass::TRAIN).unwrap();
+        let mut g = Tensor::from_vec((0..12).map(|v| v as f32 * 0.5).collect(), &[2, 6]).unwrap();
+        let mut gi = Tensor::zeros(&[1]);
+        f.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+        assert_eq!(gi.shape(), &[2, 2, 3]);
+
         let tape = GradientTape::new();
-        let x = tape.watch_tensor(
-            Tensor::from_vec((0..12).map(|v| v as f32).collect(), &[2, 2, 3]).unwrap(),
-        );
-        let y = Flatten::default().forward(x).unwrap();
+        let xv = tape.watch_tensor(x.clone());
+        let y = f.call(&tape, xv, true).unwrap();
         assert_eq!(y.shape(), vec![2, 6]);
-        let w = tape.constant(
-            Tensor::from_vec((0..12).map(|v| v as f32 * 0.5).collect(), &[2, 6]).unwrap(),
-        );
-        let g = tape.gradient(y.mul(w).unwrap().sum_all(), &[x]).unwrap();
-        assert_eq!(g[0].shape(), &[2, 2, 3]);
-        assert_eq!(
-            g[0].to_vec(),
-            (0..12).map(|v| v as f32 * 0.5).collect::<Vec<_>>()
-        );
+        let loss = y.mul(tape.constant(g.clone())).unwrap().sum_all();
+        let dx = tape.gradient(loss, &[xv]).unwrap();
+        assert_eq!(dx[0].to_vec(), gi.to_vec());
         assert!(
-            Flatten::default()
-                .forward(tape.constant(Tensor::scalar(0.0)))
+            f.call(&tape, tape.constant(Tensor::scalar(0.0)), false)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn config_round_trips() {
+        let f = Flatten::new().name("flat");
+        let back = Flatten::from_config(&f.config()).unwrap();
+        assert_eq!(back.config(), f.config());
+        assert!(Flatten::from_config(&json!({"data_format": "channels_first"})).is_err());
     }
 }

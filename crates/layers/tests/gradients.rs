@@ -31,7 +31,7 @@ use std::ops::RangeInclusive;
 
 use hebb_autograd::gradcheck::GradCheck;
 use hebb_autograd::{GradientTape, Var};
-use hebb_layers::{Activation, Dense, PRelu, RRelu, losses};
+use hebb_layers::{Activation, Dense, Layer, PRelu, RRelu, losses};
 use hebb_tensor::Tensor;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -420,19 +420,19 @@ fn check_dense_expression(act: Activation, x: Tensor, k: Tensor, b: Tensor) -> T
 
 /// `Dense::forward` itself with respect to its input.
 fn check_dense_forward_x(act: Activation, x: Tensor, k: Tensor, b: Tensor) -> TestResult {
-    let layer = Dense::new("dense", k, b, act)?;
+    let layer = Dense::from_weights("dense", k, b, act)?;
     check(&format!("Dense::forward {act:?}"), &[x], |tape, v| {
-        layer.forward(tape, v[0])
+        layer.call(tape, v[0], true)
     })
 }
 
 /// `Dense::forward` + `gradient_of(loss, trainable_variables)` gives the
 /// same output and the same bits as the expression's gradients by `x`, `W`, `b`.
 fn check_dense_variables(act: Activation, x: Tensor, k: Tensor, b: Tensor) -> TestResult {
-    let layer = Dense::new("dense", k.clone(), b.clone(), act)?;
+    let layer = Dense::from_weights("dense", k.clone(), b.clone(), act)?;
     let tape = GradientTape::new();
     let xv = tape.watch_tensor(x.clone());
-    let y = layer.forward(&tape, xv)?;
+    let y = layer.call(&tape, xv, true)?;
     let w = tape.constant(weights(&y.shape()));
     let loss = y.mul(w)?.sum_all();
     let by_var = tape.gradient_of(loss, &layer.trainable_variables())?;
@@ -454,7 +454,12 @@ fn check_dense_variables(act: Activation, x: Tensor, k: Tensor, b: Tensor) -> Te
     assert_bits("d/dkernel", &by_var[0], &manual[1])?;
     assert_bits("d/dbias", &by_var[1], &manual[2])?;
     // Inference agrees with the tape's forward value.
-    assert_close("Dense::call", &layer.call(&xv.value())?, &y.value(), 1e-6)
+    assert_close(
+        "Dense::predict",
+        &layer.predict(&xv.value())?,
+        &y.value(),
+        1e-6,
+    )
 }
 
 /// For each activation `<act>`: `dense::<act>::expression_gradcheck`,

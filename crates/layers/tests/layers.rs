@@ -5,7 +5,7 @@
 //! errors each constructor and function returns.
 
 use hebb_autograd::GradientTape;
-use hebb_layers::{Activation, Dense, Error, PRelu, RRelu, losses, metrics};
+use hebb_layers::{Activation, Dense, Error, Layer, PRelu, RRelu, losses, metrics};
 use hebb_tensor::Tensor;
 
 fn t(v: &[f32], s: &[usize]) -> Tensor {
@@ -185,7 +185,7 @@ fn step_has_zero_gradient_on_the_tape() {
     assert_eq!(g.to_vec(), vec![0.0; 5]);
     assert_eq!(g.shape(), &[5]);
     // Through a layer, kernel and bias get zeros too.
-    let layer = Dense::new(
+    let layer = Dense::from_weights(
         "step",
         t(&[1., -1.], &[1, 2]),
         t(&[0.1, 0.1], &[2]),
@@ -194,7 +194,7 @@ fn step_has_zero_gradient_on_the_tape() {
     .unwrap();
     let tape = GradientTape::new();
     let y = layer
-        .forward(&tape, tape.constant(t(&[0.5, -0.5], &[2, 1])))
+        .call(&tape, tape.constant(t(&[0.5, -0.5], &[2, 1])), true)
         .unwrap();
     assert_eq!(y.value().to_vec(), vec![1., 0., 0., 1.]);
     let grads = tape
@@ -488,7 +488,7 @@ fn prelu_with_alpha_of_the_wrong_shape_is_an_error() {
 #[test]
 fn dense_forward_value_and_variables() {
     // x W + b for x = [1, 2], W = [[1, 2, 3], [4, 5, 6]], b = [0.5, -0.5, 0].
-    let layer = Dense::new(
+    let layer = Dense::from_weights(
         "dense_3",
         t(&[1., 2., 3., 4., 5., 6.], &[2, 3]),
         t(&[0.5, -0.5, 0.], &[3]),
@@ -496,8 +496,8 @@ fn dense_forward_value_and_variables() {
     )
     .unwrap();
     assert_eq!(
-        (layer.name(), layer.input_dim(), layer.units()),
-        ("dense_3", 2, 3)
+        (Layer::name(&layer), layer.input_dim(), layer.units()),
+        ("dense_3", Some(2), 3)
     );
     let names: Vec<&str> = layer
         .trainable_variables()
@@ -507,10 +507,10 @@ fn dense_forward_value_and_variables() {
     assert_eq!(names, ["dense_3/kernel", "dense_3/bias"]);
     let x = t(&[1., 2., -1., -1.], &[2, 2]);
     let tape = GradientTape::new();
-    let y = layer.forward(&tape, tape.constant(x.clone())).unwrap();
+    let y = layer.call(&tape, tape.constant(x.clone()), true).unwrap();
     // Row 0: [9.5, 11.5, 15]; row 1: relu([-4.5, -7.5, -9]) = 0.
     assert_eq!(y.value().to_vec(), vec![9.5, 11.5, 15., 0., 0., 0.]);
-    assert_eq!(layer.call(&x).unwrap().to_vec(), y.value().to_vec());
+    assert_eq!(layer.predict(&x).unwrap().to_vec(), y.value().to_vec());
     // dΣy/dW = xᵀ · mask, dΣy/db = Σ_batch mask; row 1 is switched off.
     let g = tape
         .gradient_of(y.sum_all(), &layer.trainable_variables())
@@ -521,7 +521,7 @@ fn dense_forward_value_and_variables() {
 
 #[test]
 fn dense_errors_name_the_layer() {
-    let err = Dense::new(
+    let err = Dense::from_weights(
         "dense_9",
         Tensor::zeros(&[4]),
         Tensor::zeros(&[4]),
@@ -536,7 +536,7 @@ fn dense_errors_name_the_layer() {
         err.to_string(),
         "layer dense_9: kernel must be [in, units] and bias [units]; got kernel [4] and bias [4]"
     );
-    let err = Dense::new(
+    let err = Dense::from_weights(
         "d",
         Tensor::zeros(&[4, 3]),
         Tensor::zeros(&[3, 1]),
@@ -545,7 +545,7 @@ fn dense_errors_name_the_layer() {
     .unwrap_err();
     assert!(err.to_string().contains("bias [3, 1]"), "{err}");
 
-    let layer = Dense::new(
+    let layer = Dense::from_weights(
         "dense_7",
         Tensor::zeros(&[4, 3]),
         Tensor::zeros(&[3]),
@@ -555,9 +555,9 @@ fn dense_errors_name_the_layer() {
     for bad in [vec![2, 5], vec![4], vec![2, 4, 1], vec![]] {
         let want = format!("layer dense_7: expected input [batch, 4], got {bad:?}");
         let x = Tensor::zeros(&bad);
-        assert_eq!(layer.call(&x).unwrap_err().to_string(), want);
+        assert_eq!(layer.predict(&x).unwrap_err().to_string(), want);
         let tape = GradientTape::new();
-        let err = layer.forward(&tape, tape.watch_tensor(x)).unwrap_err();
+        let err = layer.call(&tape, tape.watch_tensor(x), true).unwrap_err();
         assert!(
             matches!(&err, Error::Shape { layer, .. } if layer == "dense_7"),
             "{err:?}"
@@ -565,18 +565,18 @@ fn dense_errors_name_the_layer() {
         assert_eq!(err.to_string(), want);
     }
     // A bad activation is reported by forward and call.
-    let layer = Dense::new(
+    let layer = Dense::from_weights(
         "d",
         Tensor::zeros(&[1, 1]),
         Tensor::zeros(&[1]),
         Activation::LeakyRelu { a: 0.5 },
     )
     .unwrap();
-    assert!(layer.call(&Tensor::zeros(&[1, 1])).is_err());
+    assert!(layer.predict(&Tensor::zeros(&[1, 1])).is_err());
     let tape = GradientTape::new();
     assert!(
         layer
-            .forward(&tape, tape.constant(Tensor::zeros(&[1, 1])))
+            .call(&tape, tape.constant(Tensor::zeros(&[1, 1])), true)
             .is_err()
     );
 }

@@ -168,7 +168,8 @@ pub enum Error {
     /// A Keras model file with a layer hebb does not have.
     #[error(
         "model file {}: layer {layer} is a Keras {class}, which hebb does not support \
-         (supported: InputLayer, Dense, Flatten, Activation)",
+         (hebb knows InputLayer and the classes of hebb_layers::Registry::builtin(); a layer \
+         of one's own is loaded with load_model_with_registry)",
         path.display()
     )]
     UnsupportedLayer {

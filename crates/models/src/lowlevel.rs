@@ -20,7 +20,7 @@
 //! cross-entropy.
 
 use hebb_autograd::{GradientTape, Variable};
-use hebb_layers::{Activation, Dense, losses, metrics};
+use hebb_layers::{Activation, Dense, Layer, losses, metrics};
 use hebb_tensor::{Device, Tensor, random::RandomState};
 
 use crate::{Error, Result};
@@ -141,7 +141,7 @@ impl Network {
                 } else {
                     Activation::Relu
                 };
-                Ok(Dense::new(
+                Ok(Dense::from_weights(
                     name,
                     rng.randn_tensor(&[w[0], w[1]])?,
                     Tensor::zeros(&[w[1]]),
@@ -159,7 +159,7 @@ impl Network {
     pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
         self.layers
             .iter()
-            .try_fold(x.clone(), |h, layer| Ok(layer.call(&h)?))
+            .try_fold(x.clone(), |h, layer| Ok(layer.predict(&h)?))
     }
 
     /// Moves the weights to `device`; [`train`](Self::train) then runs
@@ -211,7 +211,9 @@ impl Network {
             let forward = |x: &Tensor| {
                 self.layers
                     .iter()
-                    .try_fold(tape.constant(x.clone()), |h, layer| layer.forward(&tape, h))
+                    .try_fold(tape.constant(x.clone()), |h, layer| {
+                        layer.call(&tape, h, true)
+                    })
             };
             let pred_train = forward(&data.x_train)?;
             let loss_train =
@@ -278,7 +280,7 @@ impl LogisticRegression {
     /// # Errors
     /// Never for `features >= 1`.
     pub fn new(features: usize) -> Result<Self> {
-        let neuron = Dense::new(
+        let neuron = Dense::from_weights(
             "dense",
             Tensor::zeros(&[features, 1]),
             Tensor::zeros(&[1]),
@@ -303,7 +305,7 @@ impl LogisticRegression {
         let mut logs = Vec::new();
         for iteration in 0..=iterations {
             let tape = GradientTape::new();
-            let pred = self.neuron.forward(&tape, tape.constant(x.clone()))?;
+            let pred = self.neuron.call(&tape, tape.constant(x.clone()), true)?;
             let loss =
                 losses::binary_crossentropy(tape.constant(targets.clone()), pred)?.mean_all();
             let log = BinaryLog {
@@ -351,12 +353,12 @@ mod tests {
     fn init_draws_kernels_in_layer_order() {
         let net = Network::lecture_init(612, &[4, 3]).unwrap();
         assert_eq!(
-            net.layers[0].kernel().value().to_vec()[0],
+            net.layers[0].kernel().unwrap().value().to_vec()[0],
             RandomState::new(612).randn() as f32
         );
         let net = Network::lecture_init(612, &[4, 16, 3]).unwrap();
-        assert_eq!(net.layers[1].name(), "dense_1");
-        assert_eq!(net.layers[1].kernel().shape(), &[16, 3]);
+        assert_eq!(hebb_layers::Layer::name(&net.layers[1]), "dense_1");
+        assert_eq!(net.layers[1].kernel().unwrap().shape(), &[16, 3]);
         assert!(Network::lecture_init(0, &[4]).is_err());
     }
 

@@ -111,7 +111,7 @@ fn duplicate_names_are_refused() {
 
 #[test]
 fn names_that_cannot_be_paths_are_refused_and_the_model_is_unchanged() {
-    for bad in ["a/b", "", ".", "..", "a\0b"] {
+    for bad in ["a/b", ".", "..", "a\0b"] {
         let mut model = Sequential::new();
         let err = model
             .add(Dense::new(3).input_shape(&[2]).name(bad))
@@ -124,6 +124,11 @@ fn names_that_cannot_be_paths_are_refused_and_the_model_is_unchanged() {
         model.add(Dense::new(3)).unwrap();
         assert!(!model.built());
     }
+    // An empty name is no name (a layer's name is empty until the model
+    // names it): the layer gets Keras' automatic one.
+    let mut model = Sequential::new();
+    model.add(Dense::new(3).input_shape(&[2]).name("")).unwrap();
+    assert_eq!(model.layers().next().unwrap().name(), "dense");
 }
 
 #[test]

@@ -521,9 +521,9 @@ fn leaky_relu_out_of_range_is_refused_at_add_naming_the_layer() {
     model
         .add(Dense::new(2).activation(Activation::leaky_relu(0.01)))
         .unwrap();
-    let (_, layer) = model.layers().last().unwrap();
+    let layer = model.layers().last().unwrap();
     assert_eq!(
-        layer.activation().unwrap().to_string(),
+        layer.activation().to_string(),
         "leaky_relu (a=100, negative_slope=0.01)"
     );
     let out = model
@@ -554,10 +554,10 @@ fn model_files_with_leaky_relu() {
         let path = dir.path().join(name);
         model.save(&path, false).unwrap();
         let mut back = load_model(&path).unwrap();
-        let (_, hidden) = back.layers().next().unwrap();
+        let hidden = back.layers().next().unwrap();
         assert_eq!(
             hidden.activation(),
-            Some(Activation::LeakyRelu { a: 5.0 }),
+            Activation::LeakyRelu { a: 5.0 },
             "{name}"
         );
         assert_eq!(back.predict(&x, 2).unwrap(), want, "{name}");

@@ -23,6 +23,12 @@ pub type Logs = [(String, f32)];
 
 /// A hook into `fit` (Keras `Callback`). Every method has a default that does nothing.
 pub trait Callback: Send {
+    /// Called by `fit` before training with the model's weight names (in
+    /// `get_weights` order) and layer names, once the model is built
+    /// (Keras' `callback.set_model`); callbacks that write weights files
+    /// use them.
+    fn set_model_weights(&mut self, _weight_names: &[String], _layer_names: &[String]) {}
+
     /// Before the first epoch.
     ///
     /// # Errors
@@ -317,6 +323,12 @@ pub struct ModelCheckpoint {
 }
 
 impl ModelCheckpoint {
+    /// Takes the weight and layer names of the built model.
+    fn take_names(&mut self, weight_names: &[String], layer_names: &[String]) {
+        self.names = weight_names.to_vec();
+        self.layers = layer_names.to_vec();
+    }
+
     /// A checkpoint saving tensors `names` (in `get_weights` order) to
     /// `filepath`, recording `layers` in the file's metadata.
     pub(crate) fn new(filepath: PathBuf, names: Vec<String>, layers: Vec<String>) -> Self {
@@ -507,6 +519,10 @@ impl Spec {
 }
 
 impl Callback for ModelCheckpoint {
+    fn set_model_weights(&mut self, weight_names: &[String], layer_names: &[String]) {
+        self.take_names(weight_names, layer_names);
+    }
+
     fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, weights: &[Tensor]) -> Result<Control> {
         if weights.len() != self.names.len() {
             return Err(Error::Weights {

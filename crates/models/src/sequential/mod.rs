@@ -22,18 +22,19 @@
 //! ```
 
 pub mod callbacks;
-mod device_step;
-mod fast;
 mod history;
 pub mod layers;
 mod saving;
+mod step;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hebb_autograd::{GradientTape, Var, Variable};
+#[cfg(test)]
+use hebb_autograd::GradientTape;
+use hebb_autograd::Variable;
 use hebb_layers::losses::Loss;
 use hebb_layers::metrics::{self, Metric};
 use hebb_optim::Optimizer;
@@ -43,11 +44,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 
 pub use callbacks::{Callback, Control, ModelCheckpoint};
-use device_step::{DeviceStep, Step};
-use fast::FusedStep;
+use hebb_layers::{Layer, Pass};
 pub use history::History;
-use layers::Layer;
-pub use saving::{LoadedModel, ModelFormat, load_model, load_model_bytes, load_model_with_notes};
+pub use saving::{
+    LoadedModel, ModelFormat, load_model, load_model_bytes, load_model_bytes_with,
+    load_model_with_notes, load_model_with_registry,
+};
+use step::Step;
 
 use crate::{Error, Result};
 
@@ -55,22 +58,6 @@ use crate::{Error, Result};
 const WEIGHTS_FORMAT: &str = "hebb-weights";
 /// `version` in the metadata of weights files.
 const WEIGHTS_VERSION: &str = "1";
-
-/// A built layer: its name, Keras class, per-sample output shape and weights.
-#[derive(Debug, Clone)]
-struct Node {
-    name: String,
-    class: &'static str,
-    output_shape: Vec<usize>,
-    op: Op,
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Dense(hebb_layers::Dense),
-    Flatten,
-    Activation(hebb_layers::Activation),
-}
 
 /// An optimiser given by Keras name (`"adam"`) or as an object.
 pub enum OptimizerArg {
@@ -203,18 +190,25 @@ impl Default for FitOptions {
 pub struct Sequential {
     name: String,
     seed: u64,
-    /// Layers as added, with their names.
-    specs: Vec<(String, Layer)>,
-    /// The built layers, a prefix of `specs` (all of them once the input shape is known).
-    nodes: Vec<Node>,
+    /// The layers as added, named.
+    layers: Vec<Box<dyn Layer>>,
+    /// Whether each layer's name was given by the user (else automatic).
+    given_names: Vec<bool>,
+    /// The per-sample output shapes of the built layers (a prefix of `layers`).
+    shapes: Vec<Vec<usize>>,
     input_shape: Option<Vec<usize>>,
     compiled: Option<Compiled>,
     /// Where the weights live and `fit`/`evaluate`/`predict` compute.
     device: Device,
-    /// Train and evaluate on the tape even where the fused step applies (tests).
+    /// Train on the whole-model tape (the reference the step is tested against).
+    #[cfg(test)]
     force_tape: bool,
-    /// Use the tensor-op step (the GPUs' step) on the CPU too (tests).
+    /// The loss's head on tensor ops (the GPUs') on the CPU too.
+    #[cfg(test)]
     force_device_step: bool,
+    /// The loss's gradient from the tape, whatever the loss.
+    #[cfg(test)]
+    force_tape_head: bool,
 }
 
 impl Default for Sequential {
@@ -266,13 +260,18 @@ impl Sequential {
         Self {
             name: "sequential".into(),
             seed: 0,
-            specs: Vec::new(),
-            nodes: Vec::new(),
+            layers: Vec::new(),
+            given_names: Vec::new(),
+            shapes: Vec::new(),
             input_shape: None,
             compiled: None,
             device: Device::Cpu,
+            #[cfg(test)]
             force_tape: false,
+            #[cfg(test)]
             force_device_step: false,
+            #[cfg(test)]
+            force_tape_head: false,
         }
     }
 
@@ -282,20 +281,38 @@ impl Sequential {
     /// device once per call, gather mini-batches there and compute there;
     /// `predict` returns host tensors, as Keras returns NumPy arrays.
     ///
-    /// On a GPU, stacks of `Flatten`, `Dense` and activation layers trained
-    /// with a cross-entropy or the mean squared error take the fused step
-    /// on tensor ops (the CPU's fused-step maths, one kernel per op); other
-    /// models run on the tape, whose ops all have GPU kernels.
+    /// Every layer computes its forward and backward passes on the batch's
+    /// device ([`Layer::supports`]); a model with a layer that has no GPU
+    /// kernels is refused, never trained on the CPU instead.
     ///
     /// # Errors
-    /// [`hebb_tensor::Error::NoCudaDevice`] (wrapped) if the GPU is not
-    /// usable; copy errors. On error the model may be split between
+    /// [`hebb_layers::Error::Unsupported`] (wrapped) naming the first layer
+    /// and its class that cannot run on `device` (the model stays where it
+    /// was); [`hebb_tensor::Error::NoCudaDevice`] (wrapped) if the GPU is not
+    /// usable; copy errors. On a copy error the model may be split between
     /// devices; call again or move it back.
     pub fn to_device(&mut self, device: Device) -> Result<()> {
+        self.check_device(device)?;
         self.device = device;
         // The optimiser moves its state to its variables' device at its
         // next step (`hebb_optim`'s slots follow their variables).
         self.place_weights()
+    }
+
+    /// [`hebb_layers::Error::Unsupported`] for the first layer that cannot
+    /// run on `device`.
+    fn check_device(&self, device: Device) -> Result<()> {
+        match self.layers.iter().find(|l| !l.supports(device)) {
+            Some(l) => Err(Error::Layers(hebb_layers::Error::Unsupported {
+                layer: l.name().to_string(),
+                class: l.class_name().to_string(),
+                detail: format!(
+                    "the layer has no kernels for {device:?} yet; the model cannot compute \
+                     there (hebb does not fall back to the CPU); keep it on the CPU"
+                ),
+            })),
+            None => Ok(()),
+        }
     }
 
     /// The device the model computes on (see [`to_device`](Self::to_device)).
@@ -306,10 +323,12 @@ impl Sequential {
     /// Moves every weight not yet on the model's device there.
     fn place_weights(&mut self) -> Result<()> {
         let device = self.device;
-        for v in self.trainable_variables_mut() {
-            if v.value().device() != device {
-                let moved = v.value().to_device(device)?;
-                *v.value_mut() = moved;
+        for layer in &mut self.layers {
+            for v in layer.weights_mut() {
+                if v.value().device() != device {
+                    let moved = v.value().to_device(device)?;
+                    *v.value_mut() = moved;
+                }
             }
         }
         Ok(())
@@ -339,11 +358,78 @@ impl Sequential {
 
     /// Whether the weights exist (the input shape is known).
     pub fn built(&self) -> bool {
-        self.input_shape.is_some() && self.nodes.len() == self.specs.len()
+        self.input_shape.is_some() && self.shapes.len() == self.layers.len()
     }
 
-    /// Appends a layer (`model.add(...)`). When the input shape is known
-    /// (the first layer's `input_shape`), the layer is built at once.
+    /// Appends a layer (`model.add(...)`): hebb's (`Dense`, `Flatten`,
+    /// `Conv2D`, ...) or one of the user's own ([`Layer`]). When the input
+    /// shape is known (the first layer's `input_shape`), the layer is built
+    /// at once, after [`Layer::compute_output_shape`] accepted the previous
+    /// layer's output shape.
+    ///
+    /// A layer of one's own needs nothing more than the trait:
+    ///
+    /// ```
+    /// use hebb_autograd::{GradientTape, Var, Variable};
+    /// use hebb_layers::{Layer, Pass, reuse};
+    /// use hebb_models::sequential::{FitOptions, Sequential, layers::Dense};
+    /// use hebb_tensor::Tensor;
+    ///
+    /// /// `y = s · x` with one trainable scalar `s` (initially 1).
+    /// #[derive(Debug)]
+    /// struct Scale { name: String, s: Option<Variable>, out: Tensor, grad: Vec<Tensor> }
+    ///
+    /// impl Layer for Scale {
+    ///     fn class_name(&self) -> &str { "mypkg>Scale" }
+    ///     fn name(&self) -> &str { &self.name }
+    ///     fn set_name(&mut self, name: &str) { self.name = name.into() }
+    ///     fn trainable(&self) -> bool { true }
+    ///     fn set_trainable(&mut self, _: bool) {}
+    ///     fn config(&self) -> serde_json::Value { serde_json::json!({"name": self.name}) }
+    ///     fn compute_output_shape(&self, input: &[usize]) -> hebb_layers::Result<Vec<usize>> {
+    ///         Ok(input.to_vec())
+    ///     }
+    ///     fn build(&mut self, _: &[usize], _: &mut dyn rand::RngCore) -> hebb_layers::Result<()> {
+    ///         self.s = Some(Variable::new(format!("{}/s", self.name), Tensor::ones(&[1])));
+    ///         Ok(())
+    ///     }
+    ///     fn weights(&self) -> Vec<&Variable> { self.s.iter().collect() }
+    ///     fn weights_mut(&mut self) -> Vec<&mut Variable> { self.s.iter_mut().collect() }
+    ///     fn forward(&mut self, x: &Tensor, _: Pass) -> hebb_layers::Result<&Tensor> {
+    ///         let s = self.s.as_ref().unwrap().value().as_slice()[0];
+    ///         let out = reuse(&mut self.out, x.shape());
+    ///         out.iter_mut().zip(x.as_slice()).for_each(|(o, &v)| *o = s * v);
+    ///         Ok(&self.out)
+    ///     }
+    ///     fn backward(&mut self, x: &Tensor, g: &mut Tensor, grad_in: Option<&mut Tensor>,
+    ///                 _: Pass) -> hebb_layers::Result<()> {
+    ///         let s = self.s.as_ref().unwrap().value().as_slice()[0];
+    ///         let ds: f32 = g.as_slice().iter().zip(x.as_slice()).map(|(g, x)| g * x).sum();
+    ///         self.grad = vec![Tensor::from_vec(vec![ds], &[1])?];
+    ///         if let Some(gi) = grad_in {
+    ///             let gi = reuse(gi, x.shape());
+    ///             gi.iter_mut().zip(g.as_slice()).for_each(|(o, &g)| *o = s * g);
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn gradients(&self) -> &[Tensor] { &self.grad }
+    ///     fn call<'t>(&self, tape: &'t GradientTape, x: Var<'t>, _: bool)
+    ///         -> hebb_layers::Result<Var<'t>> {
+    ///         Ok(x.mul(tape.watch(self.s.as_ref().unwrap()))?)
+    ///     }
+    /// }
+    ///
+    /// let mut model = Sequential::new();
+    /// model.add(Dense::new(2).input_shape(&[3]))?;
+    /// model.add(Scale { name: String::new(), s: None, out: Tensor::zeros(&[0]), grad: vec![] })?;
+    /// assert!(model.summary()?.contains("scale (Scale)"));
+    /// model.compile("sgd", "mse", Vec::<&str>::new())?;
+    /// let x = Tensor::ones(&[4, 3]);
+    /// let y = Tensor::zeros(&[4, 2]);
+    /// model.fit(&x, &y, FitOptions { verbose: 0, ..Default::default() })?;
+    /// assert_eq!(model.trainable_variables().len(), 3);
+    /// # Ok::<(), hebb_models::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Build`] naming the layer and shapes when it cannot take the
@@ -357,11 +443,22 @@ impl Sequential {
     /// are more than can be allocated (see [`build`](Self::build)).
     /// An automatic name skips names in use: after a model loaded from a
     /// Keras file with `dense` and `dense_1`, a new `Dense` is `dense_2`.
-    pub fn add(&mut self, layer: impl Into<Layer>) -> Result<()> {
-        let layer = layer.into();
-        let taken = |name: &str| self.specs.iter().any(|(n, _)| n == name);
-        let name = match layer.given_name() {
-            Some(n) if matches!(n, "" | "." | "..") || n.contains(['/', '\0']) => {
+    /// On error the model is unchanged.
+    pub fn add(&mut self, layer: impl Layer + 'static) -> Result<()> {
+        self.add_boxed(Box::new(layer))
+    }
+
+    /// [`add`](Self::add) for a boxed layer (`Box<dyn Layer>`, e.g. one a
+    /// [`hebb_layers::Registry`] made).
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> Result<()> {
+        let taken = |name: &str| self.layers.iter().any(|l| l.name() == name);
+        let given = !layer.name().is_empty();
+        let name = if given {
+            let n = layer.name();
+            if matches!(n, "." | "..") || n.contains(['/', '\0']) {
                 return Err(Error::Build {
                     layer: n.escape_debug().to_string(),
                     detail: "a layer name must not be empty, `.` or `..`, nor contain '/' \
@@ -370,28 +467,28 @@ impl Sequential {
                         .into(),
                 });
             }
-            Some(n) => n.to_string(),
-            None => {
-                let base = layer.base_name();
-                // Keras numbers automatic names only; custom names use up no number.
-                let mut count = self
-                    .specs
-                    .iter()
-                    .filter(|(_, l)| l.given_name().is_none() && l.base_name() == base)
-                    .count();
-                // A name already in the model (a custom one, or one loaded from a
-                // Keras file) is skipped, as Keras' per-session counter would.
-                loop {
-                    let name = if count == 0 {
-                        base.to_string()
-                    } else {
-                        format!("{base}_{count}")
-                    };
-                    if !taken(&name) {
-                        break name;
-                    }
-                    count += 1;
+            n.to_string()
+        } else {
+            let base = hebb_layers::default_name(layer.class_name());
+            // Keras numbers automatic names only; custom names use up no number.
+            let mut count = self
+                .layers
+                .iter()
+                .zip(&self.given_names)
+                .filter(|(l, given)| !**given && hebb_layers::default_name(l.class_name()) == base)
+                .count();
+            // A name already in the model (a custom one, or one loaded from a
+            // Keras file) is skipped, as Keras' per-session counter would.
+            loop {
+                let name = if count == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}_{count}")
+                };
+                if !taken(&name) {
+                    break name;
                 }
+                count += 1;
             }
         };
         if taken(&name) {
@@ -401,23 +498,36 @@ impl Sequential {
             });
         }
         // Checked here, not first at predict (Keras checks at construction).
-        if let Some(activation) = layer.activation()
-            && let Err(e) = activation.validate()
-        {
+        if let Err(e) = layer.activation().validate() {
             return Err(Error::Build {
                 layer: name,
                 detail: e.to_string(),
             });
         }
-        if self.specs.is_empty() {
+        if !layer.supports(self.device) {
+            return Err(Error::Layers(hebb_layers::Error::Unsupported {
+                layer: name,
+                class: layer.class_name().to_string(),
+                detail: format!(
+                    "the layer has no kernels for {:?} yet, where the model is; move the model \
+                     to the CPU first (hebb does not fall back to the CPU)",
+                    self.device
+                ),
+            }));
+        }
+        layer.set_name(&name);
+        let first = self.layers.is_empty();
+        if first {
             self.input_shape = layer.input_shape().map(<[usize]>::to_vec);
         }
-        self.specs.push((name, layer));
+        self.layers.push(layer);
+        self.given_names.push(given);
         if let Some(shape) = self.input_shape.clone()
             && let Err(e) = self.build(&shape)
         {
-            self.specs.pop();
-            if self.specs.is_empty() {
+            self.layers.pop();
+            self.given_names.pop();
+            if first {
                 self.input_shape = None;
             }
             return Err(e);
@@ -425,26 +535,45 @@ impl Sequential {
         Ok(())
     }
 
-    /// The layers in order with their names (Keras `model.layers`), built or not.
-    pub fn layers(&self) -> impl Iterator<Item = (&str, &Layer)> {
-        self.specs
+    /// The layers in order (Keras `model.layers`), built or not.
+    pub fn layers(&self) -> impl Iterator<Item = &dyn Layer> {
+        self.layers.iter().map(|l| l.as_ref())
+    }
+
+    /// The layers in order, mutable (to freeze one with
+    /// [`Layer::set_trainable`], then compile again, as Keras requires).
+    pub fn layers_mut(&mut self) -> impl Iterator<Item = &mut Box<dyn Layer>> {
+        self.layers.iter_mut()
+    }
+
+    /// The layer called `name` (Keras `model.get_layer(name)`).
+    pub fn get_layer(&self, name: &str) -> Option<&dyn Layer> {
+        self.layers
             .iter()
-            .map(|(name, layer)| (name.as_str(), layer))
+            .find(|l| l.name() == name)
+            .map(|l| l.as_ref())
+    }
+
+    /// The per-sample output shape of each built layer (`[26, 26, 32]`), in order.
+    pub fn output_shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
     }
 
     /// Builds the layers not built yet for per-sample input `shape`
     /// (Keras `model.build((None, *shape))`); `fit`, `evaluate` and `predict`
-    /// call it with their input's shape.
+    /// call it with their input's shape. Each layer `i` draws its initial
+    /// weights from a ChaCha8 generator seeded by the model's seed and `i`.
     ///
     /// # Errors
-    /// [`Error::Build`] naming the layer and shapes that do not fit.
+    /// [`Error::Build`] naming the layer and shapes that do not fit; the
+    /// model is left as it was.
     pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
         if let Some(known) = &self.input_shape
             && known.as_slice() != input_shape
-            && !self.nodes.is_empty()
+            && !self.shapes.is_empty()
         {
             return Err(Error::Build {
-                layer: self.nodes[0].name.clone(),
+                layer: self.layers[0].name().to_string(),
                 detail: format!(
                     "the model was built for input {} but got {}",
                     shape_str(known),
@@ -452,20 +581,20 @@ impl Sequential {
                 ),
             });
         }
-        let before = (self.input_shape.clone(), self.nodes.len());
+        let before = (self.input_shape.clone(), self.shapes.len());
         self.input_shape = Some(input_shape.to_vec());
-        while self.nodes.len() < self.specs.len() {
-            let index = self.nodes.len();
+        while self.shapes.len() < self.layers.len() {
+            let index = self.shapes.len();
             let previous = self
-                .nodes
+                .shapes
                 .last()
-                .map_or(input_shape.to_vec(), |n| n.output_shape.clone());
+                .map_or(input_shape.to_vec(), Clone::clone);
             match self.build_layer(index, &previous) {
-                Ok(node) => self.nodes.push(node),
+                Ok(shape) => self.shapes.push(shape),
                 Err(e) => {
                     // Leave the model as it was, so another shape can be tried.
                     self.input_shape = before.0;
-                    self.nodes.truncate(before.1);
+                    self.shapes.truncate(before.1);
                     return Err(e);
                 }
             }
@@ -474,67 +603,24 @@ impl Sequential {
         self.place_weights()
     }
 
-    fn build_layer(&self, index: usize, input: &[usize]) -> Result<Node> {
-        let (name, layer) = &self.specs[index];
-        let fail = |detail: String| Error::Build {
-            layer: name.clone(),
-            detail,
+    fn build_layer(&mut self, index: usize, input: &[usize]) -> Result<Vec<usize>> {
+        let layer = &mut self.layers[index];
+        let as_build = |e: hebb_layers::Error, name: &str| match e {
+            hebb_layers::Error::Shape { layer, detail } => Error::Build { layer, detail },
+            other => Error::Build {
+                layer: name.to_string(),
+                detail: other.to_string(),
+            },
         };
-        let (output_shape, op) = match layer {
-            Layer::Dense(d) => {
-                let [features] = input else {
-                    return Err(fail(format!(
-                        "Dense expects a flat input (None, features), got {}; add a Flatten layer before it",
-                        shape_str(input)
-                    )));
-                };
-                if d.units == 0 || *features == 0 {
-                    return Err(fail(format!(
-                        "Dense needs units >= 1 and inputs >= 1, got {} -> {}",
-                        shape_str(input),
-                        d.units
-                    )));
-                }
-                // One generator per layer, from the model's seed and the layer's position.
-                let mut rng =
-                    chacha(self.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                let kernel_shape = [*features, d.units];
-                check_weight_size("kernel", &kernel_shape).map_err(&fail)?;
-                let kernel = d
-                    .kernel_initializer
-                    .generate(&kernel_shape, &mut rng)
-                    .map_err(|e| fail(weight_error("kernel", &kernel_shape, e)))?;
-                let bias = d
-                    .bias_initializer
-                    .generate(&[d.units], &mut rng)
-                    .map_err(|e| fail(weight_error("bias", &[d.units], e)))?;
-                (
-                    vec![d.units],
-                    Op::Dense(hebb_layers::Dense::new(
-                        name.clone(),
-                        kernel,
-                        bias,
-                        d.activation,
-                    )?),
-                )
-            }
-            Layer::Flatten(_) => {
-                let Some(features) = input.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
-                    return Err(fail(format!(
-                        "Flatten of {} would have more features than usize can count",
-                        shape_str(input)
-                    )));
-                };
-                (vec![features], Op::Flatten)
-            }
-            Layer::Activation(a) => (input.to_vec(), Op::Activation(a.activation)),
-        };
-        Ok(Node {
-            name: name.clone(),
-            class: layer.class_name(),
-            output_shape,
-            op,
-        })
+        let output = layer
+            .compute_output_shape(input)
+            .map_err(|e| as_build(e, layer.name()))?;
+        // One generator per layer, from the model's seed and the layer's position.
+        let mut rng = chacha(self.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        layer
+            .build(input, &mut rng)
+            .map_err(|e| as_build(e, layer.name()))?;
+        Ok(output)
     }
 
     fn require_built(&self) -> Result<()> {
@@ -547,17 +633,25 @@ impl Sequential {
         }
     }
 
-    /// Trainable parameters of each built layer.
-    fn param_count(node: &Node) -> usize {
-        match &node.op {
-            Op::Dense(d) => d.kernel().value().len() + d.bias().value().len(),
-            Op::Flatten | Op::Activation(_) => 0,
-        }
+    /// `(total, trainable)` parameters of a layer: a frozen layer's weights
+    /// and non-trainable-kind weights (moving statistics) are not trainable.
+    fn param_counts(layer: &dyn Layer) -> (usize, usize) {
+        let weights = layer.weights();
+        let total = weights.iter().map(|w| w.value().len()).sum();
+        let trainable = if layer.trainable() {
+            let n = weights.len() - layer.non_trainable_weight_count();
+            weights[..n].iter().map(|w| w.value().len()).sum()
+        } else {
+            0
+        };
+        (total, trainable)
     }
 
     /// Keras' summary table (`model.summary()`), as TensorFlow 2 prints it:
-    /// each layer's name and class, output shape and parameter count, then
-    /// the totals with thousands separators.
+    /// each layer's name and class, output shape (`(None, 26, 26, 32)`) and
+    /// parameter count, then the totals with thousands separators: total,
+    /// trainable and non-trainable (frozen layers' weights and
+    /// BatchNormalization's moving statistics).
     ///
     /// # Errors
     /// [`Error::NotBuilt`] if the input shape is not known yet.
@@ -574,64 +668,83 @@ impl Sequential {
             summary_row(&["Layer (type)", "Output Shape", "Param #"])
         );
         let _ = writeln!(s, "{}", rule('='));
-        for (i, node) in self.nodes.iter().enumerate() {
-            let layer = format!("{} ({})", node.name, node.class);
-            let params = Self::param_count(node).to_string();
+        let (mut total, mut trainable) = (0, 0);
+        for (i, (layer, shape)) in self.layers.iter().zip(&self.shapes).enumerate() {
+            let class = layer.class_name();
+            let class = class.rsplit('>').next().unwrap_or(class);
+            let row = format!("{} ({class})", layer.name());
+            let (t, tr) = Self::param_counts(layer.as_ref());
+            total += t;
+            trainable += tr;
             let _ = writeln!(
                 s,
                 "{}",
-                summary_row(&[&layer, &shape_str(&node.output_shape), &params])
+                summary_row(&[&row, &shape_str(shape), &t.to_string()])
             );
             let _ = writeln!(
                 s,
                 "{}",
-                if i + 1 == self.nodes.len() {
+                if i + 1 == self.layers.len() {
                     rule('=')
                 } else {
                     rule('_')
                 }
             );
         }
-        let total: usize = self.nodes.iter().map(Self::param_count).sum();
         let _ = writeln!(s, "Total params: {}", thousands(total));
-        let _ = writeln!(s, "Trainable params: {}", thousands(total));
-        let _ = writeln!(s, "Non-trainable params: 0");
+        let _ = writeln!(s, "Trainable params: {}", thousands(trainable));
+        let _ = writeln!(s, "Non-trainable params: {}", thousands(total - trainable));
         let _ = write!(s, "{}", rule('_'));
         Ok(s)
     }
 
-    /// Total number of trainable parameters.
+    /// Total number of parameters (Keras `model.count_params()`): every
+    /// weight of every built layer, trainable or not.
     pub fn count_params(&self) -> usize {
-        self.nodes.iter().map(Self::param_count).sum()
+        self.layers
+            .iter()
+            .map(|l| Self::param_counts(l.as_ref()).0)
+            .sum()
     }
 
-    /// The trainable variables in Keras order (each Dense's kernel then bias).
+    /// The trainable variables in Keras order (`model.trainable_variables`):
+    /// the trainable-kind weights of the layers that are not frozen, layer
+    /// by layer (each Dense's kernel then bias).
     pub fn trainable_variables(&self) -> Vec<&Variable> {
-        self.nodes
-            .iter()
-            .flat_map(|n| match &n.op {
-                Op::Dense(d) => d.trainable_variables(),
-                _ => Vec::new(),
-            })
-            .collect()
+        let mut out = Vec::new();
+        for layer in self.layers.iter().filter(|l| l.trainable()) {
+            let weights = layer.weights();
+            let n = weights.len() - layer.non_trainable_weight_count();
+            out.extend(weights.into_iter().take(n));
+        }
+        out
     }
 
     fn trainable_variables_mut(&mut self) -> Vec<&mut Variable> {
-        self.nodes
+        let mut out = Vec::new();
+        for layer in self.layers.iter_mut().filter(|l| l.trainable()) {
+            let n = layer.weights().len() - layer.non_trainable_weight_count();
+            out.extend(layer.weights_mut().into_iter().take(n));
+        }
+        out
+    }
+
+    /// Every weight in Keras order (`model.weights`): layer by layer, each
+    /// layer's in creation order (trainable kind, then non-trainable).
+    pub fn weights(&self) -> Vec<&Variable> {
+        self.layers.iter().flat_map(|l| l.weights()).collect()
+    }
+
+    fn weights_mut(&mut self) -> Vec<&mut Variable> {
+        self.layers
             .iter_mut()
-            .flat_map(|n| match &mut n.op {
-                Op::Dense(d) => d.trainable_variables_mut(),
-                _ => Vec::new(),
-            })
+            .flat_map(|l| l.weights_mut())
             .collect()
     }
 
     /// The weights in Keras order (`model.get_weights()`), cheap clones.
     pub fn get_weights(&self) -> Vec<Tensor> {
-        self.trainable_variables()
-            .iter()
-            .map(|v| v.value().clone())
-            .collect()
+        self.weights().iter().map(|v| v.value().clone()).collect()
     }
 
     /// Replaces the weights (`model.set_weights(...)`).
@@ -639,7 +752,7 @@ impl Sequential {
     /// # Errors
     /// [`Error::Weights`] naming the first variable whose shape differs, or a count mismatch.
     pub fn set_weights(&mut self, weights: &[Tensor]) -> Result<()> {
-        let mut vars = self.trainable_variables_mut();
+        let mut vars = self.weights_mut();
         if vars.len() != weights.len() {
             return Err(Error::Weights {
                 detail: format!(
@@ -668,28 +781,46 @@ impl Sequential {
     }
 
     /// The names of the weight tensors in [`get_weights`](Self::get_weights)
-    /// order (`dense/kernel`, `dense/bias`, `dense_1/kernel`, ...). Known
-    /// before the model is built: each `Dense` layer has a kernel and a bias.
+    /// order (`dense/kernel`, `dense/bias`, `dense_1/kernel`, ...), of the
+    /// built layers.
     fn weight_names(&self) -> Vec<String> {
-        if self.built() {
-            return self
-                .trainable_variables()
-                .iter()
-                .map(|v| v.name().to_string())
-                .collect();
-        }
-        self.specs
+        self.weights()
             .iter()
-            .flat_map(|(name, layer)| match layer {
-                Layer::Dense(_) => vec![format!("{name}/kernel"), format!("{name}/bias")],
-                Layer::Flatten(_) | Layer::Activation(_) => Vec::new(),
-            })
+            .map(|v| v.name().to_string())
+            .collect()
+    }
+
+    /// The names of [`trainable_variables`](Self::trainable_variables), the
+    /// weights the optimiser is built for.
+    fn trainable_names(&self) -> Vec<String> {
+        self.trainable_variables()
+            .iter()
+            .map(|v| v.name().to_string())
             .collect()
     }
 
     /// The layers' names in order (`dense`, `flatten`, `dense_1`, ...).
     fn layer_names(&self) -> Vec<String> {
-        self.specs.iter().map(|(name, _)| name.clone()).collect()
+        self.layers.iter().map(|l| l.name().to_string()).collect()
+    }
+
+    /// Every layer's output for `x` `[n, ...]` in inference mode (Keras'
+    /// feature-extraction model `Model(inputs, [l.output for l in layers])`),
+    /// host tensors `[n, ..output shape]` in layer order: for figures of
+    /// feature maps.
+    ///
+    /// # Errors
+    /// As [`predict`](Self::predict).
+    pub fn layer_outputs(&mut self, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.prepare_input(x, "layer_outputs")?;
+        let mut h = self.on_device(x)?;
+        let mut out = Vec::with_capacity(self.layers.len());
+        for layer in &mut self.layers {
+            let y = layer.forward(&h, Pass::INFER)?;
+            out.push(Tensor::from_vec(y.try_to_vec()?, y.shape())?);
+            h = y.clone();
+        }
+        Ok(out)
     }
 
     /// Writes `weights` under `names` to a safetensors file with the
@@ -835,7 +966,7 @@ impl Sequential {
         }
         let list = |names: &mut dyn Iterator<Item = &str>| names.collect::<Vec<_>>().join(", ");
         let mut values = Vec::new();
-        for var in self.trainable_variables() {
+        for var in self.weights() {
             let name = var.name();
             let Some(tensor) = loaded.get(name) else {
                 return Err(misfit(format!(
@@ -862,7 +993,7 @@ impl Sequential {
                 list(&mut model_names.iter().map(String::as_str))
             )));
         }
-        for (var, value) in self.trainable_variables_mut().into_iter().zip(values) {
+        for (var, value) in self.weights_mut().into_iter().zip(values) {
             var.assign(value)?;
         }
         self.place_weights()
@@ -997,10 +1128,10 @@ impl Sequential {
     /// sample whose label has no output; copy errors for labels on a GPU.
     pub fn check_class_labels(&self, labels: &Tensor) -> Result<()> {
         self.require_built()?;
-        let Some(last) = self.nodes.last() else {
+        let Some(shape) = self.shapes.last() else {
             return Ok(());
         };
-        let outputs = last.output_shape.last().copied().unwrap_or(1);
+        let outputs = shape.last().copied().unwrap_or(1);
         let values = labels.try_to_vec()?;
         // Only class indices count; other labels are the loss's to name.
         let class = |v: f32| v >= 0.0 && v.fract() == 0.0;
@@ -1012,16 +1143,18 @@ impl Sequential {
                     .copied()
                     .filter(|&v| class(v))
                     .fold(0f32, f32::max);
+                // The last layer with weights sets the number of outputs.
                 let layer = self
-                    .nodes
+                    .layers
                     .iter()
                     .rev()
-                    .find(|n| matches!(n.op, Op::Dense(_)))
-                    .unwrap_or(last);
+                    .find(|l| !l.weights().is_empty())
+                    .or(self.layers.last())
+                    .map_or(String::new(), |l| l.name().to_string());
                 Err(Error::LabelsOutOfRange {
                     max_label: max,
                     outputs,
-                    layer: layer.name.clone(),
+                    layer,
                     first_sample: sample,
                     first_label: values[sample],
                 })
@@ -1040,63 +1173,11 @@ impl Sequential {
         names
     }
 
-    /// The forward pass on the tape. With `logits`, the last layer stops
-    /// before its activation and the result is its logits (see
-    /// [`loss_reads_logits`](Self::loss_reads_logits)).
-    fn forward<'t>(&self, tape: &'t GradientTape, x: Var<'t>, logits: bool) -> Result<Var<'t>> {
-        let mut h = x;
-        let last = self.nodes.len().saturating_sub(1);
-        for (i, node) in self.nodes.iter().enumerate() {
-            let stop = logits && i == last;
-            h = match &node.op {
-                Op::Dense(d) if stop => d.forward_logits(tape, h)?,
-                Op::Dense(d) => d.forward(tape, h)?,
-                Op::Flatten => {
-                    let n = h.shape()[0];
-                    h.reshape(&[n, node.output_shape[0]])?
-                }
-                Op::Activation(_) if stop => h,
-                Op::Activation(a) => a.apply(h)?,
-            };
-        }
-        Ok(h)
-    }
-
-    /// The forward pass on plain tensors (inference); with `logits`, the
-    /// last layer's logits, as [`forward`](Self::forward).
-    fn call(&self, x: &Tensor, logits: bool) -> Result<Tensor> {
-        let mut h = x.clone();
-        let last = self.nodes.len().saturating_sub(1);
-        for (i, node) in self.nodes.iter().enumerate() {
-            let stop = logits && i == last;
-            h = match &node.op {
-                Op::Dense(d) if stop => d.call_logits(&h)?,
-                Op::Dense(d) => d.call(&h)?,
-                Op::Flatten => h.reshape(&[h.shape()[0], node.output_shape[0]])?,
-                Op::Activation(_) if stop => h,
-                Op::Activation(a) => a.call(&h)?,
-            };
-        }
-        Ok(h)
-    }
-
-    /// The model's outputs from the logits `z` of its last layer (its
-    /// activation applied), for the metrics.
-    fn outputs_from_logits(&self, z: &Tensor) -> Result<Tensor> {
-        match self.output_activation() {
-            Some(a) => Ok(a.call(z)?),
-            None => Ok(z.clone()),
-        }
-    }
-
-    /// The activation of the last layer (a `Dense`'s or an activation
-    /// layer's); `None` for a `Flatten` or an empty model.
-    fn output_activation(&self) -> Option<hebb_layers::Activation> {
-        match &self.nodes.last()?.op {
-            Op::Dense(d) => Some(d.activation()),
-            Op::Activation(a) => Some(*a),
-            Op::Flatten => None,
-        }
+    /// The activation of the last layer (`Linear` for an empty model).
+    fn output_activation(&self) -> hebb_layers::Activation {
+        self.layers
+            .last()
+            .map_or(hebb_layers::Activation::Linear, |l| l.activation())
     }
 
     /// Whether `loss` is a `from_logits` cross-entropy meeting an output
@@ -1105,22 +1186,12 @@ impl Sequential {
     /// (`_get_logits` in `keras/src/backend/tensorflow/nn.py`) then computes
     /// the loss from the logits that layer activates (`_keras_logits`), not
     /// from its outputs, which would apply the activation twice; so does
-    /// hebb, on every path (the tape, the fused step, the GPU step, for the
-    /// loss of `fit`, of the validation data and of `evaluate`). The
-    /// metrics still see the outputs. Decided from the built layers when
-    /// `fit` or `evaluate` runs, so a model compiled before its last layer
-    /// was added is treated by that layer.
+    /// hebb's step (for the loss of `fit`, of the validation data and of
+    /// `evaluate`). The metrics still see the outputs. Decided from the
+    /// built layers when `fit` or `evaluate` runs, so a model compiled
+    /// before its last layer was added is treated by that layer.
     fn loss_reads_logits(&self, loss: Loss) -> bool {
-        use hebb_layers::Activation::{Sigmoid, Softmax};
-        loss.from_logits()
-            && matches!(
-                (loss, self.output_activation()),
-                (
-                    Loss::CategoricalCrossentropy { .. }
-                        | Loss::SparseCategoricalCrossentropy { .. },
-                    Some(Softmax)
-                ) | (Loss::BinaryCrossentropy { .. }, Some(Sigmoid))
-            )
+        step::reads_logits(loss, self.output_activation())
     }
 
     /// Keras' warning (through [`crate::warnings`], once per message) when
@@ -1134,10 +1205,10 @@ impl Sequential {
             return;
         }
         let (op_type, layer) = match self.output_activation() {
-            Some(hebb_layers::Activation::Sigmoid) => ("Sigmoid", "sigmoid"),
+            hebb_layers::Activation::Sigmoid => ("Sigmoid", "sigmoid"),
             _ => ("Softmax", "softmax"),
         };
-        let name = self.nodes.last().map_or("", |n| n.name.as_str());
+        let name = self.layers.last().map_or("", |l| l.name());
         crate::warnings::warn(format!(
             "`{}` received `from_logits=True`, but the `output` argument was produced by a \
              {op_type} activation and thus does not represent logits. Was this intended? \
@@ -1158,24 +1229,34 @@ impl Sequential {
             });
         }
         self.build(&x.shape()[1..])?;
+        self.check_device(self.device)?;
         self.place_weights()?;
         Ok(x.shape()[0])
     }
 
-    /// The fused training step for this model and loss when it applies to
-    /// targets `y` (see [`fast`]), else `None` (the tape).
-    fn fused_step(&self, y: &Tensor) -> Option<Step> {
-        let compiled = self.compiled.as_ref()?;
-        if self.force_tape {
-            return None;
+    /// The step for the compiled loss and targets shaped as `y`.
+    fn make_step(&self, y: &Tensor) -> Result<Step> {
+        let compiled = self.compiled()?;
+        let input = self.input_shape.as_deref().unwrap_or(&[]);
+        let output = self.shapes.last().map_or(input, Vec::as_slice);
+        #[allow(unused_mut)]
+        let mut step = Step::new(
+            &self.layers,
+            input,
+            output,
+            compiled.loss,
+            y,
+            self.device.is_cuda(),
+        );
+        #[cfg(test)]
+        {
+            step.tensor_ops |= self.force_device_step;
+            if self.force_tape_head {
+                step.head = step::Head::Tape;
+                step.logits = self.loss_reads_logits(compiled.loss);
+            }
         }
-        let plan = FusedStep::plan(&self.nodes, self.input_shape.as_deref()?, compiled.loss)
-            .filter(|f| f.accepts_targets(y))?;
-        Some(if self.device.is_cuda() || self.force_device_step {
-            Step::Device(DeviceStep::from_plan(plan))
-        } else {
-            Step::Fused(plan)
-        })
+        Ok(step)
     }
 
     fn compiled(&self) -> Result<&Compiled> {
@@ -1185,7 +1266,8 @@ impl Sequential {
     }
 
     /// Class probabilities (or outputs) for `x` `[n, ...]`, computed in
-    /// batches of `batch_size` (`model.predict(x, batch_size=32)`): `[n, units]`.
+    /// batches of `batch_size` (`model.predict(x, batch_size=32)`): `[n, ..output]`,
+    /// in inference mode (Dropout off, BatchNormalization's moving statistics).
     ///
     /// # Errors
     /// Shape errors naming the layer.
@@ -1194,22 +1276,16 @@ impl Sequential {
         check_batch_size(batch_size, "predict")?;
         let x = &self.on_device(x)?;
         let mut out = Vec::new();
-        let mut width = self
-            .nodes
-            .last()
-            .map_or(0, |l| l.output_shape.iter().product());
         for start in (0..n).step_by(batch_size) {
             let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
-            let y = self.call(&x.gather_rows(&rows)?, false)?;
-            width = y.len() / rows.len();
-            out.extend(y.try_to_vec()?);
+            let mut h = x.gather_rows(&rows)?;
+            for layer in &mut self.layers {
+                h = layer.forward(&h, Pass::INFER)?.clone();
+            }
+            out.extend(h.try_to_vec()?);
         }
         let mut shape = vec![n];
-        shape.extend(
-            self.nodes
-                .last()
-                .map_or(vec![width], |l| l.output_shape.clone()),
-        );
+        shape.extend(self.shapes.last().map_or(&[][..], Vec::as_slice));
         Ok(Tensor::from_vec(out, &shape)?)
     }
 
@@ -1217,7 +1293,8 @@ impl Sequential {
     /// `[loss, metric...]` in [`metrics_names`](Self::metrics_names) order. The
     /// loss is the mean over all samples, computed as in [`fit`](Self::fit)
     /// (a `from_logits` cross-entropy on a softmax or sigmoid output reads
-    /// that layer's logits, with Keras' warning). `verbose = 2` prints one line.
+    /// that layer's logits, with Keras' warning), plus the layers'
+    /// regularisation penalties, as Keras reports it. `verbose = 2` prints one line.
     ///
     /// # Errors
     /// [`Error::NotCompiled`]; shape errors; [`Error::LabelsOutOfRange`]
@@ -1242,13 +1319,11 @@ impl Sequential {
             self.check_class_labels(y)?;
         }
         let start = Instant::now();
-        let mut fused = self.fused_step(y);
-        if let Some(step) = &fused {
-            step.check_labels(y)?;
-        }
+        let mut step = self.make_step(y)?;
+        step.check_labels(y, self.device)?;
         let (x, y) = (&self.on_device(x)?, &self.on_device(y)?);
         let rows: Vec<usize> = (0..n).collect();
-        let values = rayon::scope(|_| self.evaluate_rows(x, y, &rows, batch_size, fused.as_mut()))?;
+        let values = rayon::scope(|_| self.evaluate_rows(x, y, &rows, batch_size, &mut step))?;
         if verbose > 0 {
             let names = self.metrics_names();
             println!(
@@ -1266,7 +1341,7 @@ impl Sequential {
         y: &Tensor,
         rows: &[usize],
         batch_size: usize,
-        mut fused: Option<&mut Step>,
+        step: &mut Step,
     ) -> Result<Vec<f32>> {
         let mut compiled = self.compiled.take().ok_or_else(|| Error::NotCompiled {
             model: self.name.clone(),
@@ -1280,28 +1355,10 @@ impl Sequential {
             }
             let mut loss_sum = 0f64;
             for chunk in rows.chunks(batch_size) {
-                if let Some(f) = fused.as_deref_mut() {
-                    let loss = f.forward(&self.nodes, x, y, chunk)?;
-                    loss_sum += f64::from(loss) * chunk.len() as f64;
-                    let (pred, yb) = f.outputs(chunk.len()).ok_or_else(fast::lost_buffers)?;
-                    deferred.update(&mut compiled.metrics, yb, pred)?;
-                    continue;
-                }
-                let xb = x.gather_rows(chunk)?;
-                let yb = y.gather_rows(chunk)?;
-                let logits = self.loss_reads_logits(compiled.loss);
-                let loss_input = self.call(&xb, logits)?;
-                let pred = if logits {
-                    self.outputs_from_logits(&loss_input)?
-                } else {
-                    loss_input.clone()
-                };
-                let tape = GradientTape::new();
-                let per_sample = compiled
-                    .loss
-                    .call(tape.constant(yb.clone()), tape.constant(loss_input))?;
-                loss_sum += f64::from(per_sample.value().sum_all().item()?);
-                deferred.update(&mut compiled.metrics, &yb, &pred)?;
+                let loss = step.forward(&mut self.layers, x, y, chunk, false)?;
+                loss_sum += f64::from(loss) * chunk.len() as f64;
+                let (pred, yb) = step.outputs();
+                deferred.update(&mut compiled.metrics, yb, pred)?;
             }
             deferred.flush(&mut compiled.metrics)?;
             let mut values = vec![(loss_sum / rows.len().max(1) as f64) as f32];
@@ -1311,7 +1368,6 @@ impl Sequential {
         self.compiled = Some(compiled);
         result
     }
-
     /// Trains the model (`model.fit(x, y, batch_size, epochs, ...)`), see
     /// [`FitOptions`] for Keras' options and defaults. `y` holds class
     /// indices `[n]` for sparse losses, else targets `[n, units]`.
@@ -1321,12 +1377,14 @@ impl Sequential {
     /// epoch's samples (as Keras reports them), the validation figures are
     /// computed after the epoch.
     ///
-    /// Stacks of `Flatten`, `Dense` and activation layers trained with a
-    /// cross-entropy or the mean squared error take a fused step with
-    /// buffers reused from batch to batch (`fast.rs`); as in Keras'
-    /// TensorFlow backend, a softmax (sigmoid) output layer meets a
-    /// categorical (binary) cross-entropy through its logits, without
-    /// clipping. Other models and losses run on the tape. A cross-entropy
+    /// Every model trains with one step (`step.rs`): each layer's
+    /// [`Layer::forward`] and [`Layer::backward`] on buffers reused from
+    /// batch to batch (`training` set, so Dropout drops), frozen layers'
+    /// weights left alone, the layers' regularisation penalties added to the
+    /// loss; as in Keras' TensorFlow backend, a softmax (sigmoid) output
+    /// layer meets a categorical (binary) cross-entropy through its logits,
+    /// without clipping; other losses get their gradient from the tape on
+    /// the loss alone. A cross-entropy
     /// compiled with `from_logits: true` on a softmax (sigmoid) output layer
     /// is computed from that layer's logits on every path, not from its
     /// outputs (which would apply the activation twice), after Keras'
@@ -1368,7 +1426,7 @@ impl Sequential {
         check_batch_size(options.batch_size, "fit")?;
         // The optimiser's state must belong to these weights (Keras: compile
         // again after changing the model).
-        let weight_names = self.weight_names();
+        let weight_names = self.trainable_names();
         self.check_optimizer_fits(&weight_names)?;
         if sparse {
             self.check_class_labels(y)?;
@@ -1415,9 +1473,8 @@ impl Sequential {
         }
         // Labels are checked on the host, before the data goes to the
         // model's device once per fit; batches are gathered there.
-        if let Some(step) = self.fused_step(y) {
-            step.check_labels(y)?;
-        }
+        let mut train_step = self.make_step(y)?;
+        train_step.check_labels(y, self.device)?;
         let (x, y) = (&self.on_device(x)?, &self.on_device(y)?);
         let validation = match options.validation_data.take() {
             Some((vx, vy)) => {
@@ -1431,9 +1488,7 @@ impl Sequential {
                 if sparse {
                     self.check_class_labels(&vy)?;
                 }
-                if let Some(step) = self.fused_step(&vy) {
-                    step.check_labels(&vy)?;
-                }
+                self.make_step(&vy)?.check_labels(&vy, self.device)?;
                 let (vx, vy) = (self.on_device(&vx)?, self.on_device(&vy)?);
                 Some((vx, vy, (0..m).collect::<Vec<_>>()))
             }
@@ -1455,11 +1510,14 @@ impl Sequential {
             cb.on_train_begin()?;
         }
         let mut history = History::default();
-        let mut fused = self.fused_step(y);
-        let fused_validation = match (&validation, &fused) {
-            (Some((_, vy, _)), Some(f)) => f.accepts_targets(vy),
-            _ => false,
+        let mut validation_step = match &validation {
+            Some((_, vy, _)) => Some(self.make_step(vy)?),
+            None => None,
         };
+        let names = (self.weight_names(), self.layer_names());
+        for cb in &mut options.callbacks {
+            cb.set_model_weights(&names.0, &names.1);
+        }
         let mut order: Vec<usize> = (0..split_at).collect();
         let metric_names = self.metrics_names();
         'epochs: for epoch in options.initial_epoch..options.epochs {
@@ -1492,31 +1550,16 @@ impl Sequential {
             });
             let step_result = (|| -> Result<()> {
                 for (batch, rows) in order.chunks(batch_size).enumerate() {
-                    // Forward and backward: the fused step keeps its
-                    // gradients and outputs in its buffers, the tape's are
-                    // returned here.
-                    let (loss_value, taped) = match fused.as_mut() {
-                        Some(f) => (f.train_batch(&self.nodes, x, y, rows)?, None),
-                        None => {
-                            let xb = x.gather_rows(rows)?;
-                            let yb = y.gather_rows(rows)?;
-                            let tape = GradientTape::new();
-                            let logits = self.loss_reads_logits(compiled.loss);
-                            let loss_input = self.forward(&tape, tape.constant(xb), logits)?;
-                            let loss = compiled
-                                .loss
-                                .call(tape.constant(yb.clone()), loss_input)?
-                                .mean_all();
-                            let loss_value = loss.value().item()?;
-                            let grads = tape.gradient_of(loss, &self.trainable_variables())?;
-                            let pred = if logits {
-                                self.outputs_from_logits(&loss_input.value())?
-                            } else {
-                                loss_input.value()
-                            };
-                            (loss_value, Some((grads, pred, yb)))
-                        }
+                    // Forward and backward: the layers keep their
+                    // gradients and outputs in their buffers.
+                    #[cfg(test)]
+                    let loss_value = if self.force_tape {
+                        self.tape_batch(&mut train_step, compiled.loss, x, y, rows)?
+                    } else {
+                        train_step.train_batch(&mut self.layers, x, y, rows)?
                     };
+                    #[cfg(not(test))]
+                    let loss_value = train_step.train_batch(&mut self.layers, x, y, rows)?;
                     for cb in &mut options.callbacks {
                         if cb.on_batch_end(epoch, batch, loss_value)? == Control::Stop {
                             stop = true;
@@ -1532,19 +1575,16 @@ impl Sequential {
                             loss: loss_value,
                         });
                     }
-                    let (grads, pred, yb) = match (&taped, &fused) {
-                        (Some((grads, pred, yb)), _) => (&grads[..], pred, yb),
-                        (None, f) => {
-                            let f = f.as_ref().ok_or_else(fast::lost_buffers)?;
-                            let (pred, yb) =
-                                f.outputs(rows.len()).ok_or_else(fast::lost_buffers)?;
-                            (f.gradients(), pred, yb)
-                        }
-                    };
+                    #[cfg(test)]
+                    if !self.force_tape {
+                        train_step.collect_gradients(&self.layers)?;
+                    }
+                    #[cfg(not(test))]
+                    train_step.collect_gradients(&self.layers)?;
                     let mut vars = self.trainable_variables_mut();
                     compiled
                         .optimizer
-                        .apply_gradients(&mut vars, grads)
+                        .apply_gradients(&mut vars, &train_step.grads)
                         .map_err(|e| match e {
                             // An optimiser compiled in with state for other weights.
                             hebb_optim::Error::VariableCount { .. }
@@ -1559,6 +1599,9 @@ impl Sequential {
                     if compiled.built_for.is_none() {
                         compiled.built_for = Some(weight_names.clone());
                     }
+                    // The gradients' clones go, so the layers reuse their buffers.
+                    train_step.grads.clear();
+                    let (pred, yb) = train_step.outputs();
                     deferred.update(&mut compiled.metrics, yb, pred)?;
                     loss_sum += f64::from(loss_value) * rows.len() as f64;
                     seen += rows.len();
@@ -1589,8 +1632,8 @@ impl Sequential {
             }
             let validate = (epoch + 1) % options.validation_freq == 0;
             if let (Some((vx, vy, rows)), true) = (&validation, validate) {
-                let f = fused.as_mut().filter(|_| fused_validation);
-                let values = self.evaluate_rows(vx, vy, rows, batch_size, f)?;
+                let step = validation_step.as_mut().ok_or_else(step::lost_buffers)?;
+                let values = self.evaluate_rows(vx, vy, rows, batch_size, step)?;
                 for (name, v) in metric_names.iter().zip(values) {
                     logs.push((format!("val_{name}"), v));
                 }
@@ -1631,6 +1674,59 @@ impl Sequential {
             }
         }
         Ok(history)
+    }
+}
+
+#[cfg(test)]
+impl Sequential {
+    /// One training batch on the whole-model tape, built from the layers'
+    /// [`Layer::call`]: the reference the step is tested against. Leaves
+    /// the gradients in `step.grads` and the outputs in the step; returns
+    /// the loss with the regularisation penalties.
+    fn tape_batch(
+        &mut self,
+        step: &mut Step,
+        loss: Loss,
+        x: &Tensor,
+        y: &Tensor,
+        rows: &[usize],
+    ) -> Result<f32> {
+        let xb = x.gather_rows(rows)?;
+        let yb = y.gather_rows(rows)?;
+        let tape = GradientTape::new();
+        let mut h = tape.constant(xb);
+        for layer in &self.layers {
+            h = layer.call(&tape, h, true)?;
+        }
+        let mut total = loss.call(tape.constant(yb.clone()), h)?.mean_all();
+        for layer in &self.layers {
+            let reg = layer.regularization_loss()?;
+            if reg != 0.0 {
+                total = total.add(tape.constant(Tensor::scalar(reg)))?;
+            }
+        }
+        let value = total.value().item()?;
+        let vars = self.trainable_variables();
+        let mut grads = tape.gradient_of(total, &vars)?;
+        // The penalties' gradients (the layers add them in the step).
+        for ((l, w), g) in self
+            .layers
+            .iter()
+            .filter(|l| l.trainable())
+            .flat_map(|l| l.weights().into_iter().map(move |w| (l, w)))
+            .zip(grads.iter_mut())
+        {
+            if let Some(r) = l.config().get("kernel_regularizer")
+                && !r.is_null()
+                && w.name().ends_with("/kernel")
+                && let Ok(Some(r)) = hebb_layers::Regularizer::from_keras(r)
+            {
+                r.add_gradient(w.value().as_slice(), g.as_mut_slice());
+            }
+        }
+        step.grads = grads;
+        step.set_outputs(h.value(), yb);
+        Ok(value)
     }
 }
 
@@ -1699,45 +1795,6 @@ fn progress_bar(verbose: u8, len: u64) -> Option<ProgressBar> {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
-}
-
-/// Checks that a weight tensor of `shape` can exist: its element count
-/// fits `usize` and its bytes what a process can address. Returns the
-/// detail of a [`Error::Build`] otherwise, naming the tensor, the shape and
-/// the bytes (a layer of `Dense(1 << 40)` on `1 << 30` inputs).
-fn check_weight_size(what: &str, shape: &[usize]) -> std::result::Result<(), String> {
-    let bytes = shape
-        .iter()
-        .try_fold(4u128, |b, &d| b.checked_mul(d as u128));
-    match bytes {
-        Some(b) if b <= isize::MAX as u128 => Ok(()),
-        Some(b) => Err(format!(
-            "its {what} {shape:?} would need {b} bytes ({}), more than a process can address",
-            hebb_tensor::human_bytes(b)
-        )),
-        None => Err(format!(
-            "its {what} {shape:?} would need more bytes than can be counted"
-        )),
-    }
-}
-
-/// The detail of a [`Error::Build`] for a weight tensor of `shape` that
-/// could not be made: for an allocation refused by the system, the bytes
-/// asked for; other errors (an initialiser's bad parameter) as they are.
-fn weight_error(what: &str, shape: &[usize], e: hebb_layers::Error) -> String {
-    let allocation = match &e {
-        hebb_layers::Error::Autograd(hebb_autograd::Error::Tensor(
-            hebb_tensor::Error::Allocation { bytes, reason, .. },
-        )) => Some((*bytes, *reason)),
-        _ => None,
-    };
-    match allocation {
-        Some((bytes, reason)) => format!(
-            "its {what} {shape:?} needs {bytes} bytes ({}), which could not be allocated: {reason}",
-            hebb_tensor::human_bytes(bytes)
-        ),
-        None => format!("its {what} {shape:?}: {e}"),
-    }
 }
 
 /// Checks a batch size (Keras raises for 0 as well).

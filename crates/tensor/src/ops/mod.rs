@@ -3,9 +3,11 @@
 //! adds `cuda_kernel.rs` beside it and a match arm in `mod.rs`.
 
 pub mod binary;
+pub mod conv;
 pub mod index;
 pub mod matmul;
 pub mod padding;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod unary;

@@ -14,8 +14,9 @@
 //! hebb files restore a model exactly: evaluating gives the same numbers,
 //! and fitting on (with [`FitOptions::initial_epoch`](super::FitOptions::initial_epoch))
 //! continues bit for bit as if training had not stopped. Keras files hold
-//! what Keras needs; hebb reads the Sequential models of `InputLayer`,
-//! `Dense`, `Flatten` and `Activation` that tf.keras 2 (the lecture's
+//! what Keras needs; hebb reads the Sequential models of `InputLayer` and
+//! the layers of its [`Registry`] (hebb's own, and the user's given to
+//! [`load_model_with_registry`]) that tf.keras 2 (the lecture's
 //! TensorFlow 2.0) and Keras 3 write, and writes files that Keras 3
 //! (TensorFlow 2.16 and later) loads, with the optimiser's state.
 //!
@@ -34,8 +35,10 @@ use std::path::{Path, PathBuf};
 use hebb_layers::losses::Loss;
 use hebb_tensor::Tensor;
 
+use hebb_layers::{Layer, Registry};
+use serde_json::Value;
+
 use super::Sequential;
-use super::layers::Layer;
 use crate::{Error, Result};
 
 /// The formats [`load_model`] reads and [`Sequential::save`] writes,
@@ -49,7 +52,7 @@ use crate::{Error, Result};
 /// | [`KerasArchive`](Self::KerasArchive) | `.keras` | a zip archive of `metadata.json`, `config.json` and `model.weights.h5` (`layers/dense/vars/0, 1`, `layers/dense_1/vars/..`, `optimizer/vars/0..`) |
 ///
 /// hebb files restore a model exactly. For Keras files hebb reads the
-/// Sequential models of `InputLayer`, `Dense`, `Flatten` and `Activation`
+/// Sequential models of `InputLayer` and the layers of a [`Registry`]
 /// that tf.keras 2 and Keras 3 write (with the optimisers SGD, Adagrad,
 /// Adadelta, RMSprop and Adam and their state), and writes files that
 /// Keras 3 (TensorFlow 2.16 and later) loads.
@@ -114,6 +117,9 @@ pub(crate) struct ModelDesc {
     pub layers: Vec<LayerDesc>,
     /// Weights by variable name (`dense/kernel`), in model order.
     pub weights: Vec<(String, Tensor)>,
+    /// The names of the trainable variables, in order (the optimiser's
+    /// slots are numbered by them).
+    pub trainable: Vec<String>,
     pub compile: Option<CompileDesc>,
     /// Bytes of weight data the file holds: the configuration may not
     /// describe more parameters than fit in them (checked before any layer
@@ -126,8 +132,13 @@ pub(crate) struct LayerDesc {
     pub name: String,
     /// Whether the name was given (`Dense::new(8).name("hidden")`) rather than automatic.
     pub given_name: bool,
-    /// The layer's configuration (its own name and input shape are set from the fields above).
-    pub layer: Layer,
+    /// The layer's class name (`Dense`, `mypkg>Scale`), its key in the [`Registry`].
+    pub class: String,
+    /// The layer's Keras configuration ([`Layer::config`]).
+    pub config: Value,
+    /// The per-sample input shape the layer was built for, when known
+    /// (Keras' `build_config`).
+    pub input_shape: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,14 +226,63 @@ pub fn load_model_with_notes(path: impl AsRef<Path>) -> Result<LoadedModel> {
 /// # Errors
 /// As [`load_model`], without the I/O ones.
 pub fn load_model_bytes(bytes: &[u8], path: &Path) -> Result<LoadedModel> {
+    load_model_bytes_with(bytes, path, &Registry::builtin())
+}
+
+/// [`load_model_with_notes`] for models with layers of one's own: their
+/// classes are looked up in `registry` (Keras'
+/// `load_model(path, custom_objects={...})`), which holds hebb's layers
+/// when made with [`Registry::builtin`].
+///
+/// ```
+/// use hebb_layers::{Registry, Dense};
+/// use hebb_models::sequential::{Sequential, load_model_with_registry};
+///
+/// let mut model = Sequential::new();
+/// model.add(Dense::new(3).input_shape(&[2]))?;
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("model.safetensors");
+/// model.save(&path, false)?;
+/// let mut registry = Registry::builtin();
+/// registry.register("mypkg>Dense3", Dense::from_config); // a user's class
+/// let copy = load_model_with_registry(&path, &registry)?.model;
+/// assert_eq!(copy.get_weights(), model.get_weights());
+/// # Ok::<(), hebb_models::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`load_model`]; [`Error::UnsupportedLayer`] for a class `registry`
+/// does not have.
+pub fn load_model_with_registry(
+    path: impl AsRef<Path>,
+    registry: &Registry,
+) -> Result<LoadedModel> {
+    let path = path.as_ref();
+    if let Some((head, len)) = file_head(path) {
+        sniff(&head, len, path)?;
+    }
+    let bytes = hebb_serialize::read_bounded(path, hebb_serialize::MAX_FILE_BYTES)?;
+    load_model_bytes_with(&bytes, path, registry)
+}
+
+/// [`load_model_bytes`] with the layer classes of `registry` (see
+/// [`load_model_with_registry`]).
+///
+/// # Errors
+/// As [`load_model_with_registry`], without the I/O ones.
+pub fn load_model_bytes_with(
+    bytes: &[u8],
+    path: &Path,
+    registry: &Registry,
+) -> Result<LoadedModel> {
     let format = sniff(bytes, bytes.len() as u64, path)?;
     let mut notes = Vec::new();
     let desc = match format {
         ModelFormat::Hebb => native::read(bytes, path)?,
-        ModelFormat::KerasH5 => keras::h5::read(bytes, path, &mut notes)?,
-        ModelFormat::KerasArchive => keras::archive::read(bytes, path, &mut notes)?,
+        ModelFormat::KerasH5 => keras::h5::read(bytes, path, &mut notes, registry)?,
+        ModelFormat::KerasArchive => keras::archive::read(bytes, path, &mut notes, registry)?,
     };
-    let model = assemble(desc, path)?;
+    let model = assemble(desc, path, registry)?;
     Ok(LoadedModel {
         model,
         format,
@@ -352,7 +412,7 @@ impl Sequential {
         // As `fit` checks: an optimiser built for other weights (a layer
         // added after training) asks for `compile` again, whatever its
         // state (SGD without momentum has no slots that would not fit).
-        self.check_optimizer_fits(&self.weight_names())?;
+        self.check_optimizer_fits(&self.trainable_names())?;
         let desc = describe(self, path)?;
         match ModelFormat::from_path(path) {
             ModelFormat::Hebb => native::write(&desc, path, overwrite),
@@ -362,43 +422,27 @@ impl Sequential {
     }
 }
 
-/// Sets a layer's name (or clears it, for an automatic name) and input shape.
-fn set_name_and_input(layer: &mut Layer, name: Option<String>, input: Option<Vec<usize>>) {
-    match layer {
-        Layer::Dense(l) => {
-            l.name = name;
-            l.input_shape = input;
-        }
-        Layer::Flatten(l) => {
-            l.name = name;
-            l.input_shape = input;
-        }
-        Layer::Activation(l) => {
-            l.name = name;
-            l.input_shape = input;
-        }
-    }
-}
-
 /// The description of `model` for saving.
 fn describe(model: &Sequential, path: &Path) -> Result<ModelDesc> {
     let layers = model
-        .specs
+        .layers
         .iter()
-        .map(|(name, layer)| {
-            let given_name = layer.given_name().is_some();
-            let mut layer = layer.clone();
-            set_name_and_input(&mut layer, None, None);
-            LayerDesc {
-                name: name.clone(),
-                given_name,
-                layer,
-            }
+        .zip(&model.given_names)
+        .enumerate()
+        .map(|(i, (layer, &given_name))| LayerDesc {
+            name: layer.name().to_string(),
+            given_name,
+            class: layer.class_name().to_string(),
+            config: layer.config(),
+            input_shape: match i {
+                0 => model.input_shape.clone(),
+                _ => model.shapes.get(i - 1).cloned(),
+            },
         })
         .collect();
     let weights = if model.built() {
         model
-            .trainable_variables()
+            .weights()
             .iter()
             .map(|v| (v.name().to_string(), v.value().clone()))
             .collect()
@@ -480,102 +524,103 @@ fn describe(model: &Sequential, path: &Path) -> Result<ModelDesc> {
         input_shape: model.input_shape.clone(),
         layers,
         weights,
+        trainable: model.trainable_names(),
         compile,
         data_bytes: usize::MAX,
     })
 }
 
-/// `(variable name, shape)` of the weights a model of these layers has
-/// for per-sample input `input` (the Dense layers' kernels `[in, units]`
-/// and biases `[units]`, in order); none without an input shape.
+/// Makes the layer a description gives from `registry`, named as saved.
+fn make_layer(l: &LayerDesc, registry: &Registry, path: &Path) -> Result<Box<dyn Layer>> {
+    let mut config = l.config.clone();
+    if let Some(o) = config.as_object_mut() {
+        // An automatic name is given again by the model, in Keras' order.
+        o.insert(
+            "name".into(),
+            Value::String(if l.given_name {
+                l.name.clone()
+            } else {
+                String::new()
+            }),
+        );
+    }
+    if !registry.contains(&l.class) {
+        return Err(Error::UnsupportedLayer {
+            path: path.to_path_buf(),
+            layer: l.name.clone(),
+            class: l.class.clone(),
+        });
+    }
+    registry
+        .from_config(&l.class, &config)
+        .map_err(|e| Error::Unsupported {
+            path: path.to_path_buf(),
+            detail: format!("layer {}: {e}", l.name),
+        })
+}
+
+/// The model of a description's layers, built for its input shape (if
+/// any), with fresh weights; the weights are assigned by [`assemble`].
+///
+/// Before any layer is built, the parameters of the Dense layers are
+/// counted from their configurations and must fit in the file's
+/// `data_bytes` bytes of weights, so a crafted configuration cannot make
+/// hebb allocate; after building, all weights must.
 ///
 /// # Errors
-/// [`Error::ModelFile`] if a Dense follows a multi-dimensional output, or
-/// the parameters need more than `data_bytes` bytes of `f32`.
-pub(crate) fn variable_shapes(
+/// [`Error::UnsupportedLayer`] for a class `registry` lacks;
+/// [`Error::ModelFile`] for layers that do not fit together, names that
+/// are not as saved, or more parameters than the file holds.
+pub(crate) fn build_layers(
+    name: &str,
+    seed: u64,
     input: Option<&[usize]>,
     layers: &[LayerDesc],
     data_bytes: usize,
     path: &Path,
-) -> Result<Vec<(String, Vec<usize>)>> {
-    let Some(input) = input else {
-        return Ok(Vec::new());
-    };
+    registry: &Registry,
+) -> Result<Sequential> {
     let too_large = || {
         file_error(
             path,
             format!(
-                "the configuration describes more parameters than the file's {data_bytes} bytes                  of weights can hold"
+                "the configuration describes more parameters than the file's {data_bytes} bytes \
+                 of weights can hold"
             ),
         )
     };
-    let mut shape = input.to_vec();
-    let mut out = Vec::new();
-    let mut params = 0usize;
-    for l in layers {
-        match &l.layer {
-            Layer::Dense(d) => {
-                let [features] = shape.as_slice() else {
-                    return Err(file_error(
-                        path,
-                        format!(
-                            "layer {}: Dense after a {}-dimensional output (add a Flatten)",
-                            l.name,
-                            shape.len()
-                        ),
-                    ));
-                };
+    let made = layers
+        .iter()
+        .map(|l| make_layer(l, registry, path))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(input) = input {
+        let mut shape = input.to_vec();
+        let mut params = 0usize;
+        for (l, layer) in layers.iter().zip(&made) {
+            let out = layer
+                .compute_output_shape(&shape)
+                .map_err(|e| file_error(path, format!("layer {}: {e}", l.name)))?;
+            if l.class == "Dense" {
+                let features: usize = shape.iter().product();
+                let units: usize = out.iter().product();
                 let n = features
-                    .checked_mul(d.units)
-                    .and_then(|k| k.checked_add(d.units))
+                    .checked_mul(units)
+                    .and_then(|k| k.checked_add(units))
                     .ok_or_else(too_large)?;
                 params = params.checked_add(n).ok_or_else(too_large)?;
-                out.push((format!("{}/kernel", l.name), vec![*features, d.units]));
-                out.push((format!("{}/bias", l.name), vec![d.units]));
-                shape = vec![d.units];
             }
-            Layer::Flatten(_) => {
-                let n = shape
-                    .iter()
-                    .try_fold(1usize, |n, &d| n.checked_mul(d))
-                    .ok_or_else(too_large)?;
-                shape = vec![n];
-            }
-            Layer::Activation(_) => {}
+            shape = out;
+        }
+        if params.checked_mul(4).is_none_or(|b| b > data_bytes) {
+            return Err(too_large());
         }
     }
-    if params.checked_mul(4).is_none_or(|b| b > data_bytes) {
-        return Err(too_large());
-    }
-    Ok(out)
-}
-
-/// Builds the model a description gives: layers, weights, compilation and
-/// optimiser state, each checked against the others.
-fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
-    let mut model = Sequential::new().with_seed(desc.seed).with_name(&desc.name);
-    if desc.layers.is_empty() && desc.input_shape.is_some() {
-        return Err(file_error(path, "an input shape but no layers"));
-    }
-    // Bounds the allocations of building the layers below.
-    variable_shapes(
-        desc.input_shape.as_deref(),
-        &desc.layers,
-        desc.data_bytes,
-        path,
-    )?;
-    for (i, l) in desc.layers.into_iter().enumerate() {
-        let mut layer = l.layer;
-        let input = if i == 0 {
-            desc.input_shape.clone()
-        } else {
-            None
-        };
-        set_name_and_input(&mut layer, l.given_name.then(|| l.name.clone()), input);
+    let mut model = Sequential::new().with_seed(seed).with_name(name);
+    for (l, layer) in layers.iter().zip(made) {
         model
-            .add(layer)
+            .add_boxed(layer)
             .map_err(|e| file_error(path, format!("layer {}: {e}", l.name)))?;
-        let got = model.specs.last().map(|(n, _)| n.as_str());
+        let got = model.layers.last().map(|l| l.name());
         if got != Some(l.name.as_str()) {
             return Err(file_error(
                 path,
@@ -588,10 +633,61 @@ fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
             ));
         }
     }
+    if let Some(input) = input {
+        model
+            .build(input)
+            .map_err(|e| file_error(path, e.to_string()))?;
+        let params = model.count_params();
+        if params.checked_mul(4).is_none_or(|b| b > data_bytes) {
+            return Err(too_large());
+        }
+    }
+    Ok(model)
+}
+
+/// Each layer's weights `(name, shape)` of a built model, layer by layer.
+pub(crate) fn layer_weights(model: &Sequential) -> Vec<Vec<(String, Vec<usize>)>> {
+    model
+        .layers
+        .iter()
+        .map(|l| {
+            l.weights()
+                .iter()
+                .map(|v| (v.name().to_string(), v.shape().to_vec()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The trainable variables `(name, shape)` of a built model (the
+/// optimiser's slots follow them).
+pub(crate) fn trainable_shapes(model: &Sequential) -> Vec<(String, Vec<usize>)> {
+    model
+        .trainable_variables()
+        .iter()
+        .map(|v| (v.name().to_string(), v.shape().to_vec()))
+        .collect()
+}
+
+/// Builds the model a description gives: layers, weights, compilation and
+/// optimiser state, each checked against the others.
+fn assemble(desc: ModelDesc, path: &Path, registry: &Registry) -> Result<Sequential> {
+    if desc.layers.is_empty() && desc.input_shape.is_some() {
+        return Err(file_error(path, "an input shape but no layers"));
+    }
+    let mut model = build_layers(
+        &desc.name,
+        desc.seed,
+        desc.input_shape.as_deref(),
+        &desc.layers,
+        desc.data_bytes,
+        path,
+        registry,
+    )?;
     let mut weights = desc.weights;
     if model.built() {
         let mut values = Vec::new();
-        for var in model.trainable_variables() {
+        for var in model.weights() {
             let name = var.name();
             let Some(index) = weights.iter().position(|(n, _)| n == name) else {
                 return Err(file_error(
@@ -618,7 +714,7 @@ fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
                 format!("the file has weights {extra}, which the model does not have"),
             ));
         }
-        for (var, value) in model.trainable_variables_mut().into_iter().zip(values) {
+        for (var, value) in model.weights_mut().into_iter().zip(values) {
             var.assign(value)?;
         }
     } else if let Some((first, _)) = weights.first() {
@@ -650,7 +746,7 @@ fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
                 "optimizer state for a model without an input shape",
             ));
         }
-        let names = model.weight_names();
+        let names = model.trainable_names();
         if let Some(compiled) = model.compiled.as_mut() {
             compiled
                 .optimizer
@@ -665,29 +761,31 @@ fn assemble(desc: ModelDesc, path: &Path) -> Result<Sequential> {
     Ok(model)
 }
 
-/// The Dense layers' `(name, kernel, bias)` of a description, in model order.
-pub(crate) fn dense_weights<'a>(
+/// The trainable weights of a description, in the optimiser's order.
+pub(crate) fn trainable_weights(desc: &ModelDesc) -> Vec<(String, Tensor)> {
+    desc.trainable
+        .iter()
+        .filter_map(|n| desc.weights.iter().find(|(w, _)| w == n).cloned())
+        .collect()
+}
+
+/// Each layer of a description with its weights `(variable name, tensor)`
+/// in the layer's order (for the Keras writers).
+pub(crate) fn weights_by_layer<'a>(
     desc: &'a ModelDesc,
     path: &Path,
-) -> Result<Vec<(&'a str, &'a Tensor, &'a Tensor)>> {
-    let find = |name: &str| {
-        desc.weights
+) -> Result<Vec<Vec<(&'a str, &'a Tensor)>>> {
+    let mut out: Vec<Vec<(&str, &Tensor)>> = vec![Vec::new(); desc.layers.len()];
+    for (name, t) in &desc.weights {
+        let layer = name.split_once('/').map_or("", |(l, _)| l);
+        let i = desc
+            .layers
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| t)
-            .ok_or_else(|| save_error(path, format!("no weights for {name}")))
-    };
-    desc.layers
-        .iter()
-        .filter(|l| matches!(l.layer, Layer::Dense(_)))
-        .map(|l| {
-            Ok((
-                l.name.as_str(),
-                find(&format!("{}/kernel", l.name))?,
-                find(&format!("{}/bias", l.name))?,
-            ))
-        })
-        .collect()
+            .position(|l| l.name == layer)
+            .ok_or_else(|| save_error(path, format!("weights {name} of no layer")))?;
+        out[i].push((name.as_str(), t));
+    }
+    Ok(out)
 }
 
 /// `path` as a `PathBuf` for errors inside an archive: `model.keras/model.weights.h5`.

@@ -4,18 +4,23 @@
 //! configuration as JSON in the metadata:
 //!
 //! ```text
-//! format = "hebb-model", version = "1",
+//! format = "hebb-model", version = "2",
 //! config = {"name": "sequential", "seed": 612, "input_shape": [28, 28],
-//!           "layers": [{"class": "Flatten", "name": "flatten", "given_name": false}, ...,
-//!                      {"class": "Dense", "name": "dense", "given_name": false, "units": 128,
-//!                       "activation": {"name": "relu"},
-//!                       "kernel_initializer": {"name": "glorot_uniform"},
-//!                       "bias_initializer": {"name": "zeros"}}],
+//!           "layers": [{"class": "Flatten", "name": "flatten", "given_name": false,
+//!                       "config": {"name": "flatten", "trainable": true, "dtype": "float32", ...}}, ...,
+//!                      {"class": "Dense", "name": "dense", "given_name": false,
+//!                       "config": {"units": 128, "activation": "relu", ...}}],
 //!           "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.0010000000474974513, ...}},
 //!                       "loss": {"name": "sparse_categorical_crossentropy", "from_logits": false},
 //!                       "metrics": ["sparse_categorical_accuracy"],
 //!                       "iterations": 3750, "slots": ["momentum/0", ...]}}
 //! ```
+//!
+//! Each layer's `config` is its [`Layer::config`](hebb_layers::Layer::config)
+//! (Keras' `get_config`), made into the layer again by the
+//! [`Registry`](hebb_layers::Registry) `load_model` is given; version 1
+//! files (hebb 0.x, which knew Dense, Flatten and Activation by fields of
+//! their own) are read too.
 //!
 //! Numbers are written so that they read back to the same bits (`f32`
 //! learning rates and `f64` hyperparameters alike).
@@ -30,17 +35,18 @@ use std::path::Path;
 
 use hebb_layers::Activation;
 use hebb_layers::initializers::Initializer;
+use hebb_layers::keras::{activation_to_config, initializer_to_keras};
 use hebb_layers::losses::Loss;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::{CompileDesc, LayerDesc, ModelDesc, file_error};
 use crate::Result;
-use crate::sequential::layers::{ActivationLayer, Dense, Flatten, Layer};
 
 /// `format` in the metadata of model files.
 pub(crate) const FORMAT: &str = "hebb-model";
 /// `version` in the metadata of model files.
-pub(crate) const VERSION: &str = "1";
+pub(crate) const VERSION: &str = "2";
 /// The prefix of optimiser slot tensors.
 pub(crate) const OPTIMIZER_PREFIX: &str = "optimizer/";
 
@@ -72,11 +78,26 @@ struct Config {
     name: String,
     seed: u64,
     input_shape: Option<Vec<usize>>,
-    layers: Vec<LayerConfig>,
+    /// [`LayerEntry`] (version 2) or [`LayerConfig`] (version 1) values.
+    layers: Vec<Value>,
     compile: Option<CompileConfig>,
 }
 
+/// A layer in a version 2 file.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayerEntry {
+    class: String,
+    name: String,
+    given_name: bool,
+    config: Value,
+    /// The per-sample input shape the layer was built for.
+    #[serde(default)]
+    input_shape: Option<Vec<usize>>,
+}
+
+/// A layer in a version 1 file.
+#[derive(Deserialize)]
 #[serde(tag = "class", deny_unknown_fields)]
 enum LayerConfig {
     Dense {
@@ -98,7 +119,7 @@ enum LayerConfig {
     },
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 enum ActivationConfig {
     Linear,
@@ -110,7 +131,7 @@ enum ActivationConfig {
     Softmax,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 enum InitializerConfig {
     GlorotUniform,
@@ -152,20 +173,6 @@ struct LossConfig {
     from_logits: bool,
 }
 
-impl From<Activation> for ActivationConfig {
-    fn from(a: Activation) -> Self {
-        match a {
-            Activation::Linear => Self::Linear,
-            Activation::Step => Self::Step,
-            Activation::Sigmoid => Self::Sigmoid,
-            Activation::Tanh => Self::Tanh,
-            Activation::Relu => Self::Relu,
-            Activation::LeakyRelu { a } => Self::LeakyRelu { a },
-            Activation::Softmax => Self::Softmax,
-        }
-    }
-}
-
 impl From<ActivationConfig> for Activation {
     fn from(a: ActivationConfig) -> Self {
         match a {
@@ -176,25 +183,6 @@ impl From<ActivationConfig> for Activation {
             ActivationConfig::Relu => Self::Relu,
             ActivationConfig::LeakyRelu { a } => Self::LeakyRelu { a },
             ActivationConfig::Softmax => Self::Softmax,
-        }
-    }
-}
-
-impl From<Initializer> for InitializerConfig {
-    fn from(i: Initializer) -> Self {
-        match i {
-            Initializer::GlorotUniform => Self::GlorotUniform,
-            Initializer::GlorotNormal => Self::GlorotNormal,
-            Initializer::HeNormal => Self::HeNormal,
-            Initializer::HeUniform => Self::HeUniform,
-            Initializer::LecunNormal => Self::LecunNormal,
-            Initializer::LecunUniform => Self::LecunUniform,
-            Initializer::Zeros => Self::Zeros,
-            Initializer::Ones => Self::Ones,
-            Initializer::Constant { value } => Self::Constant { value },
-            Initializer::RandomNormal { mean, stddev } => Self::RandomNormal { mean, stddev },
-            Initializer::TruncatedNormal { mean, stddev } => Self::TruncatedNormal { mean, stddev },
-            Initializer::RandomUniform { minval, maxval } => Self::RandomUniform { minval, maxval },
         }
     }
 }
@@ -228,23 +216,14 @@ pub(crate) fn write(desc: &ModelDesc, path: &Path, overwrite: bool) -> Result<()
         .layers
         .iter()
         .map(|l| {
-            let (name, given_name) = (l.name.clone(), l.given_name);
-            match &l.layer {
-                Layer::Dense(d) => LayerConfig::Dense {
-                    name,
-                    given_name,
-                    units: d.units,
-                    activation: d.activation.into(),
-                    kernel_initializer: d.kernel_initializer.into(),
-                    bias_initializer: d.bias_initializer.into(),
-                },
-                Layer::Flatten(_) => LayerConfig::Flatten { name, given_name },
-                Layer::Activation(a) => LayerConfig::Activation {
-                    name,
-                    given_name,
-                    activation: a.activation.into(),
-                },
-            }
+            serde_json::to_value(LayerEntry {
+                class: l.class.clone(),
+                name: l.name.clone(),
+                given_name: l.given_name,
+                config: l.config.clone(),
+                input_shape: l.input_shape.clone(),
+            })
+            .unwrap_or(Value::Null)
         })
         .collect();
     let compile = desc.compile.as_ref().map(|c| CompileConfig {
@@ -330,7 +309,7 @@ pub(crate) fn read(bytes: &[u8], path: &Path) -> Result<ModelDesc> {
         .metadata
         .get("version")
         .map_or("none", String::as_str);
-    if version != VERSION {
+    if version != VERSION && version != "1" {
         return Err(file_error(
             path,
             format!("{FORMAT} version {version}; this hebb reads version {VERSION}"),
@@ -363,40 +342,8 @@ pub(crate) fn read(bytes: &[u8], path: &Path) -> Result<ModelDesc> {
     let layers = config
         .layers
         .into_iter()
-        .map(|l| match l {
-            LayerConfig::Dense {
-                name,
-                given_name,
-                units,
-                activation,
-                kernel_initializer,
-                bias_initializer,
-            } => LayerDesc {
-                name,
-                given_name,
-                layer: Layer::Dense(
-                    Dense::new(units)
-                        .activation(activation.into())
-                        .kernel_initializer(kernel_initializer.into())
-                        .bias_initializer(bias_initializer.into()),
-                ),
-            },
-            LayerConfig::Flatten { name, given_name } => LayerDesc {
-                name,
-                given_name,
-                layer: Layer::Flatten(Flatten::new()),
-            },
-            LayerConfig::Activation {
-                name,
-                given_name,
-                activation,
-            } => LayerDesc {
-                name,
-                given_name,
-                layer: Layer::Activation(ActivationLayer::new(activation.into())),
-            },
-        })
-        .collect();
+        .map(|v| layer_desc(v, version, path))
+        .collect::<Result<Vec<_>>>()?;
     let mut tensors = loaded.tensors;
     let compile = match config.compile {
         None => None,
@@ -432,7 +379,63 @@ pub(crate) fn read(bytes: &[u8], path: &Path) -> Result<ModelDesc> {
         input_shape: config.input_shape,
         layers,
         weights: tensors,
+        trainable: Vec::new(),
         compile,
         data_bytes: bytes.len(),
+    })
+}
+
+/// A layer of a version 2 file, or of a version 1 file (converted to the
+/// layer's Keras configuration).
+fn layer_desc(v: Value, version: &str, path: &Path) -> Result<LayerDesc> {
+    let bad =
+        |e: serde_json::Error| file_error(path, format!("the configuration is not valid: {e}"));
+    if version != "1" {
+        let e: LayerEntry = serde_json::from_value(v).map_err(bad)?;
+        return Ok(LayerDesc {
+            name: e.name,
+            given_name: e.given_name,
+            class: e.class,
+            config: e.config,
+            input_shape: e.input_shape,
+        });
+    }
+    let (class, name, given_name, config) = match serde_json::from_value(v).map_err(bad)? {
+        LayerConfig::Dense {
+            name,
+            given_name,
+            units,
+            activation,
+            kernel_initializer,
+            bias_initializer,
+        } => (
+            "Dense",
+            name,
+            given_name,
+            json!({
+                "units": units,
+                "activation": activation_to_config(activation.into()),
+                "kernel_initializer": initializer_to_keras(kernel_initializer.into()),
+                "bias_initializer": initializer_to_keras(bias_initializer.into()),
+            }),
+        ),
+        LayerConfig::Flatten { name, given_name } => ("Flatten", name, given_name, json!({})),
+        LayerConfig::Activation {
+            name,
+            given_name,
+            activation,
+        } => (
+            "Activation",
+            name,
+            given_name,
+            json!({"activation": activation_to_config(activation.into())}),
+        ),
+    };
+    Ok(LayerDesc {
+        name,
+        given_name,
+        class: class.to_string(),
+        config,
+        input_shape: None,
     })
 }

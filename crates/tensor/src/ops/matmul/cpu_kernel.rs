@@ -113,6 +113,29 @@ pub(crate) fn gemm_into(
     b: Operand<'_>,
     (m, k, n): (usize, usize, usize),
 ) {
+    gemm_on(out, a, b, (m, k, n), rayon::current_num_threads());
+}
+
+/// [`gemm_into`] on the calling thread only: for kernels that already run
+/// many products in parallel (a convolution's image groups). The same bits
+/// as [`gemm_into`].
+pub(crate) fn gemm_into_serial(
+    out: &mut [f32],
+    a: Operand<'_>,
+    b: Operand<'_>,
+    (m, k, n): (usize, usize, usize),
+) {
+    gemm_on(out, a, b, (m, k, n), 1);
+}
+
+/// [`gemm_into`] on up to `threads` threads.
+fn gemm_on(
+    out: &mut [f32],
+    a: Operand<'_>,
+    b: Operand<'_>,
+    (m, k, n): (usize, usize, usize),
+    threads: usize,
+) {
     debug_assert_eq!(out.len(), m * n);
     if m == 0 || n == 0 || k == 0 {
         out.fill(0.0);
@@ -123,7 +146,7 @@ pub(crate) fn gemm_into(
         return;
     }
     let ct = DMatrixViewMut::from_slice(out, n, m);
-    split_gemm(ct, b.view_t(), a.view_t(), rayon::current_num_threads());
+    split_gemm(ct, b.view_t(), a.view_t(), threads);
 }
 
 /// Products smaller than this many multiply-adds run on one thread: below

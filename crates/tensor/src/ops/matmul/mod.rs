@@ -85,6 +85,21 @@ impl<'a> MatRef<'a> {
 /// [`Error::ShapeMismatch`] if the inner dimensions differ or `out` does not
 /// hold `m * n` elements.
 pub fn gemm(out: &mut [f32], a: MatRef<'_>, b: MatRef<'_>) -> Result<()> {
+    let (m, k, n) = check_gemm(out, a, b)?;
+    cpu_kernel::gemm_into(out, a, b, (m, k, n));
+    Ok(())
+}
+
+/// [`gemm`] on the calling thread only (the same bits), for kernels that
+/// run many products in parallel themselves.
+pub(crate) fn gemm_serial(out: &mut [f32], a: MatRef<'_>, b: MatRef<'_>) -> Result<()> {
+    let (m, k, n) = check_gemm(out, a, b)?;
+    cpu_kernel::gemm_into_serial(out, a, b, (m, k, n));
+    Ok(())
+}
+
+/// `(m, k, n)` of `out = op(A) · op(B)`, checked.
+fn check_gemm(out: &[f32], a: MatRef<'_>, b: MatRef<'_>) -> Result<(usize, usize, usize)> {
     let ([m, ka], [kb, n]) = (a.shape(), b.shape());
     if ka != kb || out.len() != m * n {
         return Err(Error::ShapeMismatch {
@@ -98,8 +113,7 @@ pub fn gemm(out: &mut [f32], a: MatRef<'_>, b: MatRef<'_>) -> Result<()> {
             },
         });
     }
-    cpu_kernel::gemm_into(out, a, b, (m, ka, n));
-    Ok(())
+    Ok((m, ka, n))
 }
 
 impl Tensor {

@@ -24,12 +24,15 @@ use zip::ZipArchive;
 use zip::write::SimpleFileOptions;
 
 use super::{
-    KERAS_VERSION, OptimizerState, Training, architecture, compile_desc, config_to_keras,
-    keras_optimizer_values, model_desc, optimizer_keys, parse_json, training, variable_shapes,
+    KERAS_VERSION, OptimizerState, Training, architecture, build_model, compile_desc,
+    config_to_keras, keras_optimizer_values, model_desc, optimizer_keys, parse_json, training,
 };
-use crate::sequential::layers::Layer;
-use crate::sequential::saving::{ModelDesc, dense_weights, file_error, inner_path, save_error};
+use crate::sequential::saving::{
+    ModelDesc, file_error, inner_path, layer_weights, save_error, trainable_shapes,
+    trainable_weights, weights_by_layer,
+};
 use crate::{Error, Result};
+use hebb_layers::Registry;
 
 /// The members hebb reads and writes.
 const CONFIG: &str = "config.json";
@@ -43,16 +46,12 @@ const MAX_CONFIG_BYTES: u64 = 64 << 20;
 /// snake case, numbered from the second on (`dense`, `dense_1`,
 /// `activation`, ...; `saving_lib._save_container_state`).
 fn layer_paths(layers: &[crate::sequential::saving::LayerDesc]) -> Vec<String> {
-    let mut used: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     layers
         .iter()
         .map(|l| {
-            let base = match l.layer {
-                Layer::Dense(_) => "dense",
-                Layer::Flatten(_) => "flatten",
-                Layer::Activation(_) => "activation",
-            };
-            let count = used.entry(base).or_insert(0);
+            let base = hebb_layers::default_name(&l.class);
+            let count = used.entry(base.clone()).or_insert(0);
             *count += 1;
             if *count == 1 {
                 base.to_string()
@@ -96,7 +95,12 @@ fn member(
 }
 
 /// Reads a Keras 3 archive held in `bytes`.
-pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result<ModelDesc> {
+pub(crate) fn read(
+    bytes: &[u8],
+    path: &Path,
+    notes: &mut Vec<String>,
+    registry: &Registry,
+) -> Result<ModelDesc> {
     let mut zip = ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| file_error(path, format!("not a valid .keras (zip) archive: {e}")))?;
     let config = member(&mut zip, CONFIG, MAX_CONFIG_BYTES, path)?;
@@ -116,24 +120,13 @@ pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result
     let root = &weights_file.root;
 
     let arch = architecture(&config, path, notes)?;
-    let variables = variable_shapes(&arch, data_bytes, path)?;
+    let model = build_model(&arch, data_bytes, path, registry)?;
+    let variables = trainable_shapes(&model);
     let mut weights = Vec::new();
-    let mut expected = variables.iter();
     let paths = layer_paths(&arch.layers);
-    for (_, layer_path) in arch
-        .layers
-        .iter()
-        .zip(&paths)
-        .filter(|(l, _)| matches!(l.layer, Layer::Dense(_)))
-    {
+    for (expected, layer_path) in layer_weights(&model).iter().zip(&paths) {
         let vars = format!("layers/{layer_path}/vars");
-        for index in ["0", "1"] {
-            let Some((var, shape)) = expected.next() else {
-                return Err(file_error(
-                    path,
-                    "the configuration has no input shape, but the model has Dense layers",
-                ));
-            };
+        for (index, (var, shape)) in expected.iter().enumerate() {
             let what = format!("{WEIGHTS}: {vars}/{index}");
             let d = super::dataset(
                 root,
@@ -157,7 +150,6 @@ pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result
             weights.push((var.clone(), t));
         }
     }
-
     let compile = match config.get("compile_config").filter(|v| !v.is_null()) {
         None => None,
         Some(cc) => {
@@ -286,14 +278,18 @@ pub(crate) fn write(desc: &ModelDesc, path: &Path, overwrite: bool) -> Result<()
         g
     };
     let mut root = Group::default();
-    let dense = dense_weights(desc, path)?;
-    for (l, layer_path) in desc.layers.iter().zip(layer_paths(&desc.layers)) {
+    let by_layer = weights_by_layer(desc, path)?;
+    for ((l, layer_path), weights) in desc
+        .layers
+        .iter()
+        .zip(layer_paths(&desc.layers))
+        .zip(&by_layer)
+    {
         let mut vars = named(&l.name);
-        if let Some((_, kernel, bias)) = dense.iter().find(|(n, _, _)| *n == l.name) {
-            for (index, t) in [("0", kernel), ("1", bias)] {
-                let d = Dataset::from_f32(t.shape(), t.as_slice()).map_err(hdf5_error)?;
-                vars.insert(index, Node::Dataset(d)).map_err(hdf5_error)?;
-            }
+        for (index, (_, t)) in weights.iter().enumerate() {
+            let d = Dataset::from_f32(t.shape(), t.as_slice()).map_err(hdf5_error)?;
+            vars.insert(&index.to_string(), Node::Dataset(d))
+                .map_err(hdf5_error)?;
         }
         root.insert(&format!("layers/{layer_path}/vars"), Node::Group(vars))
             .map_err(hdf5_error)?;
@@ -303,7 +299,7 @@ pub(crate) fn write(desc: &ModelDesc, path: &Path, overwrite: bool) -> Result<()
         let iteration = Dataset::from_i64(&[], &[c.iterations as i64]).map_err(hdf5_error)?;
         vars.insert("0", Node::Dataset(iteration))
             .map_err(hdf5_error)?;
-        for (i, (_, t)) in keras_optimizer_values(c, &desc.weights, path)?
+        for (i, (_, t)) in keras_optimizer_values(c, &trainable_weights(desc), path)?
             .into_iter()
             .enumerate()
         {

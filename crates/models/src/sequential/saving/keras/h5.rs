@@ -23,12 +23,18 @@ use hebb_tensor::Tensor;
 use serde_json::Value;
 
 use super::{
-    KERAS_VERSION, OptimizerState, architecture, compile_desc, config_to_keras,
-    keras_optimizer_values, model_desc, parse_json, training, training_to_keras, variable_shapes,
+    KERAS_VERSION, OptimizerState, architecture, build_model, compile_desc, config_to_keras,
+    keras_optimizer_values, model_desc, parse_json, training, training_to_keras,
 };
 use crate::Result;
-use crate::sequential::layers::Layer;
-use crate::sequential::saving::{ModelDesc, dense_weights, file_error, save_error};
+use crate::sequential::saving::{
+    ModelDesc, file_error, layer_weights, save_error, trainable_shapes, trainable_weights,
+    weights_by_layer,
+};
+use hebb_layers::Registry;
+
+/// A weight's `(name, shape)`.
+type VarShape = (String, Vec<usize>);
 
 /// A list-of-strings attribute, also when Keras split it into `name0`, `name1`, ...
 fn string_list(group: &Group, name: &str) -> Option<Vec<String>> {
@@ -69,7 +75,12 @@ fn tensor(d: &Dataset, what: &str, path: &Path) -> Result<Tensor> {
 }
 
 /// Reads a Keras HDF5 model file held in `bytes`.
-pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result<ModelDesc> {
+pub(crate) fn read(
+    bytes: &[u8],
+    path: &Path,
+    notes: &mut Vec<String>,
+    registry: &Registry,
+) -> Result<ModelDesc> {
     let file = hdf5::parse(bytes.to_vec(), path)?;
     let root = &file.root;
     let Some(config) = json_attr(root, "model_config", path)? else {
@@ -81,7 +92,8 @@ pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result
         return Err(file_error(path, detail));
     };
     let arch = architecture(&config, path, notes)?;
-    let variables = variable_shapes(&arch, bytes.len(), path)?;
+    let model = build_model(&arch, bytes.len(), path, registry)?;
+    let variables = trainable_shapes(&model);
 
     let group = root
         .group("model_weights")
@@ -98,36 +110,38 @@ pub(crate) fn read(bytes: &[u8], path: &Path, notes: &mut Vec<String>) -> Result
             weighted.push((name.clone(), g, names));
         }
     }
-    let dense: Vec<&str> = arch
-        .layers
-        .iter()
-        .filter(|l| matches!(l.layer, Layer::Dense(_)))
-        .map(|l| l.name.as_str())
-        .collect();
-    if weighted.len() != dense.len() {
-        return Err(file_error(
-            path,
-            format!(
-                "the file has weights for {} layers, the configuration has {} Dense layers",
-                weighted.len(),
-                dense.len()
-            ),
-        ));
-    }
-    if variables.len() != 2 * dense.len() {
+    if !model.built() && !weighted.is_empty() {
         return Err(file_error(
             path,
             "the configuration has no input shape, but the file has weights",
         ));
     }
+    let expected: Vec<(&str, Vec<VarShape>)> = arch
+        .layers
+        .iter()
+        .zip(layer_weights(&model))
+        .filter(|(_, w)| !w.is_empty())
+        .map(|(l, w)| (l.name.as_str(), w))
+        .collect();
+    if weighted.len() != expected.len() {
+        return Err(file_error(
+            path,
+            format!(
+                "the file has weights for {} layers, the configuration has {} layers with weights",
+                weighted.len(),
+                expected.len()
+            ),
+        ));
+    }
     let mut weights = Vec::new();
-    for ((file_layer, g, names), expected) in weighted.iter().zip(variables.chunks(2)) {
-        if names.len() != 2 {
+    for ((file_layer, g, names), (layer, expected)) in weighted.iter().zip(&expected) {
+        if names.len() != expected.len() {
             return Err(file_error(
                 path,
                 format!(
-                    "layer {file_layer} has {} weights in the file; a Dense layer has a kernel and a bias",
-                    names.len()
+                    "layer {file_layer} has {} weights in the file; layer {layer} has {}",
+                    names.len(),
+                    expected.len()
                 ),
             ));
         }
@@ -238,21 +252,23 @@ pub(crate) fn write(desc: &ModelDesc, path: &Path, overwrite: bool) -> Result<()
     weights_group
         .attributes
         .push(Attribute::string("keras_version", KERAS_VERSION));
-    let dense = dense_weights(desc, path)?;
-    for l in &desc.layers {
+    let by_layer = weights_by_layer(desc, path)?;
+    for (l, layer_weights) in desc.layers.iter().zip(&by_layer) {
         let mut g = Group::default();
-        match dense.iter().find(|(n, _, _)| *n == l.name) {
-            Some((_, kernel, bias)) => {
-                let k = format!("{}/{}/kernel", desc.name, l.name);
-                let b = format!("{}/{}/bias", desc.name, l.name);
-                g.attributes
-                    .push(Attribute::strings("weight_names", &[&k, &b]));
-                for (name, t) in [(&k, kernel), (&b, bias)] {
-                    let d = Dataset::from_f32(t.shape(), t.as_slice()).map_err(hdf5_error)?;
-                    g.insert(name, Node::Dataset(d)).map_err(hdf5_error)?;
-                }
+        if layer_weights.is_empty() {
+            g.attributes.push(Attribute::floats("weight_names", &[]));
+        } else {
+            // Keras 3: `{model}/{layer}/{weight}`.
+            let names: Vec<String> = layer_weights
+                .iter()
+                .map(|(n, _)| format!("{}/{n}", desc.name))
+                .collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            g.attributes.push(Attribute::strings("weight_names", &refs));
+            for (name, (_, t)) in names.iter().zip(layer_weights) {
+                let d = Dataset::from_f32(t.shape(), t.as_slice()).map_err(hdf5_error)?;
+                g.insert(name, Node::Dataset(d)).map_err(hdf5_error)?;
             }
-            None => g.attributes.push(Attribute::floats("weight_names", &[])),
         }
         weights_group
             .insert(&l.name, Node::Group(g))
@@ -272,13 +288,14 @@ pub(crate) fn write(desc: &ModelDesc, path: &Path, overwrite: bool) -> Result<()
         let mut names = vec![format!("{scope}/iteration")];
         let mut datasets =
             vec![Dataset::from_i64(&[], &[c.iterations as i64]).map_err(hdf5_error)?];
-        for (slot, t) in keras_optimizer_values(c, &desc.weights, path)? {
+        let trainable = trainable_weights(desc);
+        for (slot, t) in keras_optimizer_values(c, &trainable, path)? {
             let name = match slot.split_once('/') {
                 Some((kind, index)) => {
                     let var = index
                         .parse::<usize>()
                         .ok()
-                        .and_then(|i| desc.weights.get(i))
+                        .and_then(|i| trainable.get(i))
                         .map_or(index.to_string(), |(v, _)| v.replace('/', "_"));
                     format!("{scope}/{}_{var}_{kind}", desc.name)
                 }

@@ -22,13 +22,13 @@ pub(crate) mod h5;
 
 use std::path::Path;
 
-use hebb_layers::Activation;
-use hebb_layers::initializers::Initializer;
+use hebb_layers::Registry;
+use hebb_layers::keras::{activation_from_config, initializer_from_keras, keras_activation_name};
 use hebb_layers::losses::Loss;
 use serde_json::{Map, Value, json};
 
 use super::{CompileDesc, LayerDesc, ModelDesc, save_error};
-use crate::sequential::layers::{ActivationLayer, Dense, Flatten, Layer};
+use crate::sequential::Sequential;
 use crate::{Error, Result};
 
 /// The Keras version written into files (the format followed: Keras 3).
@@ -111,136 +111,30 @@ fn sample_shape(v: &Value, what: &str, path: &Path) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// hebb's activation for a Keras activation (a name, or a serialized function).
-fn activation_from_keras(v: &Value, layer: &str, path: &Path) -> Result<Activation> {
-    let name = match v {
-        Value::Null => "linear",
-        Value::String(s) => s.as_str(),
-        // Keras 3 may serialize a function as {"class_name": "function", "config": "relu", ...}.
-        Value::Object(o) => o
-            .get("config")
-            .and_then(Value::as_str)
-            .ok_or_else(|| unsupported(path, format!("layer {layer}: activation {v}")))?,
-        _ => return Err(bad(path, format!("layer {layer}: activation {v}"))),
-    };
-    Ok(match name {
-        "linear" => Activation::Linear,
-        "relu" => Activation::Relu,
-        "sigmoid" => Activation::Sigmoid,
-        "tanh" => Activation::Tanh,
-        "softmax" => Activation::Softmax,
-        // keras.activations.leaky_relu's default negative_slope 0.2: the lecture's a = 1 / 0.2.
-        "leaky_relu" => Activation::LeakyRelu { a: 5.0 },
-        other => {
-            return Err(unsupported(
-                path,
-                format!(
-                    "layer {layer}: activation {other:?} (hebb has linear, relu, sigmoid, tanh, \
-                     softmax, leaky_relu)"
-                ),
-            ));
-        }
-    })
-}
-
-/// Keras' name of a hebb activation, if Keras has it.
-fn activation_to_keras(a: Activation, layer: &str, path: &Path) -> Result<&'static str> {
-    Ok(match a {
-        Activation::Linear => "linear",
-        Activation::Relu => "relu",
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-        Activation::Softmax => "softmax",
-        Activation::LeakyRelu { a: 5.0 } => "leaky_relu",
-        Activation::LeakyRelu { a } => {
-            return Err(save_error(
-                path,
-                format!(
-                    "layer {layer}: Keras' \"leaky_relu\" activation string stores no slope and \
-                     means negative_slope 0.2 (the lecture's a = 5), not this layer's \
-                     negative_slope {} (a = {a}); to save to .keras or .h5 use \
-                     Activation::leaky_relu(0.2) (a = 5), or save in hebb's format (a \
-                     .safetensors file), which keeps any slope",
-                    1.0 / a
-                ),
-            ));
-        }
-        Activation::Step => {
-            return Err(save_error(
-                path,
-                format!("layer {layer}: Keras has no step activation"),
-            ));
-        }
-    })
-}
-
-fn f32_field(config: &Map<String, Value>, key: &str, default: f32) -> f32 {
-    config
-        .get(key)
-        .and_then(Value::as_f64)
-        .map_or(default, |v| v as f32)
-}
-
-/// hebb's initialiser for a Keras one, `None` if hebb has none like it.
-fn initializer_from_keras(v: &Value) -> Option<Initializer> {
-    let (class, config) = match v {
-        Value::String(s) => (s.as_str(), Map::new()),
-        Value::Object(o) => (
-            o.get("class_name")?.as_str()?,
-            o.get("config")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        ),
-        _ => return None,
-    };
-    let init = Initializer::from_name(class).ok()?;
-    Some(match init {
-        Initializer::Constant { .. } => Initializer::Constant {
-            value: f32_field(&config, "value", 0.0),
-        },
-        Initializer::RandomNormal { mean, stddev } => Initializer::RandomNormal {
-            mean: f32_field(&config, "mean", mean),
-            stddev: f32_field(&config, "stddev", stddev),
-        },
-        Initializer::TruncatedNormal { mean, stddev } => Initializer::TruncatedNormal {
-            mean: f32_field(&config, "mean", mean),
-            stddev: f32_field(&config, "stddev", stddev),
-        },
-        Initializer::RandomUniform { minval, maxval } => Initializer::RandomUniform {
-            minval: f32_field(&config, "minval", minval),
-            maxval: f32_field(&config, "maxval", maxval),
-        },
-        other => other,
-    })
-}
-
-/// Keras 3's serialized initialiser.
-fn initializer_to_keras(i: Initializer) -> Value {
-    let (class, config) = match i {
-        Initializer::GlorotUniform => ("GlorotUniform", json!({"seed": null})),
-        Initializer::GlorotNormal => ("GlorotNormal", json!({"seed": null})),
-        Initializer::HeNormal => ("HeNormal", json!({"seed": null})),
-        Initializer::HeUniform => ("HeUniform", json!({"seed": null})),
-        Initializer::LecunNormal => ("LecunNormal", json!({"seed": null})),
-        Initializer::LecunUniform => ("LecunUniform", json!({"seed": null})),
-        Initializer::Zeros => ("Zeros", json!({})),
-        Initializer::Ones => ("Ones", json!({})),
-        Initializer::Constant { value } => ("Constant", json!({"value": value})),
-        Initializer::RandomNormal { mean, stddev } => (
-            "RandomNormal",
-            json!({"mean": mean, "stddev": stddev, "seed": null}),
-        ),
-        Initializer::TruncatedNormal { mean, stddev } => (
-            "TruncatedNormal",
-            json!({"mean": mean, "stddev": stddev, "seed": null}),
-        ),
-        Initializer::RandomUniform { minval, maxval } => (
-            "RandomUniform",
-            json!({"minval": minval, "maxval": maxval, "seed": null}),
-        ),
-    };
-    json!({"module": "keras.initializers", "class_name": class, "config": config, "registered_name": null})
+/// Keras' activation name for the `activation` of a layer's
+/// configuration, or the save error of today's message for an activation
+/// Keras does not have.
+fn activation_to_keras(v: &Value, class: &str, layer: &str, path: &Path) -> Result<Value> {
+    let a = activation_from_config(class, v)
+        .map_err(|e| save_error(path, format!("layer {layer}: {e}")))?;
+    match (keras_activation_name(a), a) {
+        (Some(name), _) => Ok(json!(name)),
+        (None, hebb_layers::Activation::LeakyRelu { a }) => Err(save_error(
+            path,
+            format!(
+                "layer {layer}: Keras' \"leaky_relu\" activation string stores no slope and \
+                 means negative_slope 0.2 (the lecture's a = 5), not this layer's \
+                 negative_slope {} (a = {a}); to save to .keras or .h5 use \
+                 Activation::leaky_relu(0.2) (a = 5), or save in hebb's format (a \
+                 .safetensors file), which keeps any slope",
+                1.0 / a
+            ),
+        )),
+        (None, _) => Err(save_error(
+            path,
+            format!("layer {layer}: Keras has no step activation"),
+        )),
+    }
 }
 
 /// Checks a layer's dtype (`"float32"`, or a `DTypePolicy` of `float32`).
@@ -335,110 +229,46 @@ pub(crate) fn architecture(
             continue;
         }
         check_dtype(config, &name, path)?;
-        if config.get("trainable") == Some(&Value::Bool(false)) {
-            notes.push(format!(
-                "layer {name} is frozen (trainable = false) in Keras; hebb trains every layer"
-            ));
+        for key in [
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ] {
+            if config.get(key).is_some_and(|v| !v.is_null()) {
+                notes.push(format!(
+                    "layer {name}: {key} is ignored (hebb has kernel regularisers, no others, \
+                     and no constraints)"
+                ));
+            }
         }
-        let layer = match class {
-            "Dense" => {
-                let units = config
-                    .get("units")
-                    .and_then(Value::as_u64)
-                    .filter(|&u| (1..=1 << 31).contains(&u))
-                    .ok_or_else(|| {
-                        bad(
-                            path,
-                            format!("layer {name}: units {:?}", config.get("units")),
-                        )
-                    })?;
-                if config.get("use_bias") == Some(&Value::Bool(false)) {
-                    return Err(unsupported(
-                        path,
-                        format!("layer {name}: a Dense layer without bias"),
-                    ));
-                }
-                for key in ["lora_rank", "quantization_config"] {
-                    if config.get(key).is_some_and(|v| !v.is_null()) {
-                        return Err(unsupported(path, format!("layer {name}: {key}")));
-                    }
-                }
-                for key in [
-                    "kernel_regularizer",
-                    "bias_regularizer",
-                    "activity_regularizer",
-                    "kernel_constraint",
-                    "bias_constraint",
-                ] {
-                    if config.get(key).is_some_and(|v| !v.is_null()) {
-                        notes.push(format!(
-                            "layer {name}: {key} is ignored (hebb has no regularisers or constraints)"
-                        ));
-                    }
-                }
-                let activation = activation_from_keras(
-                    config.get("activation").unwrap_or(&Value::Null),
-                    &name,
-                    path,
-                )?;
-                let mut dense = Dense::new(units as usize).activation(activation);
-                for (key, default) in [
-                    ("kernel_initializer", Initializer::GlorotUniform),
-                    ("bias_initializer", Initializer::Zeros),
-                ] {
-                    let init = match config.get(key) {
-                        None | Some(Value::Null) => default,
-                        Some(v) => initializer_from_keras(v).unwrap_or_else(|| {
-                            notes.push(format!(
-                                "layer {name}: {key} {v} is not in hebb; {} would be used to \
-                                 re-initialise (the saved weights are loaded)",
-                                default.name()
-                            ));
-                            default
-                        }),
-                    };
-                    dense = if key == "kernel_initializer" {
-                        dense.kernel_initializer(init)
-                    } else {
-                        dense.bias_initializer(init)
-                    };
-                }
-                Layer::Dense(dense)
+        for (key, v) in config {
+            if key.ends_with("_initializer") && !v.is_null() && initializer_from_keras(v).is_none()
+            {
+                notes.push(format!(
+                    "layer {name}: {key} {v} is not in hebb; the layer's default would be used \
+                     to re-initialise (the saved weights are loaded)"
+                ));
             }
-            "Flatten" => {
-                let format = config.get("data_format").and_then(Value::as_str);
-                if format.is_some_and(|f| f != "channels_last") {
-                    return Err(unsupported(
-                        path,
-                        format!(
-                            "layer {name}: Flatten with data_format {}",
-                            format.unwrap_or("?")
-                        ),
-                    ));
-                }
-                Layer::Flatten(Flatten::new())
-            }
-            "Activation" => Layer::Activation(ActivationLayer::new(activation_from_keras(
-                config.get("activation").unwrap_or(&Value::Null),
-                &name,
-                path,
-            )?)),
-            other => {
-                return Err(Error::UnsupportedLayer {
-                    path: path.to_path_buf(),
-                    layer: name,
-                    class: other.to_string(),
-                });
-            }
+        }
+        // A layer of the user's own is registered as "package>Name".
+        let class = layer
+            .get("registered_name")
+            .and_then(Value::as_str)
+            .filter(|r| r.contains('>'))
+            .unwrap_or(class)
+            .to_string();
+        let layer = LayerDesc {
+            name: name.clone(),
+            given_name: true,
+            class,
+            config: Value::Object(config.clone()),
+            input_shape: None,
         };
         if out.iter().any(|l: &LayerDesc| l.name == name) {
             return Err(bad(path, format!("two layers are named {name}")));
         }
-        out.push(LayerDesc {
-            name,
-            given_name: true,
-            layer,
-        });
+        out.push(layer);
     }
     Ok(Architecture {
         name,
@@ -740,6 +570,10 @@ pub(crate) fn training_to_keras(c: &CompileDesc, archive: bool) -> Value {
     Value::Object(t)
 }
 
+/// Layer classes Keras 3 builds in their constructor, whose `.keras`
+/// configuration has no `build_config`.
+const NO_BUILD_CONFIG: [&str; 2] = ["Activation", "Dropout"];
+
 fn dtype_policy() -> Value {
     json!({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null})
 }
@@ -783,37 +617,38 @@ pub(crate) fn config_to_keras(desc: &ModelDesc, path: &Path, archive: bool) -> R
                "ragged": false, "name": "input_layer", "optional": false}),
         None,
     )];
-    let mut shape = input.clone();
     for l in &desc.layers {
         let name = &l.name;
-        let build = Some(batch_shape(&shape));
-        let layer = match &l.layer {
-            Layer::Dense(d) => {
-                let config = json!({
-                    "name": name, "trainable": true, "dtype": dtype_policy(),
-                    "units": d.units,
-                    "activation": activation_to_keras(d.activation, name, path)?,
-                    "use_bias": true,
-                    "kernel_initializer": initializer_to_keras(d.kernel_initializer),
-                    "bias_initializer": initializer_to_keras(d.bias_initializer),
-                    "kernel_regularizer": null, "bias_regularizer": null,
-                    "kernel_constraint": null, "bias_constraint": null,
-                });
-                shape = vec![d.units];
-                wrap("Dense", config, build)
+        let mut config = l.config.clone();
+        if let Some(o) = config.as_object_mut() {
+            o.insert("name".into(), json!(name));
+            o.insert("dtype".into(), dtype_policy());
+            if let Some(a) = o.get("activation") {
+                let a = activation_to_keras(a, &l.class, name, path)?;
+                o.insert("activation".into(), a);
             }
-            Layer::Flatten(_) => {
-                let config = json!({"name": name, "trainable": true, "dtype": dtype_policy(),
-                                    "data_format": "channels_last"});
-                shape = vec![shape.iter().product()];
-                wrap("Flatten", config, build)
-            }
-            Layer::Activation(a) => {
-                let config = json!({"name": name, "trainable": true, "dtype": dtype_policy(),
-                                    "activation": activation_to_keras(a.activation, name, path)?});
-                wrap("Activation", config, None)
-            }
+        }
+        // Layers Keras builds at construction keep no build_config.
+        let build = if NO_BUILD_CONFIG.contains(&l.class.as_str()) {
+            None
+        } else {
+            l.input_shape.as_deref().map(batch_shape)
         };
+        // A user's class: Keras 3 archives name it by its registered name
+        // (`registered_name: "package>Name"`), HDF5 files by that name itself.
+        let class = if archive {
+            l.class.rsplit('>').next().unwrap_or(&l.class)
+        } else {
+            &l.class
+        };
+        let mut layer = wrap(class, config, build);
+        if archive
+            && l.class.contains('>')
+            && let Some(o) = layer.as_object_mut()
+        {
+            o.insert("module".into(), Value::Null);
+            o.insert("registered_name".into(), json!(l.class));
+        }
         layers.push(layer);
     }
     let config = json!({
@@ -962,14 +797,25 @@ impl OptimizerState {
     }
 }
 
-/// The weight shapes of an architecture read from a file of `data_bytes`
-/// bytes of weights (see [`variable_shapes`](super::variable_shapes)).
-pub(crate) fn variable_shapes(
+/// The model of an architecture read from a file of `data_bytes` bytes of
+/// weights, built with fresh weights (see
+/// [`build_layers`](super::build_layers)): the readers take the layers'
+/// weight names and shapes from it.
+pub(crate) fn build_model(
     arch: &Architecture,
     data_bytes: usize,
     path: &Path,
-) -> Result<Vec<(String, Vec<usize>)>> {
-    super::variable_shapes(arch.input_shape.as_deref(), &arch.layers, data_bytes, path)
+    registry: &Registry,
+) -> Result<Sequential> {
+    super::build_layers(
+        &arch.name,
+        0,
+        arch.input_shape.as_deref(),
+        &arch.layers,
+        data_bytes,
+        path,
+        registry,
+    )
 }
 
 /// The description of a model read from a Keras file, with the weights given.
@@ -985,6 +831,7 @@ pub(crate) fn model_desc(
         input_shape: arch.input_shape,
         layers: arch.layers,
         weights,
+        trainable: Vec::new(),
         compile,
         data_bytes,
     }

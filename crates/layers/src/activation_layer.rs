@@ -1,0 +1,245 @@
+//! [`ActivationLayer`]: an activation as a layer of its own (Keras `Activation`).
+
+use hebb_autograd::{GradientTape, Var};
+use hebb_tensor::{Device, Tensor};
+use rand::RngCore;
+use serde_json::Value;
+
+use crate::keras::{activation_from_config, activation_to_config, base_config, base_fields};
+use crate::layer::{Layer, Pass, reuse};
+use crate::{Activation, Error, Result};
+
+/// Applies an [`Activation`] elementwise (softmax: over the last axis), as
+/// Keras' `Activation("relu")` layer; no weights, output shape = input shape.
+///
+/// ```
+/// use hebb_layers::{Activation, ActivationLayer, Layer};
+///
+/// let layer = ActivationLayer::new(Activation::Softmax);
+/// assert_eq!(layer.class_name(), "Activation");
+/// assert_eq!(layer.compute_output_shape(&[10])?, vec![10]);
+/// # Ok::<(), hebb_layers::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ActivationLayer {
+    activation: Activation,
+    name: String,
+    trainable: bool,
+    input_shape: Option<Vec<usize>>,
+    out: Tensor,
+}
+
+impl ActivationLayer {
+    /// A layer applying `activation`; named by the model (`activation`, `activation_1`, ...).
+    pub fn new(activation: Activation) -> Self {
+        Self {
+            activation,
+            name: String::new(),
+            trainable: true,
+            input_shape: None,
+            out: Tensor::zeros(&[0]),
+        }
+    }
+
+    /// The shape of one input sample.
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// The layer's name (default `activation`, `activation_1`, ...).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Keras' `trainable` flag (no weights; kept for its configuration).
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
+    }
+
+    /// Makes the layer from its Keras configuration (`activation`, `name`,
+    /// `trainable`); the [`Registry`](crate::Registry) entry of `"Activation"`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an activation hebb does not have.
+    pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
+        let (name, trainable) = base_fields("Activation", config)?;
+        let activation = activation_from_config(
+            "Activation",
+            config.get("activation").unwrap_or(&Value::Null),
+        )?;
+        Ok(Box::new(
+            ActivationLayer::new(activation)
+                .name(&name)
+                .trainable(trainable),
+        ))
+    }
+
+    /// The width of the rows the activation works on (the last axis).
+    fn width(x: &Tensor) -> usize {
+        x.shape().last().copied().unwrap_or(1).max(1)
+    }
+}
+
+impl Layer for ActivationLayer {
+    fn class_name(&self) -> &str {
+        "Activation"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
+    fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.trainable = trainable;
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn config(&self) -> Value {
+        let mut c = base_config(&self.name, self.trainable);
+        c.insert("activation".into(), activation_to_config(self.activation));
+        Value::Object(c)
+    }
+
+    fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        self.activation.validate()?;
+        Ok(input_shape.to_vec())
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut dyn RngCore) -> Result<()> {
+        self.compute_output_shape(input_shape).map(|_| ())
+    }
+
+    fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
+        if x.rank() == 0 {
+            return Err(Error::Shape {
+                layer: self.name.clone(),
+                detail: "an input of rank >= 1 ([batch, ...]) is needed, got a scalar".into(),
+            });
+        }
+        if x.device() == Device::Cpu {
+            let out = reuse(&mut self.out, x.shape());
+            out.copy_from_slice(x.as_slice());
+            if !pass.logits {
+                self.activation.apply_in_place(out, Self::width(x))?;
+            }
+        } else {
+            self.out = if pass.logits {
+                x.clone()
+            } else {
+                self.activation.call(x)?
+            };
+        }
+        Ok(&self.out)
+    }
+
+    fn backward(
+        &mut self,
+        x: &Tensor,
+        grad_out: &mut Tensor,
+        grad_in: Option<&mut Tensor>,
+        pass: Pass,
+    ) -> Result<()> {
+        let Some(grad_in) = grad_in else {
+            return Ok(());
+        };
+        if grad_out.shape() != x.shape() || self.out.shape() != x.shape() {
+            return Err(Error::Shape {
+                layer: self.name.clone(),
+                detail: format!(
+                    "backward: output gradient {:?} and last output {:?} for input {:?}",
+                    grad_out.shape(),
+                    self.out.shape(),
+                    x.shape()
+                ),
+            });
+        }
+        if x.device() == Device::Cpu {
+            if !pass.logits {
+                self.activation.backprop_in_place(
+                    self.out.as_slice(),
+                    grad_out.as_mut_slice(),
+                    Self::width(x),
+                )?;
+            }
+            reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
+        } else {
+            *grad_in = if pass.logits {
+                grad_out.clone()
+            } else {
+                self.activation.backprop(&self.out, grad_out)?
+            };
+        }
+        Ok(())
+    }
+
+    fn call<'t>(&self, _tape: &'t GradientTape, x: Var<'t>, _training: bool) -> Result<Var<'t>> {
+        self.activation.apply(x)
+    }
+
+    fn supports(&self, _device: Device) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_backward_match_the_tape() {
+        for a in [Activation::Softmax, Activation::Tanh, Activation::Relu] {
+            let mut layer = ActivationLayer::new(a).name("act");
+            let x = Tensor::from_vec(vec![0.5, -1.0, 2.0, 0.1, 0.3, -0.7], &[2, 3]).unwrap();
+            let g = Tensor::from_vec(vec![1.0, 0.5, -0.2, 0.3, -1.0, 0.25], &[2, 3]).unwrap();
+            let y = layer.forward(&x, Pass::TRAIN).unwrap().clone();
+            let mut grad_out = g.clone();
+            let mut gi = Tensor::zeros(&[1]);
+            layer
+                .backward(&x, &mut grad_out, Some(&mut gi), Pass::TRAIN)
+                .unwrap();
+            let tape = GradientTape::new();
+            let xv = tape.watch_tensor(x.clone());
+            let out = layer.call(&tape, xv, true).unwrap();
+            let loss = out.mul(tape.constant(g)).unwrap().sum_all();
+            let dx = tape.gradient(loss, &[xv]).unwrap();
+            for (p, q) in y.as_slice().iter().zip(out.value().as_slice()) {
+                assert!((p - q).abs() < 1e-6, "{a:?} {p} {q}");
+            }
+            for (p, q) in gi.as_slice().iter().zip(dx[0].as_slice()) {
+                assert!((p - q).abs() < 1e-6, "{a:?} {p} {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn logits_pass_leaves_the_activation_out_and_config_round_trips() {
+        let mut layer = ActivationLayer::new(Activation::Softmax);
+        let x = Tensor::from_vec(vec![1.0, 2.0], &[1, 2]).unwrap();
+        let pass = Pass {
+            training: true,
+            logits: true,
+        };
+        assert_eq!(layer.forward(&x, pass).unwrap().to_vec(), vec![1.0, 2.0]);
+        let back = ActivationLayer::from_config(&layer.config()).unwrap();
+        assert_eq!(back.activation(), Activation::Softmax);
+        assert_eq!(back.config(), layer.config());
+    }
+}

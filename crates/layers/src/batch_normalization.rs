@@ -1,0 +1,1269 @@
+//! [`BatchNormalization`] (Ioffe and Szegedy 2015) with Keras 3's semantics
+//! (`keras/src/layers/normalization/batch_normalization.py`).
+//!
+//! For an input `[rows, .., C]` the statistics run over every axis but the
+//! last (`N = rows · ..` values per feature `c`):
+//!
+//! ```text
+//! training (fit, layer trainable):   μ_c = Σ x / N,  σ²_c = Σ (x - μ_c)² / N   (biased)
+//!     moving_mean     ← moving_mean · momentum + μ_c · (1 - momentum)
+//!     moving_variance ← moving_variance · momentum + σ²_c · (1 - momentum)
+//! otherwise (evaluate, predict, or a frozen layer):   μ_c = moving_mean, σ²_c = moving_variance
+//! y = x · a_c + (β_c - μ_c · a_c),   a_c = γ_c / sqrt(σ²_c + ε)
+//! ```
+//!
+//! Keras 3 computes the batch moments with `ops.moments` (TensorFlow:
+//! `tf.nn.moments`, the biased variance, mean of squared differences) and
+//! feeds that same biased variance into the moving variance (no Bessel
+//! correction, unlike Keras 2's fused kernel or PyTorch); the output is
+//! `tf.nn.batch_normalization`'s `x · a + (β - μ · a)`. hebb does the same.
+//! `γ` is 1 without `scale`, `β` is 0 without `center`.
+//!
+//! Backward of the training pass (through the batch statistics), with
+//! `x̂ = (x - μ) / sqrt(σ² + ε)` and `dy` the output's gradient:
+//! `dγ = Σ dy · x̂`, `dβ = Σ dy`,
+//! `dx = γ / sqrt(σ² + ε) · (dy - dβ / N - x̂ · dγ / N)`;
+//! of the inference pass (an affine map): `dx = dy · a`, same `dγ`, `dβ`.
+//!
+//! The sums run in `f64` over blocks of [`ROWS_PER_BLOCK`] rows (of `C`
+//! values each) and the block sums are added in block order, so the result
+//! is the same bits for any number of threads.
+
+use hebb_autograd::{GradientTape, Var, Variable};
+use hebb_tensor::{Device, Tensor};
+use rand::RngCore;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::keras_config::{self, config_error, keras_shape};
+use crate::layer::{Layer, Pass, reuse};
+use crate::{Error, Initializer, Regularizer, Result};
+
+const CLASS: &str = "BatchNormalization";
+
+/// Rows (each of `C` features) per block of the statistics' sums; fixed,
+/// so the order of the additions does not depend on the thread count.
+pub const ROWS_PER_BLOCK: usize = 256;
+
+/// Normalises the last axis with batch statistics in training and moving
+/// statistics otherwise (Keras `keras.layers.BatchNormalization`: `axis=-1`,
+/// `momentum=0.99`, `epsilon=1e-3`, `center=True`, `scale=True`); see the
+/// module docs for the formulas. Shapes: `[rows, .., C] -> [rows, .., C]`,
+/// any per-sample rank `>= 1`.
+///
+/// Weights, in Keras' order: `gamma` (with `scale`), `beta` (with
+/// `center`), both trainable, then `moving_mean` and `moving_variance`,
+/// non-trainable (`non_trainable_weight_count() == 2`), each `[C]`. A frozen
+/// layer (`trainable(false)`) runs in inference mode even in `fit`, as in
+/// Keras 2.1+.
+///
+/// On the tape ([`Layer::call`], which takes `&self`), `training = true`
+/// normalises with the batch statistics but does not update the moving
+/// statistics (they are not on the tape); the step's
+/// [`forward`](Layer::forward) does.
+///
+/// ```
+/// use hebb_layers::{BatchNormalization, Layer, Pass};
+/// use hebb_tensor::{Tensor, random::chacha};
+///
+/// let mut bn = BatchNormalization::new();
+/// bn.set_name("bn");
+/// bn.build(&[2], &mut chacha(0))?;
+/// let x = Tensor::from_vec(vec![1.0, 10.0, 3.0, 30.0], &[2, 2])?;
+/// let y = bn.forward(&x, Pass::TRAIN)?.to_vec();
+/// // Each column has mean 0 and variance 1 / (1 + ε / σ²).
+/// assert!((y[0] + 1.0).abs() < 1e-3 && (y[2] - 1.0).abs() < 1e-3);
+/// // The moving mean moved 1% of the way to the batch mean [2, 20].
+/// let moving_mean = bn.weights()[2].value().to_vec();
+/// assert!((moving_mean[0] - 0.02).abs() < 1e-7 && (moving_mean[1] - 0.2).abs() < 1e-7);
+/// # Ok::<(), hebb_layers::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BatchNormalization {
+    name: String,
+    trainable: bool,
+    input_shape: Option<Vec<usize>>,
+    axis: i64,
+    momentum: f64,
+    epsilon: f64,
+    center: bool,
+    scale: bool,
+    synchronized: bool,
+    beta_initializer: Initializer,
+    gamma_initializer: Initializer,
+    moving_mean_initializer: Initializer,
+    moving_variance_initializer: Initializer,
+    beta_regularizer: Option<Regularizer>,
+    gamma_regularizer: Option<Regularizer>,
+    built: Option<Vec<usize>>,
+    /// `[gamma?, beta?, moving_mean, moving_variance]`.
+    weights: Vec<Variable>,
+    grads: Vec<Tensor>,
+    out: Tensor,
+    /// The statistics the last forward pass used, per feature.
+    mean: Vec<f64>,
+    inv_std: Vec<f64>,
+    /// `a_c` and `β_c - μ_c a_c` of the last forward pass.
+    coef_a: Vec<f32>,
+    coef_b: Vec<f32>,
+    /// Per-block partial sums (two arrays of `C` per block).
+    partial: Vec<f64>,
+    /// Per-feature sums of the last statistics pass.
+    sum0: Vec<f64>,
+    sum1: Vec<f64>,
+    /// Whether the last forward pass used the batch statistics.
+    used_batch_stats: bool,
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchNormalization {
+    /// A layer with Keras' defaults.
+    pub fn new() -> Self {
+        Self {
+            name: String::new(),
+            trainable: true,
+            input_shape: None,
+            axis: -1,
+            momentum: 0.99,
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            synchronized: false,
+            beta_initializer: Initializer::Zeros,
+            gamma_initializer: Initializer::Ones,
+            moving_mean_initializer: Initializer::Zeros,
+            moving_variance_initializer: Initializer::Ones,
+            beta_regularizer: None,
+            gamma_regularizer: None,
+            built: None,
+            weights: Vec::new(),
+            grads: Vec::new(),
+            out: Tensor::zeros(&[0]),
+            mean: Vec::new(),
+            inv_std: Vec::new(),
+            coef_a: Vec::new(),
+            coef_b: Vec::new(),
+            partial: Vec::new(),
+            sum0: Vec::new(),
+            sum1: Vec::new(),
+            used_batch_stats: false,
+        }
+    }
+
+    /// The normalised axis (Keras `axis=`); only the last axis (`-1`, or
+    /// its positive index in the batched input) is supported, others are
+    /// refused when the layer is added or built.
+    pub fn axis(mut self, axis: i64) -> Self {
+        self.axis = axis;
+        self
+    }
+
+    /// Keras `momentum=` (default 0.99): the weight of the old moving value.
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Keras `epsilon=` (default 1e-3), added to the variance.
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    /// Keras `center=` (default true): add the trainable offset `beta`.
+    pub fn center(mut self, center: bool) -> Self {
+        self.center = center;
+        self
+    }
+
+    /// Keras `scale=` (default true): multiply by the trainable `gamma`.
+    pub fn scale(mut self, scale: bool) -> Self {
+        self.scale = scale;
+        self
+    }
+
+    /// Keras `beta_initializer=` (default zeros).
+    pub fn beta_initializer(mut self, init: Initializer) -> Self {
+        self.beta_initializer = init;
+        self
+    }
+
+    /// Keras `gamma_initializer=` (default ones).
+    pub fn gamma_initializer(mut self, init: Initializer) -> Self {
+        self.gamma_initializer = init;
+        self
+    }
+
+    /// Keras `moving_mean_initializer=` (default zeros).
+    pub fn moving_mean_initializer(mut self, init: Initializer) -> Self {
+        self.moving_mean_initializer = init;
+        self
+    }
+
+    /// Keras `moving_variance_initializer=` (default ones).
+    pub fn moving_variance_initializer(mut self, init: Initializer) -> Self {
+        self.moving_variance_initializer = init;
+        self
+    }
+
+    /// Keras `beta_regularizer=`.
+    pub fn beta_regularizer(mut self, r: Regularizer) -> Self {
+        self.beta_regularizer = Some(r);
+        self
+    }
+
+    /// Keras `gamma_regularizer=`.
+    pub fn gamma_regularizer(mut self, r: Regularizer) -> Self {
+        self.gamma_regularizer = Some(r);
+        self
+    }
+
+    /// Names the layer (Keras `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Declares the per-sample input shape (Keras `input_shape=`).
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Keras `trainable=`: a frozen layer keeps its weights and runs in
+    /// inference mode.
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
+    }
+
+    fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            "batch_normalization"
+        } else {
+            &self.name
+        }
+    }
+
+    fn invalid(&self, detail: String) -> Error {
+        Error::InvalidArgument {
+            what: "BatchNormalization",
+            detail: format!("layer {}: {detail}", self.display_name()),
+        }
+    }
+
+    /// Checks momentum, epsilon and the regularisers.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the layer for a non-finite
+    /// momentum, a negative or non-finite epsilon, or a bad regulariser.
+    pub fn validate(&self) -> Result<()> {
+        if !self.momentum.is_finite() {
+            return Err(self.invalid(format!("momentum must be finite, got {}", self.momentum)));
+        }
+        if !(self.epsilon.is_finite() && self.epsilon >= 0.0) {
+            return Err(self.invalid(format!(
+                "epsilon must be finite and >= 0, got {}",
+                self.epsilon
+            )));
+        }
+        for r in [self.beta_regularizer, self.gamma_regularizer]
+            .into_iter()
+            .flatten()
+        {
+            r.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The layer from its Keras configuration (every key of Keras 3's
+    /// `get_config`; Keras 2's `axis: [3]` too).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for unreadable values, constraints (hebb has none),
+    /// an unknown initialiser, or a dtype other than float32.
+    pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
+        let map = keras_config::object(CLASS, config)?;
+        let base = keras_config::base(CLASS, map)?;
+        for key in ["beta_constraint", "gamma_constraint"] {
+            keras_config::refuse_non_null(CLASS, map, key)?;
+        }
+        let axis = match map.get("axis") {
+            None | Some(Value::Null) => -1,
+            Some(Value::Array(a)) if a.len() == 1 && a[0].is_i64() => a[0].as_i64().unwrap_or(-1),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| config_error(CLASS, format!("axis must be one integer, got {v}")))?,
+        };
+        let f = |key, default| keras_config::f64_key(CLASS, map, key, default);
+        let b = |key, default| keras_config::bool_key(CLASS, map, key, default);
+        let init = |key, default| keras_config::initializer_key(CLASS, map, key, default);
+        let reg = |key: &str| {
+            Regularizer::from_keras(map.get(key).unwrap_or(&Value::Null))
+                .map_err(|e| config_error(CLASS, format!("{key}: {e}")))
+        };
+        let mut layer = BatchNormalization::new()
+            .axis(axis)
+            .momentum(f("momentum", 0.99)?)
+            .epsilon(f("epsilon", 1e-3)?)
+            .center(b("center", true)?)
+            .scale(b("scale", true)?)
+            .beta_initializer(init("beta_initializer", Initializer::Zeros)?)
+            .gamma_initializer(init("gamma_initializer", Initializer::Ones)?)
+            .moving_mean_initializer(init("moving_mean_initializer", Initializer::Zeros)?)
+            .moving_variance_initializer(init("moving_variance_initializer", Initializer::Ones)?)
+            .trainable(base.trainable);
+        layer.beta_regularizer = reg("beta_regularizer")?;
+        layer.gamma_regularizer = reg("gamma_regularizer")?;
+        // One device: synchronised statistics are the local ones.
+        layer.synchronized = b("synchronized", false)?;
+        if let Some(name) = base.name {
+            layer.name = name;
+        }
+        layer.input_shape = base.input_shape;
+        layer
+            .validate()
+            .map_err(|e| config_error(CLASS, e.to_string()))?;
+        Ok(Box::new(layer))
+    }
+
+    fn gamma_index(&self) -> Option<usize> {
+        self.scale.then_some(0)
+    }
+
+    fn beta_index(&self) -> Option<usize> {
+        self.center.then_some(usize::from(self.scale))
+    }
+
+    fn moving_index(&self) -> usize {
+        usize::from(self.scale) + usize::from(self.center)
+    }
+
+    /// The number of features `C` of the built layer.
+    fn channels(&self) -> Result<usize> {
+        self.built
+            .as_ref()
+            .and_then(|s| s.last().copied())
+            .ok_or_else(|| Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: "the layer is not built; add it to a model or call build first".into(),
+            })
+    }
+
+    /// Checks a batched input against the built shape; returns `(N, C)`.
+    fn rows_and_channels(&self, shape: &[usize]) -> Result<(usize, usize)> {
+        let c = self.channels()?;
+        let built = self.built.as_deref().unwrap_or(&[]);
+        if shape.get(1..) != Some(built) {
+            return Err(Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: format!(
+                    "built for inputs {}, got a batch of shape {shape:?}",
+                    keras_shape(built)
+                ),
+            });
+        }
+        Ok((shape.iter().product::<usize>() / c, c))
+    }
+
+    fn batch_mode(&self, training: bool) -> bool {
+        training && self.trainable
+    }
+
+    fn weight(&self, index: Option<usize>, c: usize, default: f32) -> f32 {
+        index.map_or(default, |i| self.weights[i].value().as_slice()[c])
+    }
+}
+
+/// Two per-feature sums over the rows of `x` (`[n, c]` row-major) in blocks
+/// of [`ROWS_PER_BLOCK`] rows, added in block order: `Σ f(x, j).0` and
+/// `Σ f(x, j).1` for feature `j`, into `s0` and `s1`. `partial` is scratch.
+fn blocked_sums(
+    x: &[f32],
+    g: Option<&[f32]>,
+    c: usize,
+    partial: &mut Vec<f64>,
+    s0: &mut [f64],
+    s1: &mut [f64],
+    f: impl Fn(f32, f32, usize) -> (f64, f64) + Sync,
+) {
+    let block = ROWS_PER_BLOCK * c;
+    let blocks = x.len().div_ceil(block);
+    partial.clear();
+    partial.resize(blocks * 2 * c, 0.0);
+    partial
+        .par_chunks_mut(2 * c)
+        .enumerate()
+        .for_each(|(b, acc)| {
+            let start = b * block;
+            let end = (start + block).min(x.len());
+            let (a0, a1) = acc.split_at_mut(c);
+            for (k, row) in x[start..end].chunks_exact(c).enumerate() {
+                let offset = start + k * c;
+                for (j, &v) in row.iter().enumerate() {
+                    let gv = g.map_or(0.0, |g| g[offset + j]);
+                    let (p, q) = f(v, gv, j);
+                    a0[j] += p;
+                    a1[j] += q;
+                }
+            }
+        });
+    s0.fill(0.0);
+    s1.fill(0.0);
+    for acc in partial.chunks_exact(2 * c) {
+        for j in 0..c {
+            s0[j] += acc[j];
+            s1[j] += acc[c + j];
+        }
+    }
+}
+
+impl Layer for BatchNormalization {
+    fn class_name(&self) -> &str {
+        CLASS
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Names the layer and its weights (`{name}/gamma`, ...); built weights
+    /// are re-created under the new names with the same values (new
+    /// [`Variable`] identities).
+    fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+        let names = self.weight_names();
+        for (w, n) in self.weights.iter_mut().zip(names) {
+            *w = Variable::new(n, w.value().clone());
+        }
+    }
+
+    fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.trainable = trainable;
+    }
+
+    fn config(&self) -> Value {
+        let mut map = keras_config::base_config(&self.name, self.trainable);
+        let reg = |r: Option<Regularizer>| r.map_or(Value::Null, |r| r.to_keras());
+        for (key, value) in [
+            ("axis", json!(self.axis)),
+            ("momentum", json!(self.momentum)),
+            ("epsilon", json!(self.epsilon)),
+            ("center", json!(self.center)),
+            ("scale", json!(self.scale)),
+            (
+                "beta_initializer",
+                keras_config::initializer_to_keras(self.beta_initializer),
+            ),
+            (
+                "gamma_initializer",
+                keras_config::initializer_to_keras(self.gamma_initializer),
+            ),
+            (
+                "moving_mean_initializer",
+                keras_config::initializer_to_keras(self.moving_mean_initializer),
+            ),
+            (
+                "moving_variance_initializer",
+                keras_config::initializer_to_keras(self.moving_variance_initializer),
+            ),
+            ("beta_regularizer", reg(self.beta_regularizer)),
+            ("gamma_regularizer", reg(self.gamma_regularizer)),
+            ("beta_constraint", Value::Null),
+            ("gamma_constraint", Value::Null),
+            ("synchronized", json!(self.synchronized)),
+        ] {
+            map.insert(key.into(), value);
+        }
+        Value::Object(map)
+    }
+
+    fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        self.validate()?;
+        let Some(&c) = input_shape.last() else {
+            return Err(Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: "BatchNormalization needs inputs of rank >= 1 per sample ([rows, .., \
+                         features]), got (None,)"
+                    .into(),
+            });
+        };
+        if self.axis != -1 && self.axis != input_shape.len() as i64 {
+            return Err(self.invalid(format!(
+                "axis {} of input {} is not the last axis; hebb normalises the last \
+                 (channels_last) axis only",
+                self.axis,
+                keras_shape(input_shape)
+            )));
+        }
+        if c == 0 {
+            return Err(Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: format!("input {} has no features", keras_shape(input_shape)),
+            });
+        }
+        Ok(input_shape.to_vec())
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<()> {
+        self.compute_output_shape(input_shape)?;
+        let c = input_shape[input_shape.len() - 1];
+        let mut inits = Vec::new();
+        if self.scale {
+            inits.push(self.gamma_initializer);
+        }
+        if self.center {
+            inits.push(self.beta_initializer);
+        }
+        inits.push(self.moving_mean_initializer);
+        inits.push(self.moving_variance_initializer);
+        self.built = Some(input_shape.to_vec());
+        let names = self.weight_names();
+        let mut rng = rng;
+        self.weights = inits
+            .iter()
+            .zip(names)
+            .map(|(init, name)| Ok(Variable::new(name, init.generate(&[c], &mut rng)?)))
+            .collect::<Result<_>>()?;
+        self.grads = vec![Tensor::zeros(&[c]); self.moving_index()];
+        self.mean = vec![0.0; c];
+        self.inv_std = vec![0.0; c];
+        self.coef_a = vec![0.0; c];
+        self.coef_b = vec![0.0; c];
+        self.sum0 = vec![0.0; c];
+        self.sum1 = vec![0.0; c];
+        Ok(())
+    }
+
+    fn weights(&self) -> Vec<&Variable> {
+        self.weights.iter().collect()
+    }
+
+    fn weights_mut(&mut self) -> Vec<&mut Variable> {
+        self.weights.iter_mut().collect()
+    }
+
+    fn non_trainable_weight_count(&self) -> usize {
+        if self.weights.is_empty() { 0 } else { 2 }
+    }
+
+    fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        let (n, c) = self.rows_and_channels(x.shape())?;
+        let batch = self.batch_mode(pass.training) && n > 0;
+        self.used_batch_stats = batch;
+        let xs = x.as_slice();
+        let m = self.moving_index();
+        if batch {
+            let inv_n = 1.0 / n as f64;
+            blocked_sums(
+                xs,
+                None,
+                c,
+                &mut self.partial,
+                &mut self.sum0,
+                &mut self.sum1,
+                |v, _, _| (f64::from(v), 0.0),
+            );
+            for (mu, s) in self.mean.iter_mut().zip(&self.sum0) {
+                *mu = s * inv_n;
+            }
+            let mean = &self.mean;
+            blocked_sums(
+                xs,
+                None,
+                c,
+                &mut self.partial,
+                &mut self.sum0,
+                &mut self.sum1,
+                |v, _, j| {
+                    let d = f64::from(v) - mean[j];
+                    (d * d, 0.0)
+                },
+            );
+            // Keras: moving = moving · momentum + batch · (1 - momentum), in float32.
+            let (keep, take) = (self.momentum as f32, (1.0 - self.momentum) as f32);
+            let (mm, mv) = self.weights[m..].split_at_mut(1);
+            let mm = mm[0].value_mut().as_mut_slice();
+            let mv = mv[0].value_mut().as_mut_slice();
+            for j in 0..c {
+                let var = self.sum0[j] * inv_n;
+                self.inv_std[j] = 1.0 / (var + self.epsilon).sqrt();
+                mm[j] = mm[j] * keep + self.mean[j] as f32 * take;
+                mv[j] = mv[j] * keep + var as f32 * take;
+            }
+        } else {
+            let mm = self.weights[m].value().as_slice();
+            let mv = self.weights[m + 1].value().as_slice();
+            for j in 0..c {
+                self.mean[j] = f64::from(mm[j]);
+                self.inv_std[j] = 1.0 / (f64::from(mv[j]) + self.epsilon).sqrt();
+            }
+        }
+        for j in 0..c {
+            let a = self.inv_std[j] as f32 * self.weight(self.gamma_index(), j, 1.0);
+            self.coef_a[j] = a;
+            self.coef_b[j] = self.weight(self.beta_index(), j, 0.0) - self.mean[j] as f32 * a;
+        }
+        let (a, b) = (&self.coef_a, &self.coef_b);
+        reuse(&mut self.out, x.shape())
+            .par_chunks_mut(ROWS_PER_BLOCK * c)
+            .zip(xs.par_chunks(ROWS_PER_BLOCK * c))
+            .for_each(|(y, x)| {
+                for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                    for j in 0..c {
+                        y[j] = x[j] * a[j] + b[j];
+                    }
+                }
+            });
+        Ok(&self.out)
+    }
+
+    fn backward(
+        &mut self,
+        x: &Tensor,
+        grad_out: &mut Tensor,
+        grad_in: Option<&mut Tensor>,
+        _pass: Pass,
+    ) -> Result<()> {
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
+        let (n, c) = self.rows_and_channels(x.shape())?;
+        if grad_out.shape() != x.shape() {
+            return Err(Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: format!(
+                    "backward: gradient {:?} does not match the input {:?}",
+                    grad_out.shape(),
+                    x.shape()
+                ),
+            });
+        }
+        let batch = self.used_batch_stats;
+        let (xs, gs) = (x.as_slice(), grad_out.as_slice());
+        if self.trainable || batch {
+            // sum0 = Σ dy, sum1 = Σ dy · x̂ per feature.
+            let (mean, inv_std) = (&self.mean, &self.inv_std);
+            blocked_sums(
+                xs,
+                Some(gs),
+                c,
+                &mut self.partial,
+                &mut self.sum0,
+                &mut self.sum1,
+                |v, g, j| {
+                    let g = f64::from(g);
+                    (g, g * (f64::from(v) - mean[j]) * inv_std[j])
+                },
+            );
+        }
+        if self.trainable {
+            for (index, sums, reg) in [
+                (self.gamma_index(), &self.sum1, self.gamma_regularizer),
+                (self.beta_index(), &self.sum0, self.beta_regularizer),
+            ] {
+                let Some(i) = index else { continue };
+                let grad = reuse(&mut self.grads[i], &[c]);
+                for (g, s) in grad.iter_mut().zip(sums) {
+                    *g = *s as f32;
+                }
+                if let Some(r) = reg {
+                    r.add_gradient(self.weights[i].value().as_slice(), grad);
+                }
+            }
+        }
+        let Some(grad_in) = grad_in else {
+            return Ok(());
+        };
+        let dst = reuse(grad_in, x.shape());
+        let block = ROWS_PER_BLOCK * c;
+        if batch {
+            let inv_n = 1.0 / n as f64;
+            let gamma = self
+                .gamma_index()
+                .map(|i| self.weights[i].value().as_slice());
+            let (mean, inv_std, sdy, sdyx) = (&self.mean, &self.inv_std, &self.sum0, &self.sum1);
+            dst.par_chunks_mut(block)
+                .zip(xs.par_chunks(block).zip(gs.par_chunks(block)))
+                .for_each(|(d, (x, g))| {
+                    for ((d, x), g) in d
+                        .chunks_exact_mut(c)
+                        .zip(x.chunks_exact(c))
+                        .zip(g.chunks_exact(c))
+                    {
+                        for j in 0..c {
+                            let k = gamma.map_or(1.0, |gm| f64::from(gm[j])) * inv_std[j];
+                            let xhat = (f64::from(x[j]) - mean[j]) * inv_std[j];
+                            let v = f64::from(g[j]) - sdy[j] * inv_n - xhat * sdyx[j] * inv_n;
+                            d[j] = (k * v) as f32;
+                        }
+                    }
+                });
+        } else {
+            let a = &self.coef_a;
+            dst.par_chunks_mut(block)
+                .zip(gs.par_chunks(block))
+                .for_each(|(d, g)| {
+                    for (d, g) in d.chunks_exact_mut(c).zip(g.chunks_exact(c)) {
+                        for j in 0..c {
+                            d[j] = g[j] * a[j];
+                        }
+                    }
+                });
+        }
+        Ok(())
+    }
+
+    fn gradients(&self) -> &[Tensor] {
+        &self.grads
+    }
+
+    fn regularization_loss(&self) -> Result<f32> {
+        let mut total = 0.0;
+        for (index, reg) in [
+            (self.gamma_index(), self.gamma_regularizer),
+            (self.beta_index(), self.beta_regularizer),
+        ] {
+            if let (Some(i), Some(r)) = (index, reg)
+                && let Some(w) = self.weights.get(i)
+            {
+                total += r.penalty(w.value());
+            }
+        }
+        Ok(total)
+    }
+
+    fn call<'t>(&self, tape: &'t GradientTape, x: Var<'t>, training: bool) -> Result<Var<'t>> {
+        let shape = x.shape();
+        let (n, c) = self.rows_and_channels(&shape)?;
+        let device = x.value().device();
+        let x2 = x.reshape(&[n, c])?;
+        let eps = self.epsilon as f32;
+        let y = if self.batch_mode(training) && n > 0 {
+            let mean = x2.mean(0, true)?;
+            let centered = x2.sub(mean)?;
+            let var = centered.square().mean(0, true)?;
+            centered.div(var.add_scalar(eps).sqrt())?
+        } else {
+            let m = self.moving_index();
+            let mm = self.weights[m]
+                .value()
+                .reshape(&[1, c])?
+                .to_device(device)?;
+            let std: Vec<f32> = self.weights[m + 1]
+                .value()
+                .as_slice()
+                .iter()
+                .map(|&v| (f64::from(v) + self.epsilon).sqrt() as f32)
+                .collect();
+            let std = Tensor::from_vec(std, &[1, c])?.to_device(device)?;
+            x2.sub(tape.constant(mm))?.div(tape.constant(std))?
+        };
+        let y = match self.gamma_index() {
+            Some(i) => y.mul(tape.watch(&self.weights[i]))?,
+            None => y,
+        };
+        let y = match self.beta_index() {
+            Some(i) => y.add(tape.watch(&self.weights[i]))?,
+            None => y,
+        };
+        Ok(y.reshape(&shape)?)
+    }
+
+    fn supports(&self, device: Device) -> bool {
+        device == Device::Cpu
+    }
+}
+
+impl BatchNormalization {
+    fn weight_names(&self) -> Vec<String> {
+        let name = self.display_name();
+        let mut names = Vec::new();
+        if self.scale {
+            names.push(format!("{name}/gamma"));
+        }
+        if self.center {
+            names.push(format!("{name}/beta"));
+        }
+        names.push(format!("{name}/moving_mean"));
+        names.push(format!("{name}/moving_variance"));
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hebb_autograd::gradcheck::GradCheck;
+    use hebb_tensor::random::chacha;
+    use proptest::prelude::*;
+    use rand::Rng;
+
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        let mut rng = chacha(seed);
+        let n: usize = shape.iter().product();
+        Tensor::from_vec(
+            (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect(),
+            shape,
+        )
+        .unwrap()
+    }
+
+    /// A built layer whose gamma, beta and moving statistics are not the
+    /// initial ones (so that a swapped weight shows).
+    fn layer(per_sample: &[usize], scale: bool, center: bool) -> BatchNormalization {
+        let mut bn = BatchNormalization::new().scale(scale).center(center);
+        bn.set_name("bn");
+        bn.build(per_sample, &mut chacha(0)).unwrap();
+        let c = *per_sample.last().unwrap();
+        for (k, w) in bn.weights_mut().into_iter().enumerate() {
+            let v: Vec<f32> = (0..c).map(|j| 0.5 + 0.25 * (j + k) as f32).collect();
+            w.assign(Tensor::from_vec(v, &[c]).unwrap()).unwrap();
+        }
+        bn
+    }
+
+    /// Plain per-feature reference in f64: (y, batch mean, biased variance).
+    fn reference(
+        x: &Tensor,
+        gamma: &[f32],
+        beta: &[f32],
+        stats: Option<(&[f32], &[f32])>,
+        eps: f64,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let c = gamma.len();
+        let xs = x.as_slice();
+        let n = xs.len() / c;
+        let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
+        for j in 0..c {
+            let col: Vec<f64> = (0..n).map(|i| f64::from(xs[i * c + j])).collect();
+            (mean[j], var[j]) = match stats {
+                None => {
+                    let m = col.iter().sum::<f64>() / n as f64;
+                    (
+                        m,
+                        col.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64,
+                    )
+                }
+                Some((mm, mv)) => (f64::from(mm[j]), f64::from(mv[j])),
+            };
+        }
+        let y = xs
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let j = i % c;
+                (f64::from(v) - mean[j]) / (var[j] + eps).sqrt() * f64::from(gamma[j])
+                    + f64::from(beta[j])
+            })
+            .collect();
+        (y, mean, var)
+    }
+
+    fn values(bn: &BatchNormalization, i: usize) -> Vec<f32> {
+        bn.weights()[i].value().to_vec()
+    }
+
+    fn close(a: &[f32], b: &[f64], tol: f64, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (f64::from(a) - b).abs() <= tol * (1.0 + b.abs()),
+                "{what}[{i}]: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn training_pass_matches_the_plain_reference_and_updates_moving_stats() {
+        let mut bn = layer(&[3, 5], true, true);
+        let x = random(&[4, 3, 5], 1);
+        let (gamma, beta, mm0, mv0) = (
+            values(&bn, 0),
+            values(&bn, 1),
+            values(&bn, 2),
+            values(&bn, 3),
+        );
+        let y = bn.forward(&x, Pass::TRAIN).unwrap().to_vec();
+        let (expect, mean, var) = reference(&x, &gamma, &beta, None, 1e-3);
+        close(&y, &expect, 1e-5, "y");
+        let mm: Vec<f64> = (0..5)
+            .map(|j| f64::from(mm0[j]) * 0.99 + mean[j] * 0.01)
+            .collect();
+        let mv: Vec<f64> = (0..5)
+            .map(|j| f64::from(mv0[j]) * 0.99 + var[j] * 0.01)
+            .collect();
+        close(&values(&bn, 2), &mm, 1e-6, "moving_mean");
+        close(&values(&bn, 3), &mv, 1e-6, "moving_variance");
+        // Inference uses the (updated) moving statistics and changes nothing.
+        let (mm, mv) = (values(&bn, 2), values(&bn, 3));
+        let y = bn.forward(&x, Pass::INFER).unwrap().to_vec();
+        let (expect, _, _) = reference(&x, &gamma, &beta, Some((&mm, &mv)), 1e-3);
+        close(&y, &expect, 1e-5, "inference y");
+        assert_eq!((values(&bn, 2), values(&bn, 3)), (mm, mv));
+    }
+
+    #[test]
+    fn frozen_layer_runs_in_inference_mode_even_in_training() {
+        let mut bn = layer(&[4], true, true);
+        bn.set_trainable(false);
+        let x = random(&[6, 4], 2);
+        let before: Vec<Vec<f32>> = (0..4).map(|i| values(&bn, i)).collect();
+        let y = bn.forward(&x, Pass::TRAIN).unwrap().to_vec();
+        let (expect, _, _) = reference(
+            &x,
+            &before[0],
+            &before[1],
+            Some((&before[2], &before[3])),
+            1e-3,
+        );
+        close(&y, &expect, 1e-5, "frozen y");
+        let after: Vec<Vec<f32>> = (0..4).map(|i| values(&bn, i)).collect();
+        assert_eq!(before, after);
+        let mut g = random(&[6, 4], 3);
+        let mut gi = Tensor::zeros(&[0]);
+        bn.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+        assert!(bn.gradients().iter().all(|g| g.to_vec() == vec![0.0; 4]));
+        // The input gradient of the affine map: dy · γ / sqrt(mv + ε).
+        let dx: Vec<f64> = g
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| {
+                let j = i % 4;
+                f64::from(d) * f64::from(before[0][j]) / (f64::from(before[3][j]) + 1e-3).sqrt()
+            })
+            .collect();
+        close(gi.as_slice(), &dx, 1e-6, "frozen dx");
+    }
+
+    /// The step's forward/backward against the tape `call` and its
+    /// gradients, for `loss = Σ w · y`.
+    fn step_matches_tape(
+        mut bn: BatchNormalization,
+        x: &Tensor,
+        w: &Tensor,
+        training: bool,
+    ) -> std::result::Result<(), String> {
+        let pass = Pass {
+            training,
+            logits: false,
+        };
+        // The tape first: the step's forward updates the moving statistics.
+        let tape = GradientTape::new();
+        let xv = tape.watch_tensor(x.clone());
+        let yv = bn.call(&tape, xv, training).map_err(|e| e.to_string())?;
+        let loss = yv.mul(tape.constant(w.clone())).unwrap().sum_all();
+        let gx = tape.gradient(loss, &[xv]).unwrap().remove(0);
+        let weights = bn.weights();
+        let gw = tape.gradient_of(loss, &weights).unwrap();
+        let y_tape = yv.value();
+        drop(weights);
+        drop(tape);
+
+        let y = bn.forward(x, pass).map_err(|e| e.to_string())?.clone();
+        let mut g = w.clone();
+        let mut gi = Tensor::zeros(&[0]);
+        bn.backward(x, &mut g, Some(&mut gi), pass)
+            .map_err(|e| e.to_string())?;
+        let cmp = |a: &Tensor, b: &Tensor, what: &str| -> std::result::Result<(), String> {
+            let scale = b.as_slice().iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (i, (p, q)) in a.as_slice().iter().zip(b.as_slice()).enumerate() {
+                if (p - q).abs() > 2e-4 * scale {
+                    return Err(format!("{what}[{i}]: step {p} vs tape {q}"));
+                }
+            }
+            Ok(())
+        };
+        cmp(&y, &y_tape, "y")?;
+        cmp(&gi, &gx, "dx")?;
+        for (k, grad) in bn.gradients().iter().enumerate() {
+            cmp(grad, &gw[k], "weight gradient")?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn backward_matches_the_tape_in_both_modes_and_all_weight_sets() {
+        let x = random(&[5, 2, 3], 4);
+        let w = random(&[5, 2, 3], 5);
+        for (scale, center) in [(true, true), (false, true), (true, false), (false, false)] {
+            for training in [true, false] {
+                step_matches_tape(layer(&[2, 3], scale, center), &x, &w, training).unwrap_or_else(
+                    |e| panic!("scale {scale} center {center} training {training}: {e}"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_bits_for_any_thread_count() {
+        let x = random(&[3 * ROWS_PER_BLOCK + 7, 6], 6);
+        let w = random(&[3 * ROWS_PER_BLOCK + 7, 6], 7);
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut bn = layer(&[6], true, true);
+                    let y = bn.forward(&x, Pass::TRAIN).unwrap().clone();
+                    let (mut g, mut gi) = (w.clone(), Tensor::zeros(&[0]));
+                    bn.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+                    let mut all = vec![y, gi];
+                    all.extend(bn.gradients().iter().cloned());
+                    all.extend(bn.weights().iter().map(|w| w.value().clone()));
+                    all
+                })
+        };
+        assert_eq!(run(1), run(4));
+    }
+
+    #[test]
+    fn weights_are_named_and_ordered_as_keras() {
+        let bn = layer(&[7, 7, 3], true, true);
+        let names: Vec<&str> = bn.weights().iter().map(|w| w.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "bn/gamma",
+                "bn/beta",
+                "bn/moving_mean",
+                "bn/moving_variance"
+            ]
+        );
+        assert_eq!(bn.non_trainable_weight_count(), 2);
+        assert_eq!(bn.gradients().len(), 2);
+        let mut bn = layer(&[3], false, true);
+        bn.set_name("bn_2");
+        let names: Vec<&str> = bn.weights().iter().map(|w| w.name()).collect();
+        assert_eq!(
+            names,
+            ["bn_2/beta", "bn_2/moving_mean", "bn_2/moving_variance"]
+        );
+        assert_eq!(
+            values(&bn, 0),
+            vec![0.5, 0.75, 1.0],
+            "values survive a rename"
+        );
+        let mut fresh = BatchNormalization::new();
+        fresh.build(&[2], &mut chacha(0)).unwrap();
+        let init: Vec<Vec<f32>> = (0..4).map(|i| values(&fresh, i)).collect();
+        assert_eq!(
+            init,
+            [vec![1.0; 2], vec![0.0; 2], vec![0.0; 2], vec![1.0; 2]]
+        );
+    }
+
+    #[test]
+    fn regularizers_add_penalty_and_gradient() {
+        let mut bn = layer(&[2], true, true);
+        bn.gamma_regularizer = Some(Regularizer::l2(0.1));
+        bn.beta_regularizer = Some(Regularizer::l1(0.5));
+        // gamma [0.5, 0.75], beta [0.75, 1.0].
+        let expect = 0.1 * (0.25 + 0.5625) + 0.5 * (0.75 + 1.0);
+        assert!((bn.regularization_loss().unwrap() - expect).abs() < 1e-6);
+        let x = random(&[4, 2], 8);
+        bn.forward(&x, Pass::TRAIN).unwrap();
+        let (mut g, mut plain) = (Tensor::zeros(&[4, 2]), layer(&[2], true, true));
+        bn.backward(&x, &mut g, None, Pass::TRAIN).unwrap();
+        plain.forward(&x, Pass::TRAIN).unwrap();
+        plain.backward(&x, &mut g, None, Pass::TRAIN).unwrap();
+        // A zero output gradient leaves only the regulariser's.
+        assert_eq!(bn.gradients()[0].to_vec(), vec![0.1, 0.15]);
+        assert_eq!(bn.gradients()[1].to_vec(), vec![0.5, 0.5]);
+        assert_eq!(plain.gradients()[0].to_vec(), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn config_round_trip_and_keras_configs() {
+        let bn = BatchNormalization::new()
+            .name("batch_normalization_3")
+            .momentum(0.9)
+            .epsilon(1e-5)
+            .center(false)
+            .gamma_initializer(Initializer::Constant { value: 2.0 })
+            .gamma_regularizer(Regularizer::l2(0.01));
+        let c = bn.config();
+        assert_eq!(c["axis"], json!(-1));
+        assert_eq!(c["momentum"], json!(0.9));
+        assert_eq!(c["epsilon"], json!(1e-5));
+        assert_eq!(c["center"], json!(false));
+        assert_eq!(c["dtype"], json!("float32"));
+        assert_eq!(c["gamma_initializer"]["class_name"], json!("Constant"));
+        assert_eq!(
+            c["moving_variance_initializer"]["class_name"],
+            json!("Ones")
+        );
+        assert_eq!(c["gamma_regularizer"]["class_name"], json!("L2"));
+        assert_eq!(c["synchronized"], json!(false));
+        let back = BatchNormalization::from_config(&c).unwrap();
+        assert_eq!(back.config(), c);
+        assert_eq!(back.class_name(), "BatchNormalization");
+        let mut back = back;
+        back.build(&[3], &mut chacha(0)).unwrap();
+        assert_eq!(back.weights()[0].value().to_vec(), vec![2.0; 3]);
+        assert_eq!(back.weights().len(), 3);
+
+        // Keras 3's default config, as `get_config()` writes it.
+        let keras = json!({"name": "batch_normalization", "trainable": true,
+            "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                      "registered_name": null},
+            "axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": true, "scale": true,
+            "beta_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {},
+                                 "registered_name": null},
+            "gamma_initializer": {"module": "keras.initializers", "class_name": "Ones", "config": {},
+                                  "registered_name": null},
+            "moving_mean_initializer": {"module": "keras.initializers", "class_name": "Zeros",
+                                        "config": {}, "registered_name": null},
+            "moving_variance_initializer": {"module": "keras.initializers", "class_name": "Ones",
+                                            "config": {}, "registered_name": null},
+            "beta_regularizer": null, "gamma_regularizer": null, "beta_constraint": null,
+            "gamma_constraint": null, "synchronized": false});
+        let l = BatchNormalization::from_config(&keras).unwrap();
+        let mut expect = BatchNormalization::new()
+            .name("batch_normalization")
+            .config();
+        expect["dtype"] = json!("float32");
+        assert_eq!(l.config(), expect);
+        // Keras 2's axis list naming the last axis of a rank-4 input.
+        let mut k2 = keras.clone();
+        k2["axis"] = json!([3]);
+        let l = BatchNormalization::from_config(&k2).unwrap();
+        assert_eq!(
+            l.compute_output_shape(&[26, 26, 32]).unwrap(),
+            vec![26, 26, 32]
+        );
+        let e = l.compute_output_shape(&[26, 26]).unwrap_err().to_string();
+        assert!(e.contains("axis 3") && e.contains("(None, 26, 26)"), "{e}");
+        for (key, value) in [
+            (
+                "gamma_constraint",
+                json!({"class_name": "NonNeg", "config": {}}),
+            ),
+            ("axis", json!("last")),
+            ("momentum", json!("high")),
+            ("beta_initializer", json!("orthogonal")),
+            ("dtype", json!("float64")),
+        ] {
+            let mut bad = keras.clone();
+            bad[key] = value;
+            let e = BatchNormalization::from_config(&bad).unwrap_err();
+            assert!(matches!(e, Error::Config { .. }), "{key}: {e:?}");
+            assert!(e.to_string().contains(key) || key == "dtype", "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_axes_shapes_and_arguments_are_errors() {
+        let bn = BatchNormalization::new().name("bn_x").axis(1);
+        let e = bn
+            .compute_output_shape(&[28, 28, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bn_x") && e.contains("axis 1") && e.contains("(None, 28, 28, 1)"),
+            "{e}"
+        );
+        assert!(
+            BatchNormalization::new()
+                .axis(3)
+                .compute_output_shape(&[28, 28, 1])
+                .is_ok()
+        );
+        let e = BatchNormalization::new()
+            .compute_output_shape(&[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rank >= 1"), "{e}");
+        assert!(
+            BatchNormalization::new()
+                .compute_output_shape(&[4, 0])
+                .is_err()
+        );
+        assert!(
+            BatchNormalization::new()
+                .momentum(f64::NAN)
+                .compute_output_shape(&[4])
+                .is_err()
+        );
+        assert!(
+            BatchNormalization::new()
+                .epsilon(-1.0)
+                .build(&[4], &mut chacha(0))
+                .is_err()
+        );
+        let mut unbuilt = BatchNormalization::new().name("bn_u");
+        let e = unbuilt
+            .forward(&Tensor::zeros(&[2, 3]), Pass::TRAIN)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bn_u") && e.contains("not built"), "{e}");
+        let mut bn = layer(&[3], true, true);
+        let e = bn
+            .forward(&Tensor::zeros(&[2, 4]), Pass::TRAIN)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(None, 3)") && e.contains("[2, 4]"), "{e}");
+        // An empty batch changes nothing.
+        let before = values(&bn, 2);
+        assert_eq!(
+            bn.forward(&Tensor::zeros(&[0, 3]), Pass::TRAIN)
+                .unwrap()
+                .shape(),
+            &[0, 3]
+        );
+        assert_eq!(values(&bn, 2), before);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The tape form of the training pass (through the batch
+        /// statistics) against central differences.
+        #[test]
+        fn tape_call_gradcheck(
+            rows in 2usize..=5, mid in 1usize..=2, c in 1usize..=3,
+            seed in 0u64..1000, training in any::<bool>(),
+        ) {
+            let bn = layer(&[mid, c], true, true);
+            let x = random(&[rows, mid, c], seed);
+            let check = GradCheck { atol: 2e-3, rtol: 2e-3, ..GradCheck::default() };
+            let mismatch = check
+                .run(&[x], |_, v| {
+                    bn.call(v[0].tape(), v[0], training).map_err(|e| match e {
+                        Error::Autograd(a) => a,
+                        other => panic!("{other}"),
+                    })
+                })
+                .unwrap();
+            prop_assert!(mismatch.is_none(), "{mismatch:?}");
+        }
+
+        /// The step's backward against the tape on random shapes.
+        #[test]
+        fn step_backward_matches_tape(
+            rows in 1usize..=6, mid in 1usize..=3, c in 1usize..=4,
+            seed in 0u64..1000, training in any::<bool>(),
+            scale in any::<bool>(), center in any::<bool>(),
+        ) {
+            let x = random(&[rows, mid, c], seed);
+            let w = random(&[rows, mid, c], seed + 1);
+            let r = step_matches_tape(layer(&[mid, c], scale, center), &x, &w, training);
+            prop_assert!(r.is_ok(), "{r:?}");
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! [`Dropout`]: inverted dropout (Srivastava et al. 2014; Keras `Dropout`).
+//!
+//! In training each element is kept with probability `1 - rate` and scaled
+//! by `1 / (1 - rate)`, or set to 0: `y = x · m / (1 - rate)`, `m ∈ {0, 1}`;
+//! the gradient is `dx = dy · m / (1 - rate)`. Outside training the layer is
+//! the identity. Keras scales the same way (`backend.random.dropout`).
+//!
+//! # The mask: a counter-based hash, reproducible anywhere
+//!
+//! The mask of a training pass depends only on the layer's seed, the
+//! pass's number `step` (0, 1, 2, ...: the layer counts its training
+//! passes) and the element's row-major index `i` in the batch tensor, so it
+//! does not depend on the number of threads or on the device:
+//!
+//! ```text
+//! key   = mix(seed ^ mix(step + γ))            γ = 0x9E3779B97F4A7C15
+//! u_i   = mix(key + (i + 1) · γ) >> 40         (the i-th SplitMix64 output of `key`, top 24 bits)
+//! keep  = u_i >= ceil(rate · 2^24)
+//! mix(z): z = (z ^ z >> 30) · 0xBF58476D1CE4E5B9; z = (z ^ z >> 27) · 0x94D049BB133111EB; z ^ z >> 31
+//! ```
+//!
+//! (all arithmetic wrapping on `u64`), so an element is dropped with
+//! probability `ceil(rate · 2^24) / 2^24`, which is `rate` up to `2^-24`.
+//! [`Dropout::keeps`] computes one bit of it.
+//!
+//! A training [`forward`](crate::Layer::forward) and a training
+//! [`call`](crate::Layer::call) on the tape both use the mask of the current
+//! [`step`](Dropout::step) and then advance it by one; [`backward`](crate::Layer::backward)
+//! uses the mask of its forward pass. So `set_step(s)` before a `forward`
+//! and again before a `call` gives both the same mask (how the tests compare
+//! the step with the tape). The step is the layer's only state: saving it
+//! with [`step`](Dropout::step) and restoring it with
+//! [`set_step`](Dropout::set_step) continues the same sequence of masks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hebb_autograd::{GradientTape, Var};
+use hebb_tensor::{Device, Tensor};
+use rand::RngCore;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::keras_config::{self, config_error, keras_shape};
+use crate::layer::{Layer, Pass, reuse};
+use crate::{Error, Result};
+
+const CLASS: &str = "Dropout";
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Elements per parallel task of the mask (fixed; the result does not
+/// depend on it, only the speed).
+const CHUNK: usize = 1 << 14;
+
+/// SplitMix64's output function (Steele, Lea and Flood 2014).
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The per-pass key of `seed` and `step` (see the module docs).
+fn step_key(seed: u64, step: u64) -> u64 {
+    mix(seed ^ mix(step.wrapping_add(GAMMA)))
+}
+
+/// The 24-bit threshold an element's draw must reach to be kept.
+fn threshold(rate: f64) -> u64 {
+    (rate * f64::from(1u32 << 24)).ceil() as u64
+}
+
+/// Whether element `index` is kept under `key` and `threshold`.
+fn kept(key: u64, index: usize, threshold: u64) -> bool {
+    let bits = mix(key.wrapping_add((index as u64).wrapping_add(1).wrapping_mul(GAMMA)));
+    (bits >> 40) >= threshold
+}
+
+/// Inverted dropout (Keras `keras.layers.Dropout(rate, noise_shape=None,
+/// seed=None)`): in training (`fit`) each element is set to 0 with
+/// probability `rate` and the others are scaled by `1 / (1 - rate)`; in
+/// `evaluate`/`predict` it passes its input through. Shapes:
+/// `[rows, ..] -> [rows, ..]`. See the module docs for the mask.
+///
+/// Without [`seed`](Self::seed), [`build`](Layer::build) draws the seed
+/// from the model's generator, so the model's seed decides the masks.
+///
+/// ```
+/// use hebb_layers::{Dropout, Layer, Pass};
+/// use hebb_tensor::{Tensor, random::chacha};
+///
+/// let mut dropout = Dropout::new(0.5).seed(42);
+/// dropout.build(&[4], &mut chacha(0))?;
+/// let x = Tensor::ones(&[2, 4]);
+/// let y = dropout.forward(&x, Pass::TRAIN)?.to_vec();
+/// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
+/// assert_eq!(dropout.forward(&x, Pass::INFER)?.to_vec(), vec![1.0; 8]);
+/// # Ok::<(), hebb_layers::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Dropout {
+    name: String,
+    rate: f64,
+    seed: Option<u64>,
+    drawn_seed: Option<u64>,
+    step: AtomicU64,
+    last_step: u64,
+    trainable: bool,
+    input_shape: Option<Vec<usize>>,
+    built: Option<Vec<usize>>,
+    out: Tensor,
+}
+
+impl Dropout {
+    /// A dropout layer dropping the fraction `rate` of its inputs in
+    /// training. A rate outside `[0, 1)` is refused by
+    /// [`validate`](Self::validate) and when the layer is added or built.
+    pub fn new(rate: f64) -> Self {
+        Self {
+            name: String::new(),
+            rate,
+            seed: None,
+            drawn_seed: None,
+            step: AtomicU64::new(0),
+            last_step: 0,
+            trainable: true,
+            input_shape: None,
+            built: None,
+            out: Tensor::zeros(&[0]),
+        }
+    }
+
+    /// Fixes the seed of the masks (Keras `seed=`).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Names the layer (Keras `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Declares the per-sample input shape (Keras `input_shape=`).
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Keras `trainable=` (Dropout has no weights; kept for the config).
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
+    }
+
+    /// The drop rate.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// The number of training passes so far, i.e. the step whose mask the
+    /// next training pass uses.
+    pub fn step(&self) -> u64 {
+        self.step.load(Ordering::Relaxed)
+    }
+
+    /// Sets the step the next training pass uses (replaying a mask, or
+    /// resuming a saved training run).
+    pub fn set_step(&mut self, step: u64) {
+        *self.step.get_mut() = step;
+    }
+
+    /// The seed in use: the user's, or the one drawn at build; `None` before
+    /// a seedless layer is built.
+    pub fn effective_seed(&self) -> Option<u64> {
+        self.seed.or(self.drawn_seed)
+    }
+
+    /// Whether element `index` (row-major in the batch tensor) is kept in
+    /// training pass `step` of a layer seeded with `seed` dropping `rate`
+    /// (see the module docs).
+    pub fn keeps(seed: u64, step: u64, index: usize, rate: f64) -> bool {
+        kept(step_key(seed, step), index, threshold(rate))
+    }
+
+    /// Checks the rate.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the layer and the rate unless
+    /// `0 <= rate < 1`.
+    pub fn validate(&self) -> Result<()> {
+        if (0.0..1.0).contains(&self.rate) {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument {
+                what: "Dropout",
+                detail: format!(
+                    "layer {}: rate must be in [0, 1), got {}",
+                    self.display_name(),
+                    self.rate
+                ),
+            })
+        }
+    }
+
+    fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            "dropout"
+        } else {
+            &self.name
+        }
+    }
+
+    /// The layer from its Keras configuration (`rate`, `seed`,
+    /// `noise_shape`: only `null`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a missing or invalid rate or seed, a
+    /// `noise_shape`, or a dtype other than float32.
+    pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
+        let map = keras_config::object(CLASS, config)?;
+        let base = keras_config::base(CLASS, map)?;
+        keras_config::refuse_non_null(CLASS, map, "noise_shape")?;
+        let rate = map
+            .get("rate")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| config_error(CLASS, "rate must be a number".into()))?;
+        let mut layer = Dropout::new(rate).trainable(base.trainable);
+        match map.get("seed") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let seed = v.as_u64().ok_or_else(|| {
+                    config_error(CLASS, format!("seed must be an integer >= 0, got {v}"))
+                })?;
+                layer = layer.seed(seed);
+            }
+        }
+        if let Some(name) = base.name {
+            layer.name = name;
+        }
+        layer.input_shape = base.input_shape;
+        layer
+            .validate()
+            .map_err(|e| config_error(CLASS, e.to_string()))?;
+        Ok(Box::new(layer))
+    }
+
+    fn key(&self, step: u64) -> Result<u64> {
+        let seed = self
+            .effective_seed()
+            .ok_or_else(|| Error::InvalidArgument {
+                what: "Dropout",
+                detail: format!(
+                    "layer {} has no seed: give it one (.seed(n)) or build it in a model first",
+                    self.display_name()
+                ),
+            })?;
+        Ok(step_key(seed, step))
+    }
+
+    fn check_input(&self, shape: &[usize]) -> Result<()> {
+        let per_sample = shape.get(1..).ok_or_else(|| Error::Shape {
+            layer: self.display_name().to_string(),
+            detail: "Dropout needs an input [rows, ..], got a scalar".into(),
+        })?;
+        match &self.built {
+            Some(built) if built != per_sample => Err(Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: format!(
+                    "built for inputs {}, got {}",
+                    keras_shape(built),
+                    keras_shape(per_sample)
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The mask values (`0` or `1 / (1 - rate)`) of `step` for `n` elements.
+    fn mask(&self, step: u64, n: usize) -> Result<Vec<f32>> {
+        let key = self.key(step)?;
+        let (t, scale) = (threshold(self.rate), self.scale());
+        Ok((0..n)
+            .map(|i| if kept(key, i, t) { scale } else { 0.0 })
+            .collect())
+    }
+
+    fn scale(&self) -> f32 {
+        (1.0 / (1.0 - self.rate)) as f32
+    }
+}
+
+/// `dst[i] = src[i] · (kept(i) ? scale : 0)`, in parallel over fixed chunks.
+fn apply_mask(src: &[f32], dst: &mut [f32], key: u64, t: u64, scale: f32) {
+    dst.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .enumerate()
+        .for_each(|(c, (d, s))| {
+            let base = c * CHUNK;
+            for (j, (d, &s)) in d.iter_mut().zip(s).enumerate() {
+                *d = if kept(key, base + j, t) {
+                    s * scale
+                } else {
+                    0.0
+                };
+            }
+        });
+}
+
+impl Layer for Dropout {
+    fn class_name(&self) -> &str {
+        CLASS
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
+    fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.trainable = trainable;
+    }
+
+    fn config(&self) -> Value {
+        let mut map = keras_config::base_config(&self.name, self.trainable);
+        map.insert("rate".into(), json!(self.rate));
+        map.insert("seed".into(), json!(self.seed));
+        map.insert("noise_shape".into(), Value::Null);
+        Value::Object(map)
+    }
+
+    fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        self.validate()?;
+        Ok(input_shape.to_vec())
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<()> {
+        self.validate()?;
+        if self.seed.is_none() {
+            self.drawn_seed = Some(rng.next_u64());
+        }
+        self.built = Some(input_shape.to_vec());
+        Ok(())
+    }
+
+    fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        self.check_input(x.shape())?;
+        self.validate()?;
+        if pass.training {
+            let step = self.step.fetch_add(1, Ordering::Relaxed);
+            self.last_step = step;
+            let key = self.key(step)?;
+            let (t, scale) = (threshold(self.rate), self.scale());
+            let out = reuse(&mut self.out, x.shape());
+            apply_mask(x.as_slice(), out, key, t, scale);
+        } else {
+            // A copy, not a clone of `x`: a clone would share the previous
+            // layer's output buffer, whose next `reuse` would then copy it.
+            reuse(&mut self.out, x.shape()).copy_from_slice(x.as_slice());
+        }
+        Ok(&self.out)
+    }
+
+    fn backward(
+        &mut self,
+        x: &Tensor,
+        grad_out: &mut Tensor,
+        grad_in: Option<&mut Tensor>,
+        pass: Pass,
+    ) -> Result<()> {
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
+        if grad_out.shape() != x.shape() {
+            return Err(Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: format!(
+                    "backward: gradient {:?} does not match the input {:?}",
+                    grad_out.shape(),
+                    x.shape()
+                ),
+            });
+        }
+        let Some(grad_in) = grad_in else {
+            return Ok(());
+        };
+        let dst = reuse(grad_in, x.shape());
+        if pass.training {
+            let key = self.key(self.last_step)?;
+            apply_mask(
+                grad_out.as_slice(),
+                dst,
+                key,
+                threshold(self.rate),
+                self.scale(),
+            );
+        } else {
+            dst.copy_from_slice(grad_out.as_slice());
+        }
+        Ok(())
+    }
+
+    fn call<'t>(&self, tape: &'t GradientTape, x: Var<'t>, training: bool) -> Result<Var<'t>> {
+        self.validate()?;
+        let shape = x.shape();
+        self.check_input(&shape)?;
+        if !training {
+            return Ok(x);
+        }
+        let step = self.step.fetch_add(1, Ordering::Relaxed);
+        let mask = Tensor::from_vec(self.mask(step, shape.iter().product())?, &shape)?
+            .to_device(x.value().device())?;
+        Ok(x.mul(tape.constant(mask))?)
+    }
+
+    fn supports(&self, device: Device) -> bool {
+        device == Device::Cpu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hebb_tensor::random::chacha;
+
+    fn built(rate: f64, seed: u64, shape: &[usize]) -> Dropout {
+        let mut d = Dropout::new(rate).seed(seed).name("drop");
+        d.build(shape, &mut chacha(0)).unwrap();
+        d
+    }
+
+    fn ramp(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::from_vec((0..n).map(|i| i as f32 * 0.25 - 3.0).collect(), shape).unwrap()
+    }
+
+    #[test]
+    fn training_keeps_and_scales_as_the_plain_reference() {
+        let mut d = built(0.3, 11, &[5, 7]);
+        let x = ramp(&[64, 5, 7]);
+        for step in 0..3 {
+            let y = d.forward(&x, Pass::TRAIN).unwrap().to_vec();
+            let scale = (1.0 / (1.0 - 0.3f64)) as f32;
+            for (i, (&yi, &xi)) in y.iter().zip(x.as_slice()).enumerate() {
+                let expect = if Dropout::keeps(11, step, i, 0.3) {
+                    xi * scale
+                } else {
+                    0.0
+                };
+                assert_eq!(yi.to_bits(), expect.to_bits(), "step {step} element {i}");
+            }
+        }
+        assert_eq!(d.step(), 3);
+    }
+
+    #[test]
+    fn drop_fraction_is_the_rate() {
+        for rate in [0.1, 0.5, 0.9] {
+            let n = 200_000;
+            let dropped = (0..n).filter(|&i| !Dropout::keeps(7, 3, i, rate)).count();
+            let frac = dropped as f64 / n as f64;
+            // Binomial standard deviation is at most 0.0012 for n = 200000.
+            assert!((frac - rate).abs() < 0.006, "rate {rate}: dropped {frac}");
+        }
+        // Consecutive steps and seeds give different masks.
+        let mask = |seed, step| {
+            (0..256)
+                .map(|i| Dropout::keeps(seed, step, i, 0.5))
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(mask(1, 0), mask(1, 1));
+        assert_ne!(mask(1, 0), mask(2, 0));
+        assert_eq!(mask(1, 5), mask(1, 5));
+    }
+
+    #[test]
+    fn rate_zero_keeps_everything_and_inference_is_identity() {
+        let mut d = built(0.0, 1, &[3]);
+        let x = ramp(&[4, 3]);
+        assert_eq!(d.forward(&x, Pass::TRAIN).unwrap(), &x);
+        let mut d = built(0.5, 1, &[3]);
+        assert_eq!(d.forward(&x, Pass::INFER).unwrap(), &x);
+        assert_eq!(d.step(), 0, "inference passes do not count");
+        let mut g = ramp(&[4, 3]);
+        let mut gi = Tensor::zeros(&[1]);
+        d.backward(&x, &mut g, Some(&mut gi), Pass::INFER).unwrap();
+        assert_eq!(gi, ramp(&[4, 3]));
+    }
+
+    #[test]
+    fn same_result_for_any_thread_count() {
+        let x = ramp(&[3, CHUNK + 17]);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut d = built(0.4, 99, &[CHUNK + 17]);
+                d.forward(&x, Pass::TRAIN).unwrap().clone()
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn backward_and_tape_match_the_step() {
+        let shape = [6, 2, 5];
+        let x = ramp(&shape);
+        let w = Tensor::from_vec((0..60).map(|i| (i % 7) as f32 - 3.0).collect(), &shape).unwrap();
+        let mut d = built(0.5, 5, &[2, 5]);
+        d.set_step(17);
+        let y = d.forward(&x, Pass::TRAIN).unwrap().clone();
+        let mut g = w.clone();
+        let mut gi = Tensor::zeros(&[0]);
+        d.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+
+        d.set_step(17);
+        let tape = GradientTape::new();
+        let xv = tape.watch_tensor(x.clone());
+        let yv = d.call(&tape, xv, true).unwrap();
+        assert_eq!(yv.value(), y);
+        let loss = yv.mul(tape.constant(w.clone())).unwrap().sum_all();
+        let grads = tape.gradient(loss, &[xv]).unwrap();
+        assert_eq!(grads[0], gi);
+        assert_eq!(d.step(), 18);
+        // Some elements were dropped and some kept.
+        let ys = y.to_vec();
+        assert!(ys.contains(&0.0) && ys.iter().any(|&v| v != 0.0));
+        // Inference on the tape is the identity.
+        let tape = GradientTape::new();
+        let xv = tape.constant(x.clone());
+        assert_eq!(d.call(&tape, xv, false).unwrap().value(), x);
+    }
+
+    #[test]
+    fn seedless_layer_takes_its_seed_from_the_build_rng() {
+        let make = |model_seed| {
+            let mut d = Dropout::new(0.5);
+            d.build(&[8], &mut chacha(model_seed)).unwrap();
+            d.forward(&Tensor::ones(&[4, 8]), Pass::TRAIN)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(make(1), make(1));
+        assert_ne!(make(1), make(2));
+        let unbuilt = Dropout::new(0.5).name("d0");
+        let tape = GradientTape::new();
+        let e = unbuilt
+            .call(&tape, tape.constant(Tensor::ones(&[2, 2])), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("d0") && e.contains("seed"), "{e}");
+    }
+
+    #[test]
+    fn bad_rates_and_shapes_are_errors() {
+        for rate in [-0.1, 1.0, 1.5, f64::NAN] {
+            let d = Dropout::new(rate).name("drop_1");
+            let e = d.compute_output_shape(&[3]).unwrap_err().to_string();
+            assert!(e.contains("drop_1") && e.contains("rate"), "{e}");
+            assert!(Dropout::new(rate).build(&[3], &mut chacha(0)).is_err());
+        }
+        let mut d = built(0.5, 1, &[3]);
+        let e = d
+            .forward(&Tensor::ones(&[2, 4]), Pass::TRAIN)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("drop") && e.contains("(None, 3)") && e.contains("(None, 4)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn config_round_trip_and_keras_config() {
+        let d = Dropout::new(0.25)
+            .seed(3)
+            .name("dropout_7")
+            .trainable(false);
+        let c = d.config();
+        assert_eq!(
+            c,
+            json!({"name": "dropout_7", "trainable": false, "dtype": "float32",
+                   "rate": 0.25, "seed": 3, "noise_shape": null})
+        );
+        let back = Dropout::from_config(&c).unwrap();
+        assert_eq!(back.config(), c);
+        assert_eq!(back.class_name(), "Dropout");
+        // Keras' own config, with extra keys and a dtype policy.
+        let keras = json!({"name": "dropout", "trainable": true,
+            "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}},
+            "rate": 0.5, "seed": null, "noise_shape": null});
+        let l = Dropout::from_config(&keras).unwrap();
+        assert_eq!(l.config()["rate"], json!(0.5));
+        assert_eq!(l.config()["seed"], Value::Null);
+        for (bad, key) in [
+            (
+                json!({"rate": 0.5, "noise_shape": [null, 1]}),
+                "noise_shape",
+            ),
+            (json!({"rate": 1.0}), "rate"),
+            (json!({}), "rate"),
+            (json!({"rate": 0.5, "seed": -1}), "seed"),
+            (json!({"rate": 0.5, "dtype": "float16"}), "float16"),
+        ] {
+            let e = Dropout::from_config(&bad).unwrap_err();
+            assert!(matches!(e, Error::Config { .. }), "{e:?}");
+            assert!(e.to_string().contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn refuses_gpu_tensors_in_words() {
+        let d = Dropout::new(0.5);
+        assert!(d.supports(Device::Cpu));
+        #[cfg(feature = "cuda")]
+        assert!(!d.supports(Device::Cuda(0)));
+    }
+}

@@ -1,0 +1,406 @@
+//! [`Reshape`]: `[rows, ..input] -> [rows, ..target_shape]` (Keras `Reshape`).
+
+use hebb_autograd::{GradientTape, Var};
+use hebb_tensor::{Device, Tensor};
+use rand::RngCore;
+use serde_json::{Value, json};
+
+use crate::keras_config::{self, config_error, keras_shape};
+use crate::layer::{Layer, Pass, reuse};
+use crate::{Error, Result};
+
+const CLASS: &str = "Reshape";
+
+/// Reshapes each sample to `target_shape`, keeping the batch axis (Keras
+/// `keras.layers.Reshape(target_shape)`, row-major order as NumPy's
+/// `reshape`). One entry may be `-1`: it is inferred from the input's
+/// element count. MNIST's `(28, 28)` images go into a `Conv2D` through
+/// `Reshape::new(&[28, 28, 1])`.
+///
+/// The step's [`forward`](Layer::forward) and
+/// [`backward`](Layer::backward) copy into buffers the layer owns rather
+/// than returning a reshaped clone of the input: a clone would share the
+/// previous layer's output buffer, so that layer's next
+/// [`reuse`] would have to copy it (a hidden allocation every step).
+///
+/// ```
+/// use hebb_layers::{Layer, Reshape};
+///
+/// assert_eq!(Reshape::new(&[28, 28, 1]).compute_output_shape(&[784])?, vec![28, 28, 1]);
+/// assert_eq!(Reshape::new(&[-1, 2, 2]).compute_output_shape(&[12])?, vec![3, 2, 2]);
+/// assert!(Reshape::new(&[5, 5]).compute_output_shape(&[784]).is_err());
+/// # Ok::<(), hebb_layers::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reshape {
+    name: String,
+    target_shape: Vec<i64>,
+    trainable: bool,
+    input_shape: Option<Vec<usize>>,
+    /// (input, output) per-sample shapes once built.
+    built: Option<(Vec<usize>, Vec<usize>)>,
+    /// The step's batched output shape `[rows, ..output]`, kept to avoid
+    /// allocating it at every pass.
+    batched: Vec<usize>,
+    out: Tensor,
+}
+
+impl Reshape {
+    /// A layer reshaping each sample to `target_shape` (one `-1` allowed);
+    /// an invalid target is refused by [`validate`](Self::validate) and
+    /// when the layer is added or built.
+    pub fn new(target_shape: &[i64]) -> Self {
+        Self {
+            name: String::new(),
+            target_shape: target_shape.to_vec(),
+            trainable: true,
+            input_shape: None,
+            built: None,
+            batched: Vec::new(),
+            out: Tensor::zeros(&[0]),
+        }
+    }
+
+    /// Names the layer (Keras `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Declares the per-sample input shape (Keras `input_shape=`).
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Keras `trainable=` (Reshape has no weights; kept for the config).
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self
+    }
+
+    /// The target shape as given (with its `-1`, if any).
+    pub fn target_shape(&self) -> &[i64] {
+        &self.target_shape
+    }
+
+    fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            "reshape"
+        } else {
+            &self.name
+        }
+    }
+
+    fn target_text(&self) -> String {
+        let dims: Vec<String> = self.target_shape.iter().map(i64::to_string).collect();
+        if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        }
+    }
+
+    /// Checks the target shape: every entry positive, except at most one `-1`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the layer and the target shape.
+    pub fn validate(&self) -> Result<()> {
+        let unknown = self.target_shape.iter().filter(|&&d| d == -1).count();
+        let bad = self.target_shape.iter().any(|&d| d != -1 && d <= 0);
+        if unknown > 1 || bad {
+            return Err(Error::InvalidArgument {
+                what: "Reshape",
+                detail: format!(
+                    "layer {}: target_shape {} must have positive entries and at most one -1",
+                    self.display_name(),
+                    self.target_text()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The layer from its Keras configuration (`target_shape`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a missing or invalid `target_shape`, or a dtype
+    /// other than float32.
+    pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
+        let map = keras_config::object(CLASS, config)?;
+        let base = keras_config::base(CLASS, map)?;
+        let target = map
+            .get("target_shape")
+            .and_then(Value::as_array)
+            .and_then(|dims| dims.iter().map(Value::as_i64).collect::<Option<Vec<_>>>())
+            .ok_or_else(|| {
+                config_error(
+                    CLASS,
+                    format!(
+                        "target_shape must be a list of integers, got {}",
+                        map.get("target_shape").unwrap_or(&Value::Null)
+                    ),
+                )
+            })?;
+        let mut layer = Reshape::new(&target).trainable(base.trainable);
+        if let Some(name) = base.name {
+            layer.name = name;
+        }
+        layer.input_shape = base.input_shape;
+        layer
+            .validate()
+            .map_err(|e| config_error(CLASS, e.to_string()))?;
+        Ok(Box::new(layer))
+    }
+
+    /// The batched output shape for a batched input, built or not.
+    fn batched_output(&self, x_shape: &[usize]) -> Result<Vec<usize>> {
+        let (&rows, per_sample) = x_shape.split_first().ok_or_else(|| Error::Shape {
+            layer: self.display_name().to_string(),
+            detail: "Reshape needs an input [rows, ..], got a scalar".into(),
+        })?;
+        let out = match &self.built {
+            Some((input, output)) if input == per_sample => output.clone(),
+            Some((input, _)) => {
+                return Err(Error::Shape {
+                    layer: self.display_name().to_string(),
+                    detail: format!(
+                        "built for inputs {}, got {}",
+                        keras_shape(input),
+                        keras_shape(per_sample)
+                    ),
+                });
+            }
+            None => self.compute_output_shape(per_sample)?,
+        };
+        let mut shape = Vec::with_capacity(out.len() + 1);
+        shape.push(rows);
+        shape.extend_from_slice(&out);
+        Ok(shape)
+    }
+}
+
+impl Reshape {
+    /// Sets [`batched`](Self::batched) for a batched input, allocating only
+    /// when the batch size or the input shape changes.
+    fn step_shape(&mut self, x_shape: &[usize]) -> Result<()> {
+        let same = matches!(
+            (&self.built, x_shape.split_first(), self.batched.split_first()),
+            (Some((input, _)), Some((rows, rest)), Some((r, _))) if rest == input.as_slice() && rows == r
+        );
+        if !same {
+            self.batched = self.batched_output(x_shape)?;
+        }
+        Ok(())
+    }
+}
+
+impl Layer for Reshape {
+    fn class_name(&self) -> &str {
+        CLASS
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
+    fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.trainable = trainable;
+    }
+
+    fn config(&self) -> Value {
+        let mut map = keras_config::base_config(&self.name, self.trainable);
+        map.insert("target_shape".into(), json!(self.target_shape));
+        Value::Object(map)
+    }
+
+    fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        self.validate()?;
+        let count: usize = input_shape.iter().product();
+        let known: usize = self
+            .target_shape
+            .iter()
+            .filter(|&&d| d != -1)
+            .map(|&d| d as usize)
+            .product();
+        let mismatch = || Error::Shape {
+            layer: self.display_name().to_string(),
+            detail: format!(
+                "cannot reshape an input {} ({count} values per sample) to target_shape {}",
+                keras_shape(input_shape),
+                self.target_text()
+            ),
+        };
+        let has_unknown = self.target_shape.contains(&-1);
+        if (has_unknown && !count.is_multiple_of(known)) || (!has_unknown && count != known) {
+            return Err(mismatch());
+        }
+        Ok(self
+            .target_shape
+            .iter()
+            .map(|&d| if d == -1 { count / known } else { d as usize })
+            .collect())
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut dyn RngCore) -> Result<()> {
+        let output = self.compute_output_shape(input_shape)?;
+        self.built = Some((input_shape.to_vec(), output));
+        Ok(())
+    }
+
+    fn forward(&mut self, x: &Tensor, _pass: Pass) -> Result<&Tensor> {
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        self.step_shape(x.shape())?;
+        reuse(&mut self.out, &self.batched).copy_from_slice(x.as_slice());
+        Ok(&self.out)
+    }
+
+    fn backward(
+        &mut self,
+        x: &Tensor,
+        grad_out: &mut Tensor,
+        grad_in: Option<&mut Tensor>,
+        _pass: Pass,
+    ) -> Result<()> {
+        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
+        self.step_shape(x.shape())?;
+        if grad_out.shape() != self.batched.as_slice() {
+            return Err(Error::Shape {
+                layer: self.display_name().to_string(),
+                detail: format!(
+                    "backward: gradient {:?} does not match the output {:?}",
+                    grad_out.shape(),
+                    self.batched
+                ),
+            });
+        }
+        if let Some(grad_in) = grad_in {
+            reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
+        }
+        Ok(())
+    }
+
+    fn call<'t>(&self, _tape: &'t GradientTape, x: Var<'t>, _training: bool) -> Result<Var<'t>> {
+        let shape = self.batched_output(&x.shape())?;
+        Ok(x.reshape(&shape)?)
+    }
+
+    fn supports(&self, device: Device) -> bool {
+        device == Device::Cpu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hebb_tensor::random::chacha;
+
+    fn ramp(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::from_vec((0..n).map(|i| i as f32 - 5.0).collect(), shape).unwrap()
+    }
+
+    #[test]
+    fn output_shapes_as_keras() {
+        let r = |t: &[i64], i: &[usize]| Reshape::new(t).compute_output_shape(i).unwrap();
+        assert_eq!(r(&[28, 28, 1], &[28, 28]), vec![28, 28, 1]);
+        assert_eq!(r(&[3, 4], &[12]), vec![3, 4]);
+        assert_eq!(r(&[-1, 2, 2], &[12]), vec![3, 2, 2]);
+        assert_eq!(r(&[2, -1], &[3, 4]), vec![2, 6]);
+        assert_eq!(r(&[-1], &[2, 3, 4]), vec![24]);
+    }
+
+    #[test]
+    fn forward_backward_copy_and_match_the_tape() {
+        let mut r = Reshape::new(&[2, -1]).name("r");
+        r.build(&[3, 4], &mut chacha(0)).unwrap();
+        let x = ramp(&[5, 3, 4]);
+        let y = r.forward(&x, Pass::TRAIN).unwrap().clone();
+        assert_eq!(y.shape(), &[5, 2, 6]);
+        assert_eq!(y.to_vec(), x.to_vec());
+        let w = ramp(&[5, 2, 6]).mul_scalar(0.5);
+        let mut g = w.clone();
+        let mut gi = Tensor::zeros(&[0]);
+        r.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+        assert_eq!(gi.shape(), &[5, 3, 4]);
+
+        let tape = GradientTape::new();
+        let xv = tape.watch_tensor(x.clone());
+        let yv = r.call(&tape, xv, true).unwrap();
+        assert_eq!(yv.value(), y);
+        let loss = yv.mul(tape.constant(w)).unwrap().sum_all();
+        assert_eq!(tape.gradient(loss, &[xv]).unwrap()[0], gi);
+
+        // The output buffer is reused for the same batch size.
+        let before = r.forward(&x, Pass::INFER).unwrap().as_slice().as_ptr();
+        let after = r.forward(&x, Pass::INFER).unwrap().as_slice().as_ptr();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn errors_name_layer_and_shapes() {
+        let e = Reshape::new(&[5, 5])
+            .name("rs")
+            .compute_output_shape(&[28, 28])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("rs") && e.contains("(None, 28, 28)") && e.contains("(5, 5)"),
+            "{e}"
+        );
+        let e = Reshape::new(&[-1, 5])
+            .compute_output_shape(&[12])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(-1, 5)") && e.contains("12"), "{e}");
+        for bad in [&[-1, -1][..], &[0, 4], &[-2, 6]] {
+            let e = Reshape::new(bad).compute_output_shape(&[12]).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+        }
+        let mut r = Reshape::new(&[4]).name("rs");
+        r.build(&[2, 2], &mut chacha(0)).unwrap();
+        let e = r
+            .forward(&Tensor::zeros(&[3, 4]), Pass::TRAIN)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(None, 2, 2)") && e.contains("(None, 4)"), "{e}");
+    }
+
+    #[test]
+    fn config_round_trip() {
+        let r = Reshape::new(&[28, 28, 1]).name("reshape_2");
+        let c = r.config();
+        assert_eq!(
+            c,
+            json!({"name": "reshape_2", "trainable": true, "dtype": "float32",
+                   "target_shape": [28, 28, 1]})
+        );
+        assert_eq!(Reshape::from_config(&c).unwrap().config(), c);
+        let keras = json!({"name": "reshape", "trainable": true, "dtype": "float32",
+            "target_shape": [-1, 2], "batch_input_shape": [null, 8]});
+        let l = Reshape::from_config(&keras).unwrap();
+        assert_eq!(l.input_shape(), Some(&[8usize][..]));
+        assert_eq!(l.compute_output_shape(&[8]).unwrap(), vec![4, 2]);
+        for bad in [
+            json!({"target_shape": "28x28"}),
+            json!({}),
+            json!({"target_shape": [-1, -1]}),
+        ] {
+            let e = Reshape::from_config(&bad).unwrap_err();
+            assert!(matches!(e, Error::Config { .. }), "{e:?}");
+        }
+    }
+}
