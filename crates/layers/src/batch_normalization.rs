@@ -89,6 +89,9 @@ pub struct BatchNormalization {
     center: bool,
     scale: bool,
     synchronized: bool,
+    /// Keras 3's `renorm_momentum`, kept for the configuration only (hebb
+    /// refuses `renorm: true`, so it never enters the computation).
+    renorm_momentum: f64,
     beta_initializer: Initializer,
     gamma_initializer: Initializer,
     moving_mean_initializer: Initializer,
@@ -134,6 +137,7 @@ impl BatchNormalization {
             center: true,
             scale: true,
             synchronized: false,
+            renorm_momentum: 0.99,
             beta_initializer: Initializer::Zeros,
             gamma_initializer: Initializer::Ones,
             moving_mean_initializer: Initializer::Zeros,
@@ -286,11 +290,12 @@ impl BatchNormalization {
     ///
     /// # Errors
     /// [`Error::Config`] for unreadable values, constraints (hebb has none),
-    /// an unknown initialiser, or a dtype other than float32.
+    /// `renorm: true` or a `renorm_clipping` (batch renormalisation, which
+    /// hebb lacks), an unknown initialiser, or a dtype other than float32.
     pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
         let map = keras_config::object(CLASS, config)?;
         let base = keras_config::base(CLASS, map)?;
-        for key in ["beta_constraint", "gamma_constraint"] {
+        for key in ["beta_constraint", "gamma_constraint", "renorm_clipping"] {
             keras_config::refuse_non_null(CLASS, map, key)?;
         }
         let axis = match map.get("axis") {
@@ -322,6 +327,16 @@ impl BatchNormalization {
         layer.gamma_regularizer = reg("gamma_regularizer")?;
         // One device: synchronised statistics are the local ones.
         layer.synchronized = b("synchronized", false)?;
+        // Batch renormalisation (Keras 3.10+ `renorm`) is not implemented:
+        // refused rather than silently trained as plain batch normalisation.
+        if b("renorm", false)? {
+            return Err(config_error(
+                CLASS,
+                "renorm = true (batch renormalization) is not supported by hebb (only false)"
+                    .to_string(),
+            ));
+        }
+        layer.renorm_momentum = f("renorm_momentum", 0.99)?;
         if let Some(name) = base.name {
             layer.name = name;
         }
@@ -485,6 +500,9 @@ impl Layer for BatchNormalization {
             ("beta_constraint", Value::Null),
             ("gamma_constraint", Value::Null),
             ("synchronized", json!(self.synchronized)),
+            ("renorm", json!(false)),
+            ("renorm_clipping", Value::Null),
+            ("renorm_momentum", json!(self.renorm_momentum)),
         ] {
             map.insert(key.into(), value);
         }
@@ -1086,6 +1104,32 @@ mod tests {
         assert_eq!(bn.gradients()[0].to_vec(), vec![0.1, 0.15]);
         assert_eq!(bn.gradients()[1].to_vec(), vec![0.5, 0.5]);
         assert_eq!(plain.gradients()[0].to_vec(), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn batch_renormalization_is_refused_and_its_keys_kept() {
+        // Keras 3.15 writes renorm, renorm_clipping and renorm_momentum.
+        let mut c = BatchNormalization::new().name("bn").config();
+        assert_eq!(c["renorm"], json!(false));
+        assert_eq!(c["renorm_clipping"], json!(null));
+        assert_eq!(c["renorm_momentum"], json!(0.99));
+        c["renorm_momentum"] = json!(0.9);
+        assert_eq!(
+            BatchNormalization::from_config(&c).unwrap().config(),
+            c,
+            "renorm_momentum read and written back"
+        );
+        for (key, value) in [
+            ("renorm", json!(true)),
+            ("renorm_clipping", json!({"rmax": 3.0})),
+        ] {
+            let mut bad = c.clone();
+            bad[key] = value;
+            let e = BatchNormalization::from_config(&bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains("BatchNormalization"), "{e}");
+        }
     }
 
     #[test]
