@@ -343,6 +343,46 @@ impl Layer for Dropout {
         Ok(input_shape.to_vec())
     }
 
+    /// `{"seed": <the seed in use, or null before a seedless layer is
+    /// built>, "step": <training passes so far>}`: what picks the next mask.
+    fn training_state(&self) -> Option<Value> {
+        Some(json!({"seed": self.effective_seed(), "step": self.step()}))
+    }
+
+    /// Continues the masks of a saved layer: its step, and its seed when
+    /// the layer was seedless (a given seed must be the saved one).
+    fn set_training_state(&mut self, state: &Value) -> Result<()> {
+        let bad = |detail: String| {
+            config_error(
+                CLASS,
+                format!(
+                    "layer {}: training state {state}: {detail}",
+                    self.display_name()
+                ),
+            )
+        };
+        let step = state
+            .get("step")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("step must be an integer >= 0".into()))?;
+        let seed = match state.get("seed") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| bad("seed must be an integer >= 0 or null".into()))?,
+            ),
+        };
+        match (self.seed, seed) {
+            (Some(given), Some(saved)) if given != saved => {
+                return Err(bad(format!("the layer's seed is {given}")));
+            }
+            (None, Some(saved)) => self.drawn_seed = Some(saved),
+            _ => {}
+        }
+        self.set_step(step);
+        Ok(())
+    }
+
     fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<()> {
         self.validate()?;
         if self.seed.is_none() {
@@ -441,6 +481,41 @@ mod tests {
     fn ramp(shape: &[usize]) -> Tensor {
         let n: usize = shape.iter().product();
         Tensor::from_vec((0..n).map(|i| i as f32 * 0.25 - 3.0).collect(), shape).unwrap()
+    }
+
+    #[test]
+    fn the_training_state_continues_the_masks() {
+        let x = ramp(&[8, 5]);
+        // A seedless layer draws its seed at build; a copy built from
+        // another generator takes the saved seed and step.
+        let mut a = Dropout::new(0.5).name("drop");
+        a.build(&[5], &mut chacha(1)).unwrap();
+        a.forward(&x, Pass::TRAIN).unwrap();
+        a.forward(&x, Pass::TRAIN).unwrap();
+        let state = a.training_state().unwrap();
+        assert_eq!(state["step"], json!(2));
+        assert_eq!(state["seed"], json!(a.effective_seed().unwrap()));
+        let mut b = Dropout::new(0.5).name("drop");
+        b.build(&[5], &mut chacha(2)).unwrap();
+        assert_ne!(b.effective_seed(), a.effective_seed());
+        b.set_training_state(&state).unwrap();
+        let ya = a.forward(&x, Pass::TRAIN).unwrap().to_vec();
+        let yb = b.forward(&x, Pass::TRAIN).unwrap().to_vec();
+        assert_eq!(ya, yb);
+        assert_eq!(b.step(), 3);
+        // A given seed must be the saved one; the state must be readable.
+        let mut c = built(0.5, 9, &[5]);
+        for bad in [
+            json!({"seed": 10, "step": 0}),
+            json!({"seed": 9}),
+            json!({"seed": "9", "step": 1}),
+        ] {
+            let e = c.set_training_state(&bad).unwrap_err().to_string();
+            assert!(e.contains("Dropout") && e.contains("drop"), "{e}");
+        }
+        c.set_training_state(&json!({"seed": 9, "step": 4}))
+            .unwrap();
+        assert_eq!(c.step(), 4);
     }
 
     #[test]
