@@ -139,6 +139,8 @@ pub(crate) struct LayerDesc {
     /// The per-sample input shape the layer was built for, when known
     /// (Keras' `build_config`).
     pub input_shape: Option<Vec<usize>>,
+    /// The layer's [`Layer::training_state`] (hebb's own format only).
+    pub state: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -438,6 +440,7 @@ fn describe(model: &Sequential, path: &Path) -> Result<ModelDesc> {
                 0 => model.input_shape.clone(),
                 _ => model.shapes.get(i - 1).cloned(),
             },
+            state: layer.training_state(),
         })
         .collect();
     let weights = if model.built() {
@@ -722,6 +725,14 @@ fn assemble(desc: ModelDesc, path: &Path, registry: &Registry) -> Result<Sequent
             path,
             format!("the file has weights ({first}, ...) but no input shape to build the model"),
         ));
+    }
+    // After building, which may draw what the state replaces (Dropout's seed).
+    for (layer, l) in model.layers.iter_mut().zip(&desc.layers) {
+        if let Some(state) = &l.state {
+            layer
+                .set_training_state(state)
+                .map_err(|e| file_error(path, format!("layer {}: {e}", l.name)))?;
+        }
     }
     if let Some(c) = desc.compile {
         let pairs: Vec<(&str, f64)> = c
