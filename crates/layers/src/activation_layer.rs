@@ -162,6 +162,7 @@ impl Layer for ActivationLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_close, run_step, tape_reference};
 
     #[test]
     fn forward_backward_match_the_tape() {
@@ -169,23 +170,10 @@ mod tests {
             let mut layer = ActivationLayer::new(a).name("act");
             let x = Tensor::from_vec(vec![0.5, -1.0, 2.0, 0.1, 0.3, -0.7], &[2, 3]).unwrap();
             let g = Tensor::from_vec(vec![1.0, 0.5, -0.2, 0.3, -1.0, 0.25], &[2, 3]).unwrap();
-            let y = layer.forward(&x, Pass::TRAIN).unwrap().clone();
-            let mut grad_out = g.clone();
-            let mut gi = Tensor::zeros(&[1]);
-            layer
-                .backward(&x, &mut grad_out, Some(&mut gi), Pass::TRAIN)
-                .unwrap();
-            let tape = GradientTape::new();
-            let xv = tape.watch_tensor(x.clone());
-            let out = layer.call(&tape, xv, true).unwrap();
-            let loss = out.mul(tape.constant(g)).unwrap().sum_all();
-            let dx = tape.gradient(loss, &[xv]).unwrap();
-            for (p, q) in y.as_slice().iter().zip(out.value().as_slice()) {
-                assert!((p - q).abs() < 1e-6, "{a:?} {p} {q}");
-            }
-            for (p, q) in gi.as_slice().iter().zip(dx[0].as_slice()) {
-                assert!((p - q).abs() < 1e-6, "{a:?} {p} {q}");
-            }
+            let (y, dx) = run_step(&mut layer, &x, &g, Pass::TRAIN).unwrap();
+            let want = tape_reference(&layer, &x, &g, true).unwrap();
+            assert_close(&format!("{a:?} y"), &y, &want.y, 1e-6);
+            assert_close(&format!("{a:?} dx"), &dx, &want.dx, 1e-6);
         }
     }
 

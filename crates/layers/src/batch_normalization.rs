@@ -729,19 +729,13 @@ impl Layer for BatchNormalization {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{run_step, tape_reference, uniform};
     use hebb_autograd::gradcheck::GradCheck;
     use hebb_tensor::random::chacha;
     use proptest::prelude::*;
-    use rand::Rng;
 
     fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = chacha(seed);
-        let n: usize = shape.iter().product();
-        Tensor::from_vec(
-            (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect(),
-            shape,
-        )
-        .unwrap()
+        uniform(shape, seed, -2.0, 2.0)
     }
 
     /// A built layer whose gamma, beta and moving statistics are not the
@@ -885,22 +879,8 @@ mod tests {
             logits: false,
         };
         // The tape first: the step's forward updates the moving statistics.
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = bn.call(&tape, xv, training).map_err(|e| e.to_string())?;
-        let loss = yv.mul(tape.constant(w.clone())).unwrap().sum_all();
-        let gx = tape.gradient(loss, &[xv]).unwrap().remove(0);
-        let weights = bn.weights();
-        let gw = tape.gradient_of(loss, &weights).unwrap();
-        let y_tape = yv.value();
-        drop(weights);
-        drop(tape);
-
-        let y = bn.forward(x, pass).map_err(|e| e.to_string())?.clone();
-        let mut g = w.clone();
-        let mut gi = Tensor::zeros(&[0]);
-        bn.backward(x, &mut g, Some(&mut gi), pass)
-            .map_err(|e| e.to_string())?;
+        let tape = tape_reference(&bn, x, w, training).map_err(|e| e.to_string())?;
+        let (y, gi) = run_step(&mut bn, x, w, pass).map_err(|e| e.to_string())?;
         let cmp = |a: &Tensor, b: &Tensor, what: &str| -> std::result::Result<(), String> {
             let scale = b.as_slice().iter().fold(1.0f32, |m, v| m.max(v.abs()));
             for (i, (p, q)) in a.as_slice().iter().zip(b.as_slice()).enumerate() {
@@ -910,10 +890,10 @@ mod tests {
             }
             Ok(())
         };
-        cmp(&y, &y_tape, "y")?;
-        cmp(&gi, &gx, "dx")?;
+        cmp(&y, &tape.y, "y")?;
+        cmp(&gi, &tape.dx, "dx")?;
         for (k, grad) in bn.gradients().iter().enumerate() {
-            cmp(grad, &gw[k], "weight gradient")?;
+            cmp(grad, &tape.dweights[k], "weight gradient")?;
         }
         Ok(())
     }

@@ -574,8 +574,8 @@ impl Layer for Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_close, random, run_step, tape_reference};
     use hebb_tensor::random::chacha;
-    use rand::Rng;
 
     #[test]
     fn shapes_are_checked_and_named() {
@@ -612,12 +612,6 @@ mod tests {
         assert!(e.to_string().contains("add a Flatten"), "{e}");
     }
 
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = chacha(seed);
-        let n = shape.iter().product();
-        Tensor::from_vec((0..n).map(|_| rng.random_range(-1.0..1.0)).collect(), shape).unwrap()
-    }
-
     /// The step's forward and backward give the tape's values and gradients
     /// (with a regulariser, without bias, with logits).
     #[test]
@@ -645,43 +639,29 @@ mod tests {
                 training: true,
                 logits,
             };
-            let y = Layer::forward(&mut layer, &x, pass).unwrap().clone();
-            let mut grad_out = g.clone();
-            let mut grad_in = Tensor::zeros(&[1]);
-            layer
-                .backward(&x, &mut grad_out, Some(&mut grad_in), pass)
-                .unwrap();
+            let (y, dx) = run_step(&mut layer, &x, &g, pass).unwrap();
 
-            let tape = GradientTape::new();
-            let xv = tape.watch_tensor(x.clone());
-            let out = if logits {
-                layer.forward_logits(&tape, xv).unwrap()
-            } else {
-                layer.call(&tape, xv, true).unwrap()
-            };
-            let close = |what: &str, a: &[f32], b: &[f32]| {
-                assert_eq!(a.len(), b.len());
-                for (p, q) in a.iter().zip(b) {
-                    assert!((p - q).abs() < 1e-5, "{what} {activation:?}: {p} vs {q}");
-                }
-            };
-            close("output", y.as_slice(), out.value().as_slice());
-            let loss = out.mul(tape.constant(g.clone())).unwrap().sum_all();
-            let mut wanted: Vec<&Variable> = layer.weights();
-            let grads = tape.gradient_of(loss, &wanted).unwrap();
-            let dx = tape.gradient(loss, &[xv]).unwrap();
-            close("dx", grad_in.as_slice(), dx[0].as_slice());
-            for (i, (mine, tape_grad)) in layer.gradients().iter().zip(&grads).enumerate() {
-                let mut want = tape_grad.as_slice().to_vec();
+            let mut probe = layer.clone();
+            if logits {
+                probe.activation = Activation::Linear;
+            }
+            let want = tape_reference(&probe, &x, &g, true).unwrap();
+            let what = format!("{activation:?}");
+            assert_close(&format!("output {what}"), &y, &want.y, 1e-5);
+            assert_close(&format!("dx {what}"), &dx, &want.dx, 1e-5);
+            assert_eq!(layer.gradients().len(), 1 + usize::from(use_bias));
+            for (i, (mine, tape_grad)) in layer.gradients().iter().zip(&want.dweights).enumerate() {
+                let mut tape_grad = tape_grad.clone();
                 if i == 0
                     && let Some(r) = reg
                 {
-                    r.add_gradient(wanted[0].value().as_slice(), &mut want);
+                    r.add_gradient(
+                        layer.kernel().unwrap().value().as_slice(),
+                        tape_grad.as_mut_slice(),
+                    );
                 }
-                close("weight gradient", mine.as_slice(), &want);
+                assert_close(&format!("weight gradient {what}"), mine, &tape_grad, 1e-5);
             }
-            assert_eq!(layer.gradients().len(), 1 + usize::from(use_bias));
-            wanted.clear();
         }
     }
 

@@ -375,6 +375,7 @@ impl Layer for Dropout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{run_step, tape_reference};
     use hebb_tensor::random::chacha;
 
     fn built(rate: f64, seed: u64, shape: &[usize]) -> Dropout {
@@ -464,19 +465,12 @@ mod tests {
         let w = Tensor::from_vec((0..60).map(|i| (i % 7) as f32 - 3.0).collect(), &shape).unwrap();
         let mut d = built(0.5, 5, &[2, 5]);
         d.set_step(17);
-        let y = d.forward(&x, Pass::TRAIN).unwrap().clone();
-        let mut g = w.clone();
-        let mut gi = Tensor::zeros(&[0]);
-        d.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+        let (y, gi) = run_step(&mut d, &x, &w, Pass::TRAIN).unwrap();
 
         d.set_step(17);
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = d.call(&tape, xv, true).unwrap();
-        assert_eq!(yv.value(), y);
-        let loss = yv.mul(tape.constant(w.clone())).unwrap().sum_all();
-        let grads = tape.gradient(loss, &[xv]).unwrap();
-        assert_eq!(grads[0], gi);
+        let want = tape_reference(&d, &x, &w, true).unwrap();
+        assert_eq!(want.y, y);
+        assert_eq!(want.dx, gi);
         assert_eq!(d.step(), 18);
         // Some elements were dropped and some kept.
         let ys = y.to_vec();

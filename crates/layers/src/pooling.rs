@@ -697,18 +697,8 @@ pub(crate) fn global_max_pooling2d(config: &Value) -> Result<Box<dyn Layer>> {
 mod tests {
     use super::*;
     use crate::Registry;
+    use crate::testing::{random, tape_reference};
     use hebb_tensor::random::chacha;
-    use rand::Rng;
-
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = chacha(seed);
-        let n = shape.iter().product();
-        Tensor::from_vec(
-            (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
-            shape,
-        )
-        .unwrap()
-    }
 
     fn bits(t: &Tensor) -> Vec<u32> {
         t.as_slice().iter().map(|v| v.to_bits()).collect()
@@ -728,11 +718,7 @@ mod tests {
         y_shape.extend(&out_shape);
         let g = random(&y_shape, 2);
 
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = layer.call(&tape, xv, true).unwrap();
-        let target = yv.mul(tape.constant(g.clone())).unwrap().sum_all();
-        let want = tape.gradient(target, &[xv]).unwrap().remove(0);
+        let tape = tape_reference(layer.as_ref(), &x, &g, true).unwrap();
 
         let class = format!("{what}: {}", layer.class_name());
         let mut grad_in = Tensor::zeros(&[0]);
@@ -740,12 +726,12 @@ mod tests {
             let y = layer.forward(&x, Pass::TRAIN).unwrap();
             let y_ptr = y.as_slice().as_ptr();
             assert_eq!(y.shape(), &y_shape[..], "{class}");
-            assert_eq!(bits(y), bits(&yv.value()), "{class} y");
+            assert_eq!(bits(y), bits(&tape.y), "{class} y");
             let mut gm = g.clone();
             layer
                 .backward(&x, &mut gm, Some(&mut grad_in), Pass::TRAIN)
                 .unwrap();
-            assert_eq!(bits(&grad_in), bits(&want), "{class} dx");
+            assert_eq!(bits(&grad_in), bits(&tape.dx), "{class} dx");
             let gi_ptr = grad_in.as_slice().as_ptr();
             if step == 1 {
                 continue;

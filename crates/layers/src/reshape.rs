@@ -250,6 +250,7 @@ impl Layer for Reshape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{run_step, tape_reference};
     use hebb_tensor::random::chacha;
 
     fn ramp(shape: &[usize]) -> Tensor {
@@ -272,21 +273,15 @@ mod tests {
         let mut r = Reshape::new(&[2, -1]).name("r");
         r.build(&[3, 4], &mut chacha(0)).unwrap();
         let x = ramp(&[5, 3, 4]);
-        let y = r.forward(&x, Pass::TRAIN).unwrap().clone();
+        let w = ramp(&[5, 2, 6]).mul_scalar(0.5);
+        let (y, gi) = run_step(&mut r, &x, &w, Pass::TRAIN).unwrap();
         assert_eq!(y.shape(), &[5, 2, 6]);
         assert_eq!(y.to_vec(), x.to_vec());
-        let w = ramp(&[5, 2, 6]).mul_scalar(0.5);
-        let mut g = w.clone();
-        let mut gi = Tensor::zeros(&[0]);
-        r.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
         assert_eq!(gi.shape(), &[5, 3, 4]);
 
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = r.call(&tape, xv, true).unwrap();
-        assert_eq!(yv.value(), y);
-        let loss = yv.mul(tape.constant(w)).unwrap().sum_all();
-        assert_eq!(tape.gradient(loss, &[xv]).unwrap()[0], gi);
+        let want = tape_reference(&r, &x, &w, true).unwrap();
+        assert_eq!(want.y, y);
+        assert_eq!(want.dx, gi);
 
         // The output buffer is reused for the same batch size.
         let before = r.forward(&x, Pass::INFER).unwrap().as_slice().as_ptr();
