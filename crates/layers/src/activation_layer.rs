@@ -41,7 +41,8 @@ impl ActivationLayer {
     }
 
     /// Makes the layer from its Keras configuration (`activation` and the
-    /// base keys of [`LayerBase::from_config`]); the
+    /// base keys every layer reads: `name`, `trainable`, `dtype` (float32
+    /// only), `batch_input_shape` or `batch_shape`); the
     /// [`Registry`](crate::Registry) entry of `"Activation"`.
     ///
     /// # Errors

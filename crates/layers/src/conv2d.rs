@@ -246,7 +246,8 @@ impl Conv2D {
     /// [`Error::Config`] naming the key and value for a missing `filters` or
     /// `kernel_size`, an unsupported `data_format` (`channels_first`),
     /// `groups != 1`, `padding="causal"`, a bias or activity regulariser, a
-    /// constraint, an unknown activation or initialiser.
+    /// constraint, an unknown activation or initialiser, a dtype other than
+    /// float32.
     pub fn from_config(config: &Value) -> Result<Self> {
         let (base, obj) = LayerBase::from_config(CLASS, config)?;
         let bad = |detail: String| config_error(CLASS, detail);

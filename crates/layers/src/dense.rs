@@ -243,8 +243,8 @@ impl Dense {
     /// Makes a `Dense` from its Keras configuration (`units`, `activation`,
     /// `use_bias`, `kernel_initializer`, `bias_initializer`,
     /// `kernel_regularizer`, `name`, `trainable`); the [`Registry`](crate::Registry)
-    /// entry of `"Dense"`, with the base keys of
-    /// [`LayerBase::from_config`] (`dtype` float32, the input shape). Keys
+    /// entry of `"Dense"`, with the base keys every layer reads (`dtype`
+    /// float32 only, the input shape of `batch_input_shape`/`batch_shape`). Keys
     /// Keras writes that hebb does not use (`bias_regularizer`,
     /// constraints) are left to the caller; an initialiser hebb lacks reads
     /// as the default (a model file's weights replace it).

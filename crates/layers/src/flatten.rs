@@ -68,7 +68,8 @@ impl Flatten {
     }
 
     /// Makes a `Flatten` from its Keras configuration (`data_format` and the
-    /// base keys of [`LayerBase::from_config`]); the
+    /// base keys every layer reads: `name`, `trainable`, `dtype` (float32
+    /// only), `batch_input_shape` or `batch_shape`); the
     /// [`Registry`](crate::Registry) entry of `"Flatten"`.
     ///
     /// # Errors

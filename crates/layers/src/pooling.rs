@@ -582,7 +582,8 @@ macro_rules! windowed_layer {
 
             /// The layer made from its Keras configuration (`pool_size`,
             /// `strides` (`null`: the pool size), `padding`, `data_format`,
-            /// `name`, `trainable`; other keys Keras writes are ignored).
+            /// `name`, `trainable`, `dtype` (float32 only); other keys Keras
+            /// writes are ignored).
             ///
             /// # Errors
             /// [`Error::Config`] naming the key and value for a value hebb
@@ -646,7 +647,8 @@ macro_rules! global_layer {
             }
 
             /// The layer made from its Keras configuration (`keepdims`,
-            /// `data_format`, `name`, `trainable`; other keys are ignored).
+            /// `data_format`, `name`, `trainable`, `dtype` (float32 only);
+            /// other keys are ignored).
             ///
             /// # Errors
             /// [`Error::Config`] naming the key and value for a value hebb
