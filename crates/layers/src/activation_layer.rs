@@ -67,10 +67,6 @@ impl ActivationLayer {
 base_builders!(ActivationLayer, base);
 
 impl Layer for ActivationLayer {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
     layer_base_methods!(base);
 
     fn activation(&self) -> Activation {

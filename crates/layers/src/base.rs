@@ -129,12 +129,16 @@ impl LayerBase {
 
 /// The [`Layer`](crate::Layer) methods answered by the layer's
 /// [`LayerBase`] field (given as its path, e.g. `base` or `0.base`):
-/// `name`, `set_name` (which also renames the weights of
+/// `class_name`, `name`, `set_name` (which also renames the weights of
 /// [`Layer::weights_mut`](crate::Layer::weights_mut) to `{name}/{weight}`),
 /// `input_shape`, `trainable` and `set_trainable`. Written inside
 /// `impl Layer for ...`.
 macro_rules! layer_base_methods {
     ($($base:tt)+) => {
+        fn class_name(&self) -> &str {
+            self.$($base)+.class()
+        }
+
         fn name(&self) -> &str {
             &self.$($base)+.name
         }

@@ -390,10 +390,6 @@ fn blocked_sums(
 base_builders!(BatchNormalization, base);
 
 impl Layer for BatchNormalization {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
     layer_base_methods!(base);
 
     fn config(&self) -> Value {

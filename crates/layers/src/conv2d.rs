@@ -331,10 +331,6 @@ pub(crate) fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
 base_builders!(Conv2D, base);
 
 impl Layer for Conv2D {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
     layer_base_methods!(base);
 
     fn activation(&self) -> Activation {

@@ -432,10 +432,6 @@ impl Dense {
 base_builders!(Dense, base);
 
 impl Layer for Dense {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
     layer_base_methods!(base);
 
     fn activation(&self) -> Activation {

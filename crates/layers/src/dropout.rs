@@ -272,10 +272,6 @@ fn apply_mask(src: &[f32], dst: &mut [f32], key: u64, t: u64, scale: f32) {
 base_builders!(Dropout, base);
 
 impl Layer for Dropout {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
     layer_base_methods!(base);
 
     fn config(&self) -> Value {

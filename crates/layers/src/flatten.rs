@@ -88,10 +88,6 @@ impl Flatten {
 base_builders!(Flatten, base);
 
 impl Layer for Flatten {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
     layer_base_methods!(base);
 
     fn config(&self) -> Value {

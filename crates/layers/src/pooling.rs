@@ -456,14 +456,10 @@ impl Global {
 /// The builder methods every pooling layer has, and its [`Layer`] impl
 /// delegating to the inner state.
 macro_rules! pooling_layer {
-    ($ty:ident, $class:literal) => {
+    ($ty:ident) => {
         base_builders!($ty, 0.common.base);
 
         impl Layer for $ty {
-            fn class_name(&self) -> &str {
-                $class
-            }
-
             layer_base_methods!(0.common.base);
 
             fn config(&self) -> Value {
@@ -600,7 +596,7 @@ macro_rules! windowed_layer {
             }
         }
 
-        pooling_layer!($ty, $class);
+        pooling_layer!($ty);
     };
 }
 
@@ -664,7 +660,7 @@ macro_rules! global_layer {
             }
         }
 
-        pooling_layer!($ty, $class);
+        pooling_layer!($ty);
     };
 }
 

@@ -162,10 +162,6 @@ impl Reshape {
 base_builders!(Reshape, base);
 
 impl Layer for Reshape {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
     layer_base_methods!(base);
 
     fn config(&self) -> Value {
