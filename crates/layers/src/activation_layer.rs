@@ -5,9 +5,12 @@ use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::Value;
 
-use crate::keras::{activation_from_config, activation_to_config, base_config, base_fields};
+use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::keras::{activation_from_config, activation_to_config};
 use crate::layer::{Layer, Pass, reuse};
-use crate::{Activation, Error, Result};
+use crate::{Activation, Result};
+
+const CLASS: &str = "Activation";
 
 /// Applies an [`Activation`] elementwise (softmax: over the last axis), as
 /// Keras' `Activation("relu")` layer; no weights, output shape = input shape.
@@ -23,9 +26,7 @@ use crate::{Activation, Error, Result};
 #[derive(Debug, Clone)]
 pub struct ActivationLayer {
     activation: Activation,
-    name: String,
-    trainable: bool,
-    input_shape: Option<Vec<usize>>,
+    base: LayerBase,
     out: Tensor,
 }
 
@@ -34,47 +35,27 @@ impl ActivationLayer {
     pub fn new(activation: Activation) -> Self {
         Self {
             activation,
-            name: String::new(),
-            trainable: true,
-            input_shape: None,
+            base: LayerBase::new(CLASS),
             out: Tensor::zeros(&[0]),
         }
     }
 
-    /// The shape of one input sample.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// The layer's name (default `activation`, `activation_1`, ...).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
-    /// Keras' `trainable` flag (no weights; kept for its configuration).
-    pub fn trainable(mut self, trainable: bool) -> Self {
-        self.trainable = trainable;
-        self
-    }
-
-    /// Makes the layer from its Keras configuration (`activation`, `name`,
-    /// `trainable`); the [`Registry`](crate::Registry) entry of `"Activation"`.
+    /// Makes the layer from its Keras configuration (`activation` and the
+    /// base keys every layer reads: `name`, `trainable`, `dtype` (float32
+    /// only), `batch_input_shape` or `batch_shape`); the
+    /// [`Registry`](crate::Registry) entry of `"Activation"`.
     ///
     /// # Errors
-    /// [`Error::Config`] for an activation hebb does not have.
+    /// [`Error::Config`](crate::Error::Config) for an activation hebb does
+    /// not have, or a bad base key.
     pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
-        let (name, trainable) = base_fields("Activation", config)?;
-        let activation = activation_from_config(
-            "Activation",
-            config.get("activation").unwrap_or(&Value::Null),
-        )?;
-        Ok(Box::new(
-            ActivationLayer::new(activation)
-                .name(&name)
-                .trainable(trainable),
-        ))
+        let (base, map) = LayerBase::from_config(CLASS, config)?;
+        let activation =
+            activation_from_config(CLASS, map.get("activation").unwrap_or(&Value::Null))?;
+        Ok(Box::new(ActivationLayer {
+            base,
+            ..ActivationLayer::new(activation)
+        }))
     }
 
     /// The width of the rows the activation works on (the last axis).
@@ -83,37 +64,17 @@ impl ActivationLayer {
     }
 }
 
+base_builders!(ActivationLayer, base);
+
 impl Layer for ActivationLayer {
-    fn class_name(&self) -> &str {
-        "Activation"
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
-    }
-
-    fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    layer_base_methods!(base);
 
     fn activation(&self) -> Activation {
         self.activation
     }
 
     fn config(&self) -> Value {
-        let mut c = base_config(&self.name, self.trainable);
+        let mut c = self.base.config();
         c.insert("activation".into(), activation_to_config(self.activation));
         Value::Object(c)
     }
@@ -129,10 +90,9 @@ impl Layer for ActivationLayer {
 
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
         if x.rank() == 0 {
-            return Err(Error::Shape {
-                layer: self.name.clone(),
-                detail: "an input of rank >= 1 ([batch, ...]) is needed, got a scalar".into(),
-            });
+            return Err(self.base.shape_error(
+                "an input of rank >= 1 ([batch, ...]) is needed, got a scalar".into(),
+            ));
         }
         if x.device() == Device::Cpu {
             let out = reuse(&mut self.out, x.shape());
@@ -161,15 +121,12 @@ impl Layer for ActivationLayer {
             return Ok(());
         };
         if grad_out.shape() != x.shape() || self.out.shape() != x.shape() {
-            return Err(Error::Shape {
-                layer: self.name.clone(),
-                detail: format!(
-                    "backward: output gradient {:?} and last output {:?} for input {:?}",
-                    grad_out.shape(),
-                    self.out.shape(),
-                    x.shape()
-                ),
-            });
+            return Err(self.base.shape_error(format!(
+                "backward: output gradient {:?} and last output {:?} for input {:?}",
+                grad_out.shape(),
+                self.out.shape(),
+                x.shape()
+            )));
         }
         if x.device() == Device::Cpu {
             if !pass.logits {
@@ -202,6 +159,7 @@ impl Layer for ActivationLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_close, run_step, tape_reference};
 
     #[test]
     fn forward_backward_match_the_tape() {
@@ -209,23 +167,10 @@ mod tests {
             let mut layer = ActivationLayer::new(a).name("act");
             let x = Tensor::from_vec(vec![0.5, -1.0, 2.0, 0.1, 0.3, -0.7], &[2, 3]).unwrap();
             let g = Tensor::from_vec(vec![1.0, 0.5, -0.2, 0.3, -1.0, 0.25], &[2, 3]).unwrap();
-            let y = layer.forward(&x, Pass::TRAIN).unwrap().clone();
-            let mut grad_out = g.clone();
-            let mut gi = Tensor::zeros(&[1]);
-            layer
-                .backward(&x, &mut grad_out, Some(&mut gi), Pass::TRAIN)
-                .unwrap();
-            let tape = GradientTape::new();
-            let xv = tape.watch_tensor(x.clone());
-            let out = layer.call(&tape, xv, true).unwrap();
-            let loss = out.mul(tape.constant(g)).unwrap().sum_all();
-            let dx = tape.gradient(loss, &[xv]).unwrap();
-            for (p, q) in y.as_slice().iter().zip(out.value().as_slice()) {
-                assert!((p - q).abs() < 1e-6, "{a:?} {p} {q}");
-            }
-            for (p, q) in gi.as_slice().iter().zip(dx[0].as_slice()) {
-                assert!((p - q).abs() < 1e-6, "{a:?} {p} {q}");
-            }
+            let (y, dx) = run_step(&mut layer, &x, &g, Pass::TRAIN).unwrap();
+            let want = tape_reference(&layer, &x, &g, true).unwrap();
+            assert_close(&format!("{a:?} y"), &y, &want.y, 1e-6);
+            assert_close(&format!("{a:?} dx"), &dx, &want.dx, 1e-6);
         }
     }
 

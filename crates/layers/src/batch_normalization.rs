@@ -35,8 +35,10 @@ use rand::RngCore;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use crate::keras_config::{self, config_error, keras_shape};
+use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::keras::{self, config_error, initializer_to_keras, keras_shape};
 use crate::layer::{Layer, Pass, reuse};
+use crate::weights::make_weight;
 use crate::{Error, Initializer, Regularizer, Result};
 
 const CLASS: &str = "BatchNormalization";
@@ -80,15 +82,16 @@ pub const ROWS_PER_BLOCK: usize = 256;
 /// ```
 #[derive(Debug)]
 pub struct BatchNormalization {
-    name: String,
-    trainable: bool,
-    input_shape: Option<Vec<usize>>,
+    base: LayerBase,
     axis: i64,
     momentum: f64,
     epsilon: f64,
     center: bool,
     scale: bool,
     synchronized: bool,
+    /// Keras 3's `renorm_momentum`, kept for the configuration only (hebb
+    /// refuses `renorm: true`, so it never enters the computation).
+    renorm_momentum: f64,
     beta_initializer: Initializer,
     gamma_initializer: Initializer,
     moving_mean_initializer: Initializer,
@@ -125,15 +128,14 @@ impl BatchNormalization {
     /// A layer with Keras' defaults.
     pub fn new() -> Self {
         Self {
-            name: String::new(),
-            trainable: true,
-            input_shape: None,
+            base: LayerBase::new(CLASS),
             axis: -1,
             momentum: 0.99,
             epsilon: 1e-3,
             center: true,
             scale: true,
             synchronized: false,
+            renorm_momentum: 0.99,
             beta_initializer: Initializer::Zeros,
             gamma_initializer: Initializer::Ones,
             moving_mean_initializer: Initializer::Zeros,
@@ -223,37 +225,10 @@ impl BatchNormalization {
         self
     }
 
-    /// Names the layer (Keras `name=`).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
-    /// Declares the per-sample input shape (Keras `input_shape=`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Keras `trainable=`: a frozen layer keeps its weights and runs in
-    /// inference mode.
-    pub fn trainable(mut self, trainable: bool) -> Self {
-        self.trainable = trainable;
-        self
-    }
-
-    fn display_name(&self) -> &str {
-        if self.name.is_empty() {
-            "batch_normalization"
-        } else {
-            &self.name
-        }
-    }
-
     fn invalid(&self, detail: String) -> Error {
         Error::InvalidArgument {
             what: "BatchNormalization",
-            detail: format!("layer {}: {detail}", self.display_name()),
+            detail: format!("layer {}: {detail}", self.base.label()),
         }
     }
 
@@ -286,12 +261,12 @@ impl BatchNormalization {
     ///
     /// # Errors
     /// [`Error::Config`] for unreadable values, constraints (hebb has none),
-    /// an unknown initialiser, or a dtype other than float32.
+    /// `renorm: true` or a `renorm_clipping` (batch renormalisation, which
+    /// hebb lacks), an unknown initialiser, or a dtype other than float32.
     pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
-        let map = keras_config::object(CLASS, config)?;
-        let base = keras_config::base(CLASS, map)?;
-        for key in ["beta_constraint", "gamma_constraint"] {
-            keras_config::refuse_non_null(CLASS, map, key)?;
+        let (base, map) = LayerBase::from_config(CLASS, config)?;
+        for key in ["beta_constraint", "gamma_constraint", "renorm_clipping"] {
+            keras::refuse_non_null(CLASS, map, key)?;
         }
         let axis = match map.get("axis") {
             None | Some(Value::Null) => -1,
@@ -300,9 +275,9 @@ impl BatchNormalization {
                 .as_i64()
                 .ok_or_else(|| config_error(CLASS, format!("axis must be one integer, got {v}")))?,
         };
-        let f = |key, default| keras_config::f64_key(CLASS, map, key, default);
-        let b = |key, default| keras_config::bool_key(CLASS, map, key, default);
-        let init = |key, default| keras_config::initializer_key(CLASS, map, key, default);
+        let f = |key, default| keras::f64_key(CLASS, map, key, default);
+        let b = |key, default| keras::bool_key(CLASS, map, key, default);
+        let init = |key, default| keras::initializer_key(CLASS, map, key, default);
         let reg = |key: &str| {
             Regularizer::from_keras(map.get(key).unwrap_or(&Value::Null))
                 .map_err(|e| config_error(CLASS, format!("{key}: {e}")))
@@ -316,16 +291,22 @@ impl BatchNormalization {
             .beta_initializer(init("beta_initializer", Initializer::Zeros)?)
             .gamma_initializer(init("gamma_initializer", Initializer::Ones)?)
             .moving_mean_initializer(init("moving_mean_initializer", Initializer::Zeros)?)
-            .moving_variance_initializer(init("moving_variance_initializer", Initializer::Ones)?)
-            .trainable(base.trainable);
+            .moving_variance_initializer(init("moving_variance_initializer", Initializer::Ones)?);
         layer.beta_regularizer = reg("beta_regularizer")?;
         layer.gamma_regularizer = reg("gamma_regularizer")?;
         // One device: synchronised statistics are the local ones.
         layer.synchronized = b("synchronized", false)?;
-        if let Some(name) = base.name {
-            layer.name = name;
+        // Batch renormalisation (Keras 3.10+ `renorm`) is not implemented:
+        // refused rather than silently trained as plain batch normalisation.
+        if b("renorm", false)? {
+            return Err(config_error(
+                CLASS,
+                "renorm = true (batch renormalization) is not supported by hebb (only false)"
+                    .to_string(),
+            ));
         }
-        layer.input_shape = base.input_shape;
+        layer.renorm_momentum = f("renorm_momentum", 0.99)?;
+        layer.base = base;
         layer
             .validate()
             .map_err(|e| config_error(CLASS, e.to_string()))?;
@@ -349,9 +330,10 @@ impl BatchNormalization {
         self.built
             .as_ref()
             .and_then(|s| s.last().copied())
-            .ok_or_else(|| Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: "the layer is not built; add it to a model or call build first".into(),
+            .ok_or_else(|| {
+                self.base.shape_error(
+                    "the layer is not built; add it to a model or call build first".into(),
+                )
             })
     }
 
@@ -360,19 +342,16 @@ impl BatchNormalization {
         let c = self.channels()?;
         let built = self.built.as_deref().unwrap_or(&[]);
         if shape.get(1..) != Some(built) {
-            return Err(Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: format!(
-                    "built for inputs {}, got a batch of shape {shape:?}",
-                    keras_shape(built)
-                ),
-            });
+            return Err(self.base.shape_error(format!(
+                "built for inputs {}, got a batch of shape {shape:?}",
+                keras_shape(built)
+            )));
         }
         Ok((shape.iter().product::<usize>() / c, c))
     }
 
     fn batch_mode(&self, training: bool) -> bool {
-        training && self.trainable
+        training && self.base.trainable
     }
 
     fn weight(&self, index: Option<usize>, c: usize, default: f32) -> f32 {
@@ -423,40 +402,13 @@ fn blocked_sums(
     }
 }
 
+base_builders!(BatchNormalization, base);
+
 impl Layer for BatchNormalization {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Names the layer and its weights (`{name}/gamma`, ...); built weights
-    /// are re-created under the new names with the same values (new
-    /// [`Variable`] identities).
-    fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
-        let names = self.weight_names();
-        for (w, n) in self.weights.iter_mut().zip(names) {
-            *w = Variable::new(n, w.value().clone());
-        }
-    }
-
-    fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    layer_base_methods!(base);
 
     fn config(&self) -> Value {
-        let mut map = keras_config::base_config(&self.name, self.trainable);
+        let mut map = self.base.config();
         let reg = |r: Option<Regularizer>| r.map_or(Value::Null, |r| r.to_keras());
         for (key, value) in [
             ("axis", json!(self.axis)),
@@ -466,25 +418,28 @@ impl Layer for BatchNormalization {
             ("scale", json!(self.scale)),
             (
                 "beta_initializer",
-                keras_config::initializer_to_keras(self.beta_initializer),
+                initializer_to_keras(self.beta_initializer),
             ),
             (
                 "gamma_initializer",
-                keras_config::initializer_to_keras(self.gamma_initializer),
+                initializer_to_keras(self.gamma_initializer),
             ),
             (
                 "moving_mean_initializer",
-                keras_config::initializer_to_keras(self.moving_mean_initializer),
+                initializer_to_keras(self.moving_mean_initializer),
             ),
             (
                 "moving_variance_initializer",
-                keras_config::initializer_to_keras(self.moving_variance_initializer),
+                initializer_to_keras(self.moving_variance_initializer),
             ),
             ("beta_regularizer", reg(self.beta_regularizer)),
             ("gamma_regularizer", reg(self.gamma_regularizer)),
             ("beta_constraint", Value::Null),
             ("gamma_constraint", Value::Null),
             ("synchronized", json!(self.synchronized)),
+            ("renorm", json!(false)),
+            ("renorm_clipping", Value::Null),
+            ("renorm_momentum", json!(self.renorm_momentum)),
         ] {
             map.insert(key.into(), value);
         }
@@ -494,12 +449,11 @@ impl Layer for BatchNormalization {
     fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         self.validate()?;
         let Some(&c) = input_shape.last() else {
-            return Err(Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: "BatchNormalization needs inputs of rank >= 1 per sample ([rows, .., \
-                         features]), got (None,)"
+            return Err(self.base.shape_error(
+                "BatchNormalization needs inputs of rank >= 1 per sample ([rows, .., \
+                 features]), got (None,)"
                     .into(),
-            });
+            ));
         };
         if self.axis != -1 && self.axis != input_shape.len() as i64 {
             return Err(self.invalid(format!(
@@ -510,10 +464,10 @@ impl Layer for BatchNormalization {
             )));
         }
         if c == 0 {
-            return Err(Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: format!("input {} has no features", keras_shape(input_shape)),
-            });
+            return Err(self.base.shape_error(format!(
+                "input {} has no features",
+                keras_shape(input_shape)
+            )));
         }
         Ok(input_shape.to_vec())
     }
@@ -523,20 +477,21 @@ impl Layer for BatchNormalization {
         let c = input_shape[input_shape.len() - 1];
         let mut inits = Vec::new();
         if self.scale {
-            inits.push(self.gamma_initializer);
+            inits.push(("gamma", self.gamma_initializer));
         }
         if self.center {
-            inits.push(self.beta_initializer);
+            inits.push(("beta", self.beta_initializer));
         }
-        inits.push(self.moving_mean_initializer);
-        inits.push(self.moving_variance_initializer);
+        inits.push(("moving_mean", self.moving_mean_initializer));
+        inits.push(("moving_variance", self.moving_variance_initializer));
         self.built = Some(input_shape.to_vec());
-        let names = self.weight_names();
-        let mut rng = rng;
+        let label = self.base.label();
         self.weights = inits
-            .iter()
-            .zip(names)
-            .map(|(init, name)| Ok(Variable::new(name, init.generate(&[c], &mut rng)?)))
+            .into_iter()
+            .map(|(weight, init)| {
+                let value = make_weight(&label, weight, &[c], init, rng)?;
+                Ok(Variable::new(self.base.weight_name(weight), value))
+            })
             .collect::<Result<_>>()?;
         self.grads = vec![Tensor::zeros(&[c]); self.moving_index()];
         self.mean = vec![0.0; c];
@@ -561,7 +516,7 @@ impl Layer for BatchNormalization {
     }
 
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
-        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        self.base.cpu_only(x.device())?;
         let (n, c) = self.rows_and_channels(x.shape())?;
         let batch = self.batch_mode(pass.training) && n > 0;
         self.used_batch_stats = batch;
@@ -639,22 +594,19 @@ impl Layer for BatchNormalization {
         grad_in: Option<&mut Tensor>,
         _pass: Pass,
     ) -> Result<()> {
-        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
-        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
+        self.base.cpu_only(x.device())?;
+        self.base.cpu_only(grad_out.device())?;
         let (n, c) = self.rows_and_channels(x.shape())?;
         if grad_out.shape() != x.shape() {
-            return Err(Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: format!(
-                    "backward: gradient {:?} does not match the input {:?}",
-                    grad_out.shape(),
-                    x.shape()
-                ),
-            });
+            return Err(self.base.shape_error(format!(
+                "backward: gradient {:?} does not match the input {:?}",
+                grad_out.shape(),
+                x.shape()
+            )));
         }
         let batch = self.used_batch_stats;
         let (xs, gs) = (x.as_slice(), grad_out.as_slice());
-        if self.trainable || batch {
+        if self.base.trainable || batch {
             // sum0 = Σ dy, sum1 = Σ dy · x̂ per feature.
             let (mean, inv_std) = (&self.mean, &self.inv_std);
             blocked_sums(
@@ -670,7 +622,7 @@ impl Layer for BatchNormalization {
                 },
             );
         }
-        if self.trainable {
+        if self.base.trainable {
             for (index, sums, reg) in [
                 (self.gamma_index(), &self.sum1, self.gamma_regularizer),
                 (self.beta_index(), &self.sum0, self.beta_regularizer),
@@ -788,38 +740,16 @@ impl Layer for BatchNormalization {
     }
 }
 
-impl BatchNormalization {
-    fn weight_names(&self) -> Vec<String> {
-        let name = self.display_name();
-        let mut names = Vec::new();
-        if self.scale {
-            names.push(format!("{name}/gamma"));
-        }
-        if self.center {
-            names.push(format!("{name}/beta"));
-        }
-        names.push(format!("{name}/moving_mean"));
-        names.push(format!("{name}/moving_variance"));
-        names
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{run_step, tape_reference, uniform};
     use hebb_autograd::gradcheck::GradCheck;
     use hebb_tensor::random::chacha;
     use proptest::prelude::*;
-    use rand::Rng;
 
     fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = chacha(seed);
-        let n: usize = shape.iter().product();
-        Tensor::from_vec(
-            (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect(),
-            shape,
-        )
-        .unwrap()
+        uniform(shape, seed, -2.0, 2.0)
     }
 
     /// A built layer whose gamma, beta and moving statistics are not the
@@ -963,22 +893,8 @@ mod tests {
             logits: false,
         };
         // The tape first: the step's forward updates the moving statistics.
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = bn.call(&tape, xv, training).map_err(|e| e.to_string())?;
-        let loss = yv.mul(tape.constant(w.clone())).unwrap().sum_all();
-        let gx = tape.gradient(loss, &[xv]).unwrap().remove(0);
-        let weights = bn.weights();
-        let gw = tape.gradient_of(loss, &weights).unwrap();
-        let y_tape = yv.value();
-        drop(weights);
-        drop(tape);
-
-        let y = bn.forward(x, pass).map_err(|e| e.to_string())?.clone();
-        let mut g = w.clone();
-        let mut gi = Tensor::zeros(&[0]);
-        bn.backward(x, &mut g, Some(&mut gi), pass)
-            .map_err(|e| e.to_string())?;
+        let tape = tape_reference(&bn, x, w, training).map_err(|e| e.to_string())?;
+        let (y, gi) = run_step(&mut bn, x, w, pass).map_err(|e| e.to_string())?;
         let cmp = |a: &Tensor, b: &Tensor, what: &str| -> std::result::Result<(), String> {
             let scale = b.as_slice().iter().fold(1.0f32, |m, v| m.max(v.abs()));
             for (i, (p, q)) in a.as_slice().iter().zip(b.as_slice()).enumerate() {
@@ -988,10 +904,10 @@ mod tests {
             }
             Ok(())
         };
-        cmp(&y, &y_tape, "y")?;
-        cmp(&gi, &gx, "dx")?;
+        cmp(&y, &tape.y, "y")?;
+        cmp(&gi, &tape.dx, "dx")?;
         for (k, grad) in bn.gradients().iter().enumerate() {
-            cmp(grad, &gw[k], "weight gradient")?;
+            cmp(grad, &tape.dweights[k], "weight gradient")?;
         }
         Ok(())
     }
@@ -1086,6 +1002,32 @@ mod tests {
         assert_eq!(bn.gradients()[0].to_vec(), vec![0.1, 0.15]);
         assert_eq!(bn.gradients()[1].to_vec(), vec![0.5, 0.5]);
         assert_eq!(plain.gradients()[0].to_vec(), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn batch_renormalization_is_refused_and_its_keys_kept() {
+        // Keras 3.15 writes renorm, renorm_clipping and renorm_momentum.
+        let mut c = BatchNormalization::new().name("bn").config();
+        assert_eq!(c["renorm"], json!(false));
+        assert_eq!(c["renorm_clipping"], json!(null));
+        assert_eq!(c["renorm_momentum"], json!(0.99));
+        c["renorm_momentum"] = json!(0.9);
+        assert_eq!(
+            BatchNormalization::from_config(&c).unwrap().config(),
+            c,
+            "renorm_momentum read and written back"
+        );
+        for (key, value) in [
+            ("renorm", json!(true)),
+            ("renorm_clipping", json!({"rmax": 3.0})),
+        ] {
+            let mut bad = c.clone();
+            bad[key] = value;
+            let e = BatchNormalization::from_config(&bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains("BatchNormalization"), "{e}");
+        }
     }
 
     #[test]
@@ -1241,7 +1183,9 @@ mod tests {
         ) {
             let bn = layer(&[mid, c], true, true);
             let x = random(&[rows, mid, c], seed);
-            let check = GradCheck { atol: 2e-3, rtol: 2e-3, ..GradCheck::default() };
+            // A small step: with 2 samples a channel's variance can be small,
+            // and the normalisation curves sharply around it (2^-7 misses by 0.5%).
+            let check = GradCheck { h: 1.0 / 1024.0, atol: 2e-3, rtol: 2e-3 };
             let mismatch = check
                 .run(&[x], |_, v| {
                     bn.call(v[0].tape(), v[0], training).map_err(|e| match e {

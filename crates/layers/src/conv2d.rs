@@ -20,9 +20,15 @@ use hebb_tensor::ops::Padding;
 use hebb_tensor::ops::conv::{Conv2dGeometry, Conv2dGrads, Conv2dScratch};
 use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::layer::{Layer, Pass, default_name, reuse};
+use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::keras::{
+    self, activation_from_config, activation_to_config, channels_last, config_error,
+    initializer_key, initializer_to_keras, int_pair,
+};
+use crate::layer::{Layer, Pass, reuse};
+use crate::weights::make_weight;
 use crate::{Activation, Error, Initializer, Regularizer, Result};
 
 const CLASS: &str = "Conv2D";
@@ -53,7 +59,7 @@ const CLASS: &str = "Conv2D";
 /// ```
 #[derive(Debug, Clone)]
 pub struct Conv2D {
-    name: String,
+    base: LayerBase,
     filters: usize,
     kernel_size: [usize; 2],
     strides: [usize; 2],
@@ -64,8 +70,6 @@ pub struct Conv2D {
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
     kernel_regularizer: Option<Regularizer>,
-    trainable: bool,
-    input_shape: Option<Vec<usize>>,
     /// Built state: the geometry for the built input shape.
     geometry: Option<Conv2dGeometry>,
     kernel: Option<Variable>,
@@ -83,7 +87,7 @@ impl Conv2D {
     /// [`Layer::compute_output_shape`] and [`Layer::build`].
     pub fn new(filters: usize, kernel_size: [usize; 2]) -> Self {
         Self {
-            name: String::new(),
+            base: LayerBase::new(CLASS),
             filters,
             kernel_size,
             strides: [1, 1],
@@ -94,8 +98,6 @@ impl Conv2D {
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
-            trainable: true,
-            input_shape: None,
             geometry: None,
             kernel: None,
             bias: None,
@@ -153,25 +155,6 @@ impl Conv2D {
         self
     }
 
-    /// The per-sample input shape `[h, w, c]` (Keras `input_shape=`), for a
-    /// model's first layer.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// The layer's name (default: the model's `conv2d`, `conv2d_1`, ...).
-    pub fn name(mut self, name: &str) -> Self {
-        Layer::set_name(&mut self, name);
-        self
-    }
-
-    /// Whether the optimiser updates the weights (Keras `trainable`).
-    pub fn trainable(mut self, trainable: bool) -> Self {
-        self.trainable = trainable;
-        self
-    }
-
     /// The number of filters (output channels).
     pub fn filters(&self) -> usize {
         self.filters
@@ -192,20 +175,8 @@ impl Conv2D {
         self.bias.as_ref()
     }
 
-    /// The name errors use (the class' default name before the model names it).
-    fn label(&self) -> String {
-        if self.name.is_empty() {
-            default_name(CLASS)
-        } else {
-            self.name.clone()
-        }
-    }
-
     fn shape_error(&self, detail: String) -> Error {
-        Error::Shape {
-            layer: self.label(),
-            detail,
-        }
+        self.base.shape_error(detail)
     }
 
     /// The geometry for a per-sample input shape, checking everything.
@@ -257,16 +228,7 @@ impl Conv2D {
         let g = self
             .geometry
             .ok_or_else(|| self.shape_error("the layer is not built yet".into()))?;
-        if x.device() != Device::Cpu {
-            return Err(Error::Unsupported {
-                layer: self.label(),
-                class: CLASS.into(),
-                detail: format!(
-                    "Conv2D has no kernels for {} yet; train this model on the CPU",
-                    x.device()
-                ),
-            });
-        }
+        self.base.cpu_only(x.device())?;
         let [h, w, c] = g.input_hwc();
         match x.shape() {
             &[rows, xh, xw, xc] if [xh, xw, xc] == [h, w, c] => Ok((g, rows)),
@@ -284,17 +246,11 @@ impl Conv2D {
     /// [`Error::Config`] naming the key and value for a missing `filters` or
     /// `kernel_size`, an unsupported `data_format` (`channels_first`),
     /// `groups != 1`, `padding="causal"`, a bias or activity regulariser, a
-    /// constraint, an unknown activation or initialiser.
+    /// constraint, an unknown activation or initialiser, a dtype other than
+    /// float32.
     pub fn from_config(config: &Value) -> Result<Self> {
-        let bad = |detail: String| Error::Config {
-            class: CLASS.into(),
-            detail,
-        };
-        let obj = config.as_object().ok_or_else(|| {
-            bad(format!(
-                "the configuration must be a JSON object, got {config}"
-            ))
-        })?;
+        let (base, obj) = LayerBase::from_config(CLASS, config)?;
+        let bad = |detail: String| config_error(CLASS, detail);
         let filters = obj.get("filters").and_then(Value::as_u64).ok_or_else(|| {
             bad(format!(
                 "filters must be a positive integer, got {:?}",
@@ -322,15 +278,7 @@ impl Conv2D {
                 ))
             })?;
         }
-        match obj.get("data_format") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s == "channels_last" => {}
-            Some(v) => {
-                return Err(bad(format!(
-                    "data_format {v} is not supported: hebb's images are channels_last (NHWC)"
-                )));
-            }
-        }
+        channels_last(CLASS, obj)?;
         match obj.get("groups") {
             None | Some(Value::Null) => {}
             Some(v) if v.as_u64() == Some(1) => {}
@@ -352,49 +300,17 @@ impl Conv2D {
                 )));
             }
         }
-        if let Some(v) = obj.get("name") {
-            let name = v
-                .as_str()
-                .ok_or_else(|| bad(format!("name must be a string, got {v}")))?;
-            layer.set_name(name);
-        }
-        if let Some(v) = obj.get("trainable") {
-            layer.trainable = v
-                .as_bool()
-                .ok_or_else(|| bad(format!("trainable must be true or false, got {v}")))?;
-        }
-        if let Some(v) = obj.get("use_bias") {
-            layer.use_bias = v
-                .as_bool()
-                .ok_or_else(|| bad(format!("use_bias must be true or false, got {v}")))?;
-        }
+        layer.use_bias = keras::bool_key(CLASS, obj, "use_bias", true)?;
         layer.activation =
-            activation_from_config(obj.get("activation").unwrap_or(&Value::Null)).map_err(bad)?;
-        for (key, slot) in [
-            ("kernel_initializer", &mut layer.kernel_initializer),
-            ("bias_initializer", &mut layer.bias_initializer),
-        ] {
-            if let Some(v) = obj.get(key).filter(|v| !v.is_null()) {
-                *slot = initializer_from_keras(v)
-                    .ok_or_else(|| bad(format!("{key} {v} is not an initialiser hebb has")))?;
-            }
-        }
+            activation_from_config(CLASS, obj.get("activation").unwrap_or(&Value::Null))?;
+        layer.kernel_initializer =
+            initializer_key(CLASS, obj, "kernel_initializer", Initializer::GlorotUniform)?;
+        layer.bias_initializer =
+            initializer_key(CLASS, obj, "bias_initializer", Initializer::Zeros)?;
         layer.kernel_regularizer =
             Regularizer::from_keras(obj.get("kernel_regularizer").unwrap_or(&Value::Null))
                 .map_err(|e| bad(e.to_string()))?;
-        // Keras 2 files keep the first layer's input shape in the layer.
-        if let Some(shape) = obj.get("batch_input_shape").and_then(Value::as_array) {
-            let dims: Option<Vec<usize>> = shape
-                .iter()
-                .skip(1)
-                .map(|d| d.as_u64().map(|d| d as usize))
-                .collect();
-            layer.input_shape = Some(dims.ok_or_else(|| {
-                bad(format!(
-                    "batch_input_shape {shape:?} has a dimension of variable size"
-                ))
-            })?);
-        }
+        layer.base = base;
         Ok(layer)
     }
 }
@@ -407,210 +323,60 @@ fn tensor_reason(e: hebb_tensor::Error) -> String {
     }
 }
 
-/// `3` or `[3, 3]` as `[3, 3]`.
-fn int_pair(v: &Value) -> Option<[usize; 2]> {
-    match v {
-        Value::Number(n) => n.as_u64().map(|n| [n as usize; 2]),
-        Value::Array(a) if a.len() == 2 => Some([a[0].as_u64()? as usize, a[1].as_u64()? as usize]),
-        _ => None,
-    }
-}
-
-// Keras configuration of activations and initialisers. (hebb-layers' shared
-// `keras` helpers are being written alongside; these private forms follow
-// Keras 3's `get_config` output exactly.)
-
-/// Keras' `activation` value: its name, or hebb's form for activations
-/// Keras has no name for (a Leaky-ReLU of another slope than 0.2, the step).
-fn activation_to_config(a: Activation) -> Value {
-    match a {
-        Activation::LeakyRelu { a } if a != 5.0 => {
-            json!({"module": "hebb", "class_name": "leaky_relu", "config": {"a": a}})
-        }
-        Activation::Step => json!({"module": "hebb", "class_name": "step", "config": {}}),
-        other => json!(other.name()),
-    }
-}
-
-/// The activation of a Keras `activation` value (see [`activation_to_config`]).
-fn activation_from_config(v: &Value) -> std::result::Result<Activation, String> {
-    let name = match v {
-        Value::Null => "linear",
-        Value::String(s) => s.as_str(),
-        Value::Object(o) if o.get("module").and_then(Value::as_str) == Some("hebb") => {
-            return match o.get("class_name").and_then(Value::as_str) {
-                Some("step") => Ok(Activation::Step),
-                Some("leaky_relu") => o
-                    .get("config")
-                    .and_then(|c| c.get("a"))
-                    .and_then(Value::as_f64)
-                    .map(|a| Activation::LeakyRelu { a: a as f32 })
-                    .ok_or_else(|| format!("activation {v} has no slope a")),
-                _ => Err(format!("activation {v} is not one hebb has")),
-            };
-        }
-        // Keras 3 may serialise a function as {"class_name": "function", "config": "relu"}.
-        Value::Object(o) => o
-            .get("config")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("activation {v} is not one hebb has"))?,
-        other => return Err(format!("activation {other} is not one hebb has")),
-    };
-    Ok(match name {
-        "linear" | "None" => Activation::Linear,
-        "relu" => Activation::Relu,
-        "sigmoid" => Activation::Sigmoid,
-        "tanh" => Activation::Tanh,
-        "softmax" => Activation::Softmax,
-        // keras.activations.leaky_relu's default negative_slope 0.2: the lecture's a = 5.
-        "leaky_relu" => Activation::LeakyRelu { a: 5.0 },
-        other => {
-            return Err(format!(
-                "activation {other:?} is not one hebb has (linear, relu, sigmoid, tanh, softmax, \
-                 leaky_relu)"
-            ));
-        }
-    })
-}
-
-/// Keras 3's serialised initialiser (`get_config` of `Conv2D`).
-fn initializer_to_keras(i: Initializer) -> Value {
-    let seeded = json!({"seed": null});
-    let (class, config) = match i {
-        Initializer::GlorotUniform => ("GlorotUniform", seeded),
-        Initializer::GlorotNormal => ("GlorotNormal", seeded),
-        Initializer::HeNormal => ("HeNormal", seeded),
-        Initializer::HeUniform => ("HeUniform", seeded),
-        Initializer::LecunNormal => ("LecunNormal", seeded),
-        Initializer::LecunUniform => ("LecunUniform", seeded),
-        Initializer::Zeros => ("Zeros", json!({})),
-        Initializer::Ones => ("Ones", json!({})),
-        Initializer::Constant { value } => ("Constant", json!({"value": value})),
-        Initializer::RandomNormal { mean, stddev } => (
-            "RandomNormal",
-            json!({"mean": mean, "stddev": stddev, "seed": null}),
-        ),
-        Initializer::TruncatedNormal { mean, stddev } => (
-            "TruncatedNormal",
-            json!({"mean": mean, "stddev": stddev, "seed": null}),
-        ),
-        Initializer::RandomUniform { minval, maxval } => (
-            "RandomUniform",
-            json!({"minval": minval, "maxval": maxval, "seed": null}),
-        ),
-    };
-    json!({"module": "keras.initializers", "class_name": class, "config": config, "registered_name": null})
-}
-
-/// The initialiser of a Keras value (a name or a serialised object), `None`
-/// if hebb has none like it.
-fn initializer_from_keras(v: &Value) -> Option<Initializer> {
-    let (class, config) = match v {
-        Value::String(s) => (s.as_str(), Map::new()),
-        Value::Object(o) => (
-            o.get("class_name")?.as_str()?,
-            o.get("config")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        ),
-        _ => return None,
-    };
-    let field = |key: &str, default: f32| {
-        config
-            .get(key)
-            .and_then(Value::as_f64)
-            .map_or(default, |v| v as f32)
-    };
-    Some(match Initializer::from_name(class).ok()? {
-        Initializer::Constant { .. } => Initializer::Constant {
-            value: field("value", 0.0),
-        },
-        Initializer::RandomNormal { mean, stddev } => Initializer::RandomNormal {
-            mean: field("mean", mean),
-            stddev: field("stddev", stddev),
-        },
-        Initializer::TruncatedNormal { mean, stddev } => Initializer::TruncatedNormal {
-            mean: field("mean", mean),
-            stddev: field("stddev", stddev),
-        },
-        Initializer::RandomUniform { minval, maxval } => Initializer::RandomUniform {
-            minval: field("minval", minval),
-            maxval: field("maxval", maxval),
-        },
-        other => other,
-    })
-}
-
 /// The registry's constructor for `"Conv2D"` (see [`Conv2D::from_config`]).
 pub(crate) fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
     Ok(Box::new(Conv2D::from_config(config)?))
 }
 
+base_builders!(Conv2D, base);
+
 impl Layer for Conv2D {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
-        if let Some(k) = &mut self.kernel {
-            *k = Variable::new(format!("{name}/kernel"), k.value().clone());
-        }
-        if let Some(b) = &mut self.bias {
-            *b = Variable::new(format!("{name}/bias"), b.value().clone());
-        }
-    }
-
-    fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    layer_base_methods!(base);
 
     fn activation(&self) -> Activation {
         self.activation
     }
 
     fn config(&self) -> Value {
-        let mut config = json!({
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": "float32",
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding.name(),
-            "data_format": "channels_last",
-            "dilation_rate": self.dilation_rate,
-            "groups": 1,
-            "activation": activation_to_config(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializer_to_keras(self.kernel_initializer),
-            "bias_initializer": initializer_to_keras(self.bias_initializer),
-            "kernel_regularizer": self.kernel_regularizer.map_or(Value::Null, |r| r.to_keras()),
-            "bias_regularizer": null,
-            "activity_regularizer": null,
-            "kernel_constraint": null,
-            "bias_constraint": null,
-        });
-        if let Some(shape) = &self.input_shape {
+        let mut config = self.base.config();
+        config.extend(
+            [
+                ("filters", json!(self.filters)),
+                ("kernel_size", json!(self.kernel_size)),
+                ("strides", json!(self.strides)),
+                ("padding", json!(self.padding.name())),
+                ("data_format", json!("channels_last")),
+                ("dilation_rate", json!(self.dilation_rate)),
+                ("groups", json!(1)),
+                ("activation", activation_to_config(self.activation)),
+                ("use_bias", json!(self.use_bias)),
+                (
+                    "kernel_initializer",
+                    initializer_to_keras(self.kernel_initializer),
+                ),
+                (
+                    "bias_initializer",
+                    initializer_to_keras(self.bias_initializer),
+                ),
+                (
+                    "kernel_regularizer",
+                    self.kernel_regularizer
+                        .map_or(Value::Null, |r| r.to_keras()),
+                ),
+                ("bias_regularizer", Value::Null),
+                ("activity_regularizer", Value::Null),
+                ("kernel_constraint", Value::Null),
+                ("bias_constraint", Value::Null),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        if let Some(shape) = &self.base.input_shape {
             let batch: Vec<Value> = std::iter::once(Value::Null)
                 .chain(shape.iter().map(|&d| json!(d)))
                 .collect();
-            config["batch_input_shape"] = Value::Array(batch);
+            config.insert("batch_input_shape".into(), Value::Array(batch));
         }
-        config
+        Value::Object(config)
     }
 
     fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -619,25 +385,18 @@ impl Layer for Conv2D {
 
     fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<()> {
         let g = self.geometry_for(input_shape)?;
-        let label = self.label();
-        let shape = g.kernel_shape();
-        let kernel = self
-            .kernel_initializer
-            .generate(&shape, rng)
-            .map_err(|e| Error::Shape {
-                layer: label.clone(),
-                detail: format!("its kernel {shape:?}: {e}"),
-            })?;
-        self.kernel = Some(Variable::new(format!("{}/kernel", self.name), kernel));
+        let label = self.base.label();
+        let kernel = make_weight(
+            &label,
+            "kernel",
+            &g.kernel_shape(),
+            self.kernel_initializer,
+            rng,
+        )?;
+        self.kernel = Some(Variable::new(self.base.weight_name("kernel"), kernel));
         self.bias = if self.use_bias {
-            let bias = self
-                .bias_initializer
-                .generate(&[self.filters], rng)
-                .map_err(|e| Error::Shape {
-                    layer: label,
-                    detail: format!("its bias [{}]: {e}", self.filters),
-                })?;
-            Some(Variable::new(format!("{}/bias", self.name), bias))
+            let bias = make_weight(&label, "bias", &[self.filters], self.bias_initializer, rng)?;
+            Some(Variable::new(self.base.weight_name("bias"), bias))
         } else {
             None
         };
@@ -709,14 +468,8 @@ impl Layer for Conv2D {
                 x.shape()
             )));
         }
-        if grad_out.device() != Device::Cpu {
-            return Err(Error::Unsupported {
-                layer: self.label(),
-                class: CLASS.into(),
-                detail: format!("Conv2D has no kernels for {} yet", grad_out.device()),
-            });
-        }
-        let trainable = self.trainable;
+        self.base.cpu_only(grad_out.device())?;
+        let trainable = self.base.trainable;
         let not_built = self.shape_error("the layer is not built yet".into());
         let Self {
             kernel,
@@ -787,7 +540,7 @@ impl Layer for Conv2D {
     /// (`Layer.losses` sums the regularisers of the trainable weights only).
     fn regularization_loss(&self) -> Result<f32> {
         Ok(match (&self.kernel_regularizer, &self.kernel) {
-            (Some(r), Some(k)) if self.trainable => r.penalty(k.value()),
+            (Some(r), Some(k)) if self.base.trainable => r.penalty(k.value()),
             _ => 0.0,
         })
     }
@@ -820,28 +573,8 @@ impl Layer for Conv2D {
 mod tests {
     use super::*;
     use crate::Registry;
+    use crate::testing::{assert_close, random, run_step, tape_reference};
     use hebb_tensor::random::chacha;
-    use rand::Rng;
-
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = chacha(seed);
-        let n = shape.iter().product();
-        Tensor::from_vec(
-            (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
-            shape,
-        )
-        .unwrap()
-    }
-
-    fn close(what: &str, a: &Tensor, b: &Tensor) {
-        assert_eq!(a.shape(), b.shape(), "{what}");
-        for (i, (x, y)) in a.as_slice().iter().zip(b.as_slice()).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
-                "{what}[{i}]: {x} vs {y}"
-            );
-        }
-    }
 
     /// The step's forward and backward against the layer's tape form: the
     /// output, and the gradients of the kernel, bias and input of
@@ -860,39 +593,26 @@ mod tests {
             training: true,
             logits,
         };
-        let y = layer.forward(&x, pass).unwrap().clone();
+        let (y, dx) = run_step(&mut layer, &x, &g, pass).unwrap();
 
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
         let mut probe = layer.clone();
         if logits {
             probe.activation = Activation::Linear;
         }
-        let yv = probe.call(&tape, xv, true).unwrap();
-        close("y", &y, &yv.value());
-        let target = yv.mul(tape.constant(g.clone())).unwrap().sum_all();
-        let weights: Vec<Var<'_>> = layer.weights().iter().map(|w| tape.watch(w)).collect();
-        let mut sources = vec![xv];
-        sources.extend(&weights);
-        let want = tape.gradient(target, &sources).unwrap();
-
-        let mut grad_out = g.clone();
-        let mut grad_in = Tensor::zeros(&[0]);
-        layer
-            .backward(&x, &mut grad_out, Some(&mut grad_in), pass)
-            .unwrap();
-        close("dx", &grad_in, &want[0]);
-        let mut dk = want[1].clone();
+        let want = tape_reference(&probe, &x, &g, true).unwrap();
+        assert_close("y", &y, &want.y, 1e-5);
+        assert_close("dx", &dx, &want.dx, 1e-5);
+        let mut dk = want.dweights[0].clone();
         if let Some(r) = &layer.kernel_regularizer {
             r.add_gradient(
                 layer.kernel().unwrap().value().as_slice(),
                 dk.as_mut_slice(),
             );
         }
-        close("dkernel", &layer.gradients()[0], &dk);
-        assert_eq!(layer.gradients().len(), want.len() - 1);
+        assert_close("dkernel", &layer.gradients()[0], &dk, 1e-5);
+        assert_eq!(layer.gradients().len(), want.dweights.len());
         if layer.use_bias {
-            close("dbias", &layer.gradients()[1], &want[2]);
+            assert_close("dbias", &layer.gradients()[1], &want.dweights[1], 1e-5);
         }
     }
 
@@ -1082,7 +802,7 @@ mod tests {
         // Keras 3.15's get_config of Conv2D(32, (3, 3), activation="relu").
         let keras = json!({"name": "conv2d", "trainable": true, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null}, "filters": 32, "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid", "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1, "activation": "relu", "use_bias": true, "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null, "input_axes": null, "output_axes": null}, "registered_name": null}, "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": null}, "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null, "kernel_constraint": null, "bias_constraint": null});
         let conv = Conv2D::from_config(&keras).unwrap();
-        assert_eq!(conv.name, "conv2d");
+        assert_eq!(conv.base.name, "conv2d");
         assert_eq!((conv.filters, conv.kernel_size), (32, [3, 3]));
         assert_eq!(conv.activation, Activation::Relu);
         assert_eq!(conv.kernel_initializer, Initializer::GlorotUniform);

@@ -17,13 +17,16 @@ use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::{Value, json};
 
+use crate::base::{LayerBase, base_builders, layer_base_methods};
 use crate::keras::{
-    activation_from_config, activation_to_config, base_config, base_fields, initializer_field,
+    activation_from_config, activation_to_config, bool_key, config_error, initializer_field,
     initializer_to_keras,
 };
 use crate::layer::{Layer, Pass, reuse};
 use crate::weights::make_weight;
 use crate::{Activation, Error, Initializer, Regularizer, Result};
+
+const CLASS: &str = "Dense";
 
 /// A fully connected layer (lecture 12.2, 12.6; Keras `Dense`):
 /// `Y = activation(X · kernel + bias)`.
@@ -62,9 +65,7 @@ pub struct Dense {
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
     kernel_regularizer: Option<Regularizer>,
-    input_shape: Option<Vec<usize>>,
-    name: String,
-    trainable: bool,
+    base: LayerBase,
     kernel: Option<Variable>,
     bias: Option<Variable>,
     /// The step's output `[rows, units]` (the logits under [`Pass::logits`]).
@@ -86,9 +87,7 @@ impl Dense {
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
-            input_shape: None,
-            name: String::new(),
-            trainable: true,
+            base: LayerBase::new(CLASS),
             kernel: None,
             bias: None,
             out: Tensor::zeros(&[0]),
@@ -121,10 +120,10 @@ impl Dense {
             });
         }
         let mut layer = Self::new(ks[1]).activation(activation);
-        layer.input_shape = Some(vec![ks[0]]);
-        layer.kernel = Some(Variable::new(format!("{name}/kernel"), kernel));
-        layer.bias = Some(Variable::new(format!("{name}/bias"), bias));
-        layer.name = name;
+        layer.base.input_shape = Some(vec![ks[0]]);
+        layer.base.name = name;
+        layer.kernel = Some(Variable::new(layer.base.weight_name("kernel"), kernel));
+        layer.bias = Some(Variable::new(layer.base.weight_name("bias"), bias));
         Ok(layer)
     }
 
@@ -133,13 +132,6 @@ impl Dense {
     /// (e.g. Leaky-ReLU's `a > 1`, see [`Activation::LeakyRelu`]).
     pub fn activation(mut self, activation: Activation) -> Self {
         self.activation = activation;
-        self
-    }
-
-    /// The shape of one input sample, e.g. `[4]` (Keras `input_shape=(4,)`);
-    /// only the first layer of a model needs it.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
         self
     }
 
@@ -165,18 +157,6 @@ impl Dense {
     /// A penalty on the kernel added to the loss (Keras `kernel_regularizer`).
     pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
         self.kernel_regularizer = Some(regularizer);
-        self
-    }
-
-    /// The layer's name (default `dense`, `dense_1`, ... in order of addition).
-    pub fn name(mut self, name: &str) -> Self {
-        self.set_name(name);
-        self
-    }
-
-    /// Freezes the layer (`false`; Keras `trainable=False`).
-    pub fn trainable(mut self, trainable: bool) -> Self {
-        self.trainable = trainable;
         self
     }
 
@@ -213,19 +193,18 @@ impl Dense {
     }
 
     fn kernel_or_err(&self) -> Result<&Variable> {
-        self.kernel.as_ref().ok_or_else(|| Error::Shape {
-            layer: self.name.clone(),
-            detail: "the layer is not built yet (its input shape is not known)".into(),
+        self.kernel.as_ref().ok_or_else(|| {
+            self.base
+                .shape_error("the layer is not built yet (its input shape is not known)".into())
         })
     }
 
     fn check_input(&self, shape: &[usize]) -> Result<usize> {
         let in_dim = self.kernel_or_err()?.shape()[0];
         if shape.len() != 2 || shape[1] != in_dim {
-            return Err(Error::Shape {
-                layer: self.name.clone(),
-                detail: format!("expected input [batch, {in_dim}], got {shape:?}"),
-            });
+            return Err(self
+                .base
+                .shape_error(format!("expected input [batch, {in_dim}], got {shape:?}")));
         }
         Ok(shape[0])
     }
@@ -264,18 +243,20 @@ impl Dense {
     /// Makes a `Dense` from its Keras configuration (`units`, `activation`,
     /// `use_bias`, `kernel_initializer`, `bias_initializer`,
     /// `kernel_regularizer`, `name`, `trainable`); the [`Registry`](crate::Registry)
-    /// entry of `"Dense"`. Keys Keras writes that hebb does not use
-    /// (`bias_regularizer`, constraints, `dtype`) are left to the caller.
+    /// entry of `"Dense"`, with the base keys every layer reads (`dtype`
+    /// float32 only, the input shape of `batch_input_shape`/`batch_shape`). Keys
+    /// Keras writes that hebb does not use (`bias_regularizer`,
+    /// constraints) are left to the caller; an initialiser hebb lacks reads
+    /// as the default (a model file's weights replace it).
     ///
     /// # Errors
     /// [`Error::Config`] for a missing or bad `units`, an activation hebb
-    /// does not have, a LoRA or quantised layer; regulariser errors.
+    /// does not have, a LoRA or quantised layer, another dtype; regulariser
+    /// errors.
     pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
-        let bad = |detail: String| Error::Config {
-            class: "Dense".into(),
-            detail,
-        };
-        let (name, trainable) = base_fields("Dense", config)?;
+        let (base, map) = LayerBase::from_config(CLASS, config)?;
+        let name = &base.name;
+        let bad = |detail: String| config_error(CLASS, detail);
         let units = config
             .get("units")
             .and_then(Value::as_u64)
@@ -287,12 +268,8 @@ impl Dense {
             }
         }
         let activation =
-            activation_from_config("Dense", config.get("activation").unwrap_or(&Value::Null))?;
-        let use_bias = match config.get("use_bias") {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => *b,
-            Some(v) => return Err(bad(format!("layer {name}: use_bias {v}"))),
-        };
+            activation_from_config(CLASS, config.get("activation").unwrap_or(&Value::Null))?;
+        let use_bias = bool_key(CLASS, map, "use_bias", true)?;
         let mut layer = Dense::new(units as usize)
             .activation(activation)
             .use_bias(use_bias)
@@ -305,11 +282,10 @@ impl Dense {
                 config,
                 "bias_initializer",
                 Initializer::Zeros,
-            ))
-            .trainable(trainable);
+            ));
         layer.kernel_regularizer =
             Regularizer::from_keras(config.get("kernel_regularizer").unwrap_or(&Value::Null))?;
-        layer.set_name(&name);
+        layer.base = base;
         Ok(Box::new(layer))
     }
 
@@ -356,13 +332,10 @@ impl Dense {
         let kernel = self
             .kernel
             .as_ref()
-            .ok_or_else(|| Error::Shape {
-                layer: self.name.clone(),
-                detail: "the layer is not built yet".into(),
-            })?
+            .ok_or_else(|| self.base.shape_error("the layer is not built yet".into()))?
             .value();
         let in_dim = kernel.shape()[0];
-        if self.trainable {
+        if self.base.trainable {
             let shapes_fit = self.grads.first().map(Tensor::shape) == Some(kernel.shape())
                 && self.grads.iter().all(|g| g.device() == Device::Cpu)
                 && self.grads.len() == 1 + usize::from(self.bias.is_some());
@@ -433,7 +406,7 @@ impl Dense {
             self.activation.backprop(&self.out, grad_out)?
         };
         let kernel = self.kernel_or_err()?.value().clone();
-        if self.trainable {
+        if self.base.trainable {
             let mut dw = x.matmul_with(&delta, true, false)?;
             if let Some(r) = &self.kernel_regularizer {
                 // l1 · sign(w) + 2 · l2 · w, as Regularizer::add_gradient.
@@ -456,43 +429,17 @@ impl Dense {
     }
 }
 
+base_builders!(Dense, base);
+
 impl Layer for Dense {
-    fn class_name(&self) -> &str {
-        "Dense"
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
-        if let Some(k) = &mut self.kernel {
-            *k = Variable::new(format!("{name}/kernel"), k.value().clone());
-        }
-        if let Some(b) = &mut self.bias {
-            *b = Variable::new(format!("{name}/bias"), b.value().clone());
-        }
-    }
-
-    fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    layer_base_methods!(base);
 
     fn activation(&self) -> Activation {
         self.activation
     }
 
     fn config(&self) -> Value {
-        let mut c = base_config(&self.name, self.trainable);
+        let mut c = self.base.config();
         c.insert("units".into(), json!(self.units));
         c.insert("activation".into(), activation_to_config(self.activation));
         c.insert("use_bias".into(), json!(self.use_bias));
@@ -516,10 +463,7 @@ impl Layer for Dense {
     }
 
     fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        let fail = |detail: String| Error::Shape {
-            layer: self.name.clone(),
-            detail,
-        };
+        let fail = |detail: String| self.base.shape_error(detail);
         let dims: Vec<String> = input_shape.iter().map(usize::to_string).collect();
         let shown = format!("(None, {})", dims.join(", "));
         let [features] = input_shape else {
@@ -543,23 +487,18 @@ impl Layer for Dense {
     fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<()> {
         self.compute_output_shape(input_shape)?;
         let kernel_shape = [input_shape[0], self.units];
+        let label = self.base.label();
         let kernel = make_weight(
-            &self.name,
+            &label,
             "kernel",
             &kernel_shape,
             self.kernel_initializer,
             rng,
         )?;
-        self.kernel = Some(Variable::new(format!("{}/kernel", self.name), kernel));
+        self.kernel = Some(Variable::new(self.base.weight_name("kernel"), kernel));
         self.bias = if self.use_bias {
-            let bias = make_weight(
-                &self.name,
-                "bias",
-                &[self.units],
-                self.bias_initializer,
-                rng,
-            )?;
-            Some(Variable::new(format!("{}/bias", self.name), bias))
+            let bias = make_weight(&label, "bias", &[self.units], self.bias_initializer, rng)?;
+            Some(Variable::new(self.base.weight_name("bias"), bias))
         } else {
             None
         };
@@ -594,15 +533,12 @@ impl Layer for Dense {
     ) -> Result<()> {
         let rows = self.check_input(x.shape())?;
         if grad_out.shape() != [rows, self.units] || self.out.shape() != [rows, self.units] {
-            return Err(Error::Shape {
-                layer: self.name.clone(),
-                detail: format!(
-                    "backward: the output gradient is {:?}, the last output {:?}, for input {:?}",
-                    grad_out.shape(),
-                    self.out.shape(),
-                    x.shape()
-                ),
-            });
+            return Err(self.base.shape_error(format!(
+                "backward: the output gradient is {:?}, the last output {:?}, for input {:?}",
+                grad_out.shape(),
+                self.out.shape(),
+                x.shape()
+            )));
         }
         if x.device() == Device::Cpu {
             self.backward_cpu(x, grad_out, grad_in, rows, pass.logits)
@@ -634,8 +570,8 @@ impl Layer for Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_close, random, run_step, tape_reference};
     use hebb_tensor::random::chacha;
-    use rand::Rng;
 
     #[test]
     fn shapes_are_checked_and_named() {
@@ -672,12 +608,6 @@ mod tests {
         assert!(e.to_string().contains("add a Flatten"), "{e}");
     }
 
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = chacha(seed);
-        let n = shape.iter().product();
-        Tensor::from_vec((0..n).map(|_| rng.random_range(-1.0..1.0)).collect(), shape).unwrap()
-    }
-
     /// The step's forward and backward give the tape's values and gradients
     /// (with a regulariser, without bias, with logits).
     #[test]
@@ -705,43 +635,29 @@ mod tests {
                 training: true,
                 logits,
             };
-            let y = Layer::forward(&mut layer, &x, pass).unwrap().clone();
-            let mut grad_out = g.clone();
-            let mut grad_in = Tensor::zeros(&[1]);
-            layer
-                .backward(&x, &mut grad_out, Some(&mut grad_in), pass)
-                .unwrap();
+            let (y, dx) = run_step(&mut layer, &x, &g, pass).unwrap();
 
-            let tape = GradientTape::new();
-            let xv = tape.watch_tensor(x.clone());
-            let out = if logits {
-                layer.forward_logits(&tape, xv).unwrap()
-            } else {
-                layer.call(&tape, xv, true).unwrap()
-            };
-            let close = |what: &str, a: &[f32], b: &[f32]| {
-                assert_eq!(a.len(), b.len());
-                for (p, q) in a.iter().zip(b) {
-                    assert!((p - q).abs() < 1e-5, "{what} {activation:?}: {p} vs {q}");
-                }
-            };
-            close("output", y.as_slice(), out.value().as_slice());
-            let loss = out.mul(tape.constant(g.clone())).unwrap().sum_all();
-            let mut wanted: Vec<&Variable> = layer.weights();
-            let grads = tape.gradient_of(loss, &wanted).unwrap();
-            let dx = tape.gradient(loss, &[xv]).unwrap();
-            close("dx", grad_in.as_slice(), dx[0].as_slice());
-            for (i, (mine, tape_grad)) in layer.gradients().iter().zip(&grads).enumerate() {
-                let mut want = tape_grad.as_slice().to_vec();
+            let mut probe = layer.clone();
+            if logits {
+                probe.activation = Activation::Linear;
+            }
+            let want = tape_reference(&probe, &x, &g, true).unwrap();
+            let what = format!("{activation:?}");
+            assert_close(&format!("output {what}"), &y, &want.y, 1e-5);
+            assert_close(&format!("dx {what}"), &dx, &want.dx, 1e-5);
+            assert_eq!(layer.gradients().len(), 1 + usize::from(use_bias));
+            for (i, (mine, tape_grad)) in layer.gradients().iter().zip(&want.dweights).enumerate() {
+                let mut tape_grad = tape_grad.clone();
                 if i == 0
                     && let Some(r) = reg
                 {
-                    r.add_gradient(wanted[0].value().as_slice(), &mut want);
+                    r.add_gradient(
+                        layer.kernel().unwrap().value().as_slice(),
+                        tape_grad.as_mut_slice(),
+                    );
                 }
-                close("weight gradient", mine.as_slice(), &want);
+                assert_close(&format!("weight gradient {what}"), mine, &tape_grad, 1e-5);
             }
-            assert_eq!(layer.gradients().len(), 1 + usize::from(use_bias));
-            wanted.clear();
         }
     }
 

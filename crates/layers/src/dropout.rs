@@ -40,7 +40,8 @@ use rand::RngCore;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use crate::keras_config::{self, config_error, keras_shape};
+use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::keras::{config_error, keras_shape, refuse_non_null};
 use crate::layer::{Layer, Pass, reuse};
 use crate::{Error, Result};
 
@@ -96,14 +97,12 @@ fn kept(key: u64, index: usize, threshold: u64) -> bool {
 /// ```
 #[derive(Debug)]
 pub struct Dropout {
-    name: String,
+    base: LayerBase,
     rate: f64,
     seed: Option<u64>,
     drawn_seed: Option<u64>,
     step: AtomicU64,
     last_step: u64,
-    trainable: bool,
-    input_shape: Option<Vec<usize>>,
     built: Option<Vec<usize>>,
     out: Tensor,
 }
@@ -114,14 +113,12 @@ impl Dropout {
     /// [`validate`](Self::validate) and when the layer is added or built.
     pub fn new(rate: f64) -> Self {
         Self {
-            name: String::new(),
+            base: LayerBase::new(CLASS),
             rate,
             seed: None,
             drawn_seed: None,
             step: AtomicU64::new(0),
             last_step: 0,
-            trainable: true,
-            input_shape: None,
             built: None,
             out: Tensor::zeros(&[0]),
         }
@@ -130,24 +127,6 @@ impl Dropout {
     /// Fixes the seed of the masks (Keras `seed=`).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self
-    }
-
-    /// Names the layer (Keras `name=`).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
-    /// Declares the per-sample input shape (Keras `input_shape=`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Keras `trainable=` (Dropout has no weights; kept for the config).
-    pub fn trainable(mut self, trainable: bool) -> Self {
-        self.trainable = trainable;
         self
     }
 
@@ -194,18 +173,10 @@ impl Dropout {
                 what: "Dropout",
                 detail: format!(
                     "layer {}: rate must be in [0, 1), got {}",
-                    self.display_name(),
+                    self.base.label(),
                     self.rate
                 ),
             })
-        }
-    }
-
-    fn display_name(&self) -> &str {
-        if self.name.is_empty() {
-            "dropout"
-        } else {
-            &self.name
         }
     }
 
@@ -216,14 +187,13 @@ impl Dropout {
     /// [`Error::Config`] for a missing or invalid rate or seed, a
     /// `noise_shape`, or a dtype other than float32.
     pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
-        let map = keras_config::object(CLASS, config)?;
-        let base = keras_config::base(CLASS, map)?;
-        keras_config::refuse_non_null(CLASS, map, "noise_shape")?;
+        let (base, map) = LayerBase::from_config(CLASS, config)?;
+        refuse_non_null(CLASS, map, "noise_shape")?;
         let rate = map
             .get("rate")
             .and_then(Value::as_f64)
             .ok_or_else(|| config_error(CLASS, "rate must be a number".into()))?;
-        let mut layer = Dropout::new(rate).trainable(base.trainable);
+        let mut layer = Dropout::new(rate);
         match map.get("seed") {
             None | Some(Value::Null) => {}
             Some(v) => {
@@ -233,10 +203,7 @@ impl Dropout {
                 layer = layer.seed(seed);
             }
         }
-        if let Some(name) = base.name {
-            layer.name = name;
-        }
-        layer.input_shape = base.input_shape;
+        layer.base = base;
         layer
             .validate()
             .map_err(|e| config_error(CLASS, e.to_string()))?;
@@ -250,26 +217,23 @@ impl Dropout {
                 what: "Dropout",
                 detail: format!(
                     "layer {} has no seed: give it one (.seed(n)) or build it in a model first",
-                    self.display_name()
+                    self.base.label()
                 ),
             })?;
         Ok(step_key(seed, step))
     }
 
     fn check_input(&self, shape: &[usize]) -> Result<()> {
-        let per_sample = shape.get(1..).ok_or_else(|| Error::Shape {
-            layer: self.display_name().to_string(),
-            detail: "Dropout needs an input [rows, ..], got a scalar".into(),
+        let per_sample = shape.get(1..).ok_or_else(|| {
+            self.base
+                .shape_error("Dropout needs an input [rows, ..], got a scalar".into())
         })?;
         match &self.built {
-            Some(built) if built != per_sample => Err(Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: format!(
-                    "built for inputs {}, got {}",
-                    keras_shape(built),
-                    keras_shape(per_sample)
-                ),
-            }),
+            Some(built) if built != per_sample => Err(self.base.shape_error(format!(
+                "built for inputs {}, got {}",
+                keras_shape(built),
+                keras_shape(per_sample)
+            ))),
             _ => Ok(()),
         }
     }
@@ -305,33 +269,13 @@ fn apply_mask(src: &[f32], dst: &mut [f32], key: u64, t: u64, scale: f32) {
         });
 }
 
+base_builders!(Dropout, base);
+
 impl Layer for Dropout {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
-    }
-
-    fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    layer_base_methods!(base);
 
     fn config(&self) -> Value {
-        let mut map = keras_config::base_config(&self.name, self.trainable);
+        let mut map = self.base.config();
         map.insert("rate".into(), json!(self.rate));
         map.insert("seed".into(), json!(self.seed));
         map.insert("noise_shape".into(), Value::Null);
@@ -341,6 +285,46 @@ impl Layer for Dropout {
     fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         self.validate()?;
         Ok(input_shape.to_vec())
+    }
+
+    /// `{"seed": <the seed in use, or null before a seedless layer is
+    /// built>, "step": <training passes so far>}`: what picks the next mask.
+    fn training_state(&self) -> Option<Value> {
+        Some(json!({"seed": self.effective_seed(), "step": self.step()}))
+    }
+
+    /// Continues the masks of a saved layer: its step, and its seed when
+    /// the layer was seedless (a given seed must be the saved one).
+    fn set_training_state(&mut self, state: &Value) -> Result<()> {
+        let bad = |detail: String| {
+            config_error(
+                CLASS,
+                format!(
+                    "layer {}: training state {state}: {detail}",
+                    self.base.label()
+                ),
+            )
+        };
+        let step = state
+            .get("step")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("step must be an integer >= 0".into()))?;
+        let seed = match state.get("seed") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| bad("seed must be an integer >= 0 or null".into()))?,
+            ),
+        };
+        match (self.seed, seed) {
+            (Some(given), Some(saved)) if given != saved => {
+                return Err(bad(format!("the layer's seed is {given}")));
+            }
+            (None, Some(saved)) => self.drawn_seed = Some(saved),
+            _ => {}
+        }
+        self.set_step(step);
+        Ok(())
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<()> {
@@ -353,7 +337,7 @@ impl Layer for Dropout {
     }
 
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
-        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        self.base.cpu_only(x.device())?;
         self.check_input(x.shape())?;
         self.validate()?;
         if pass.training {
@@ -378,17 +362,14 @@ impl Layer for Dropout {
         grad_in: Option<&mut Tensor>,
         pass: Pass,
     ) -> Result<()> {
-        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
-        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
+        self.base.cpu_only(x.device())?;
+        self.base.cpu_only(grad_out.device())?;
         if grad_out.shape() != x.shape() {
-            return Err(Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: format!(
-                    "backward: gradient {:?} does not match the input {:?}",
-                    grad_out.shape(),
-                    x.shape()
-                ),
-            });
+            return Err(self.base.shape_error(format!(
+                "backward: gradient {:?} does not match the input {:?}",
+                grad_out.shape(),
+                x.shape()
+            )));
         }
         let Some(grad_in) = grad_in else {
             return Ok(());
@@ -430,6 +411,7 @@ impl Layer for Dropout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{run_step, tape_reference};
     use hebb_tensor::random::chacha;
 
     fn built(rate: f64, seed: u64, shape: &[usize]) -> Dropout {
@@ -441,6 +423,41 @@ mod tests {
     fn ramp(shape: &[usize]) -> Tensor {
         let n: usize = shape.iter().product();
         Tensor::from_vec((0..n).map(|i| i as f32 * 0.25 - 3.0).collect(), shape).unwrap()
+    }
+
+    #[test]
+    fn the_training_state_continues_the_masks() {
+        let x = ramp(&[8, 5]);
+        // A seedless layer draws its seed at build; a copy built from
+        // another generator takes the saved seed and step.
+        let mut a = Dropout::new(0.5).name("drop");
+        a.build(&[5], &mut chacha(1)).unwrap();
+        a.forward(&x, Pass::TRAIN).unwrap();
+        a.forward(&x, Pass::TRAIN).unwrap();
+        let state = a.training_state().unwrap();
+        assert_eq!(state["step"], json!(2));
+        assert_eq!(state["seed"], json!(a.effective_seed().unwrap()));
+        let mut b = Dropout::new(0.5).name("drop");
+        b.build(&[5], &mut chacha(2)).unwrap();
+        assert_ne!(b.effective_seed(), a.effective_seed());
+        b.set_training_state(&state).unwrap();
+        let ya = a.forward(&x, Pass::TRAIN).unwrap().to_vec();
+        let yb = b.forward(&x, Pass::TRAIN).unwrap().to_vec();
+        assert_eq!(ya, yb);
+        assert_eq!(b.step(), 3);
+        // A given seed must be the saved one; the state must be readable.
+        let mut c = built(0.5, 9, &[5]);
+        for bad in [
+            json!({"seed": 10, "step": 0}),
+            json!({"seed": 9}),
+            json!({"seed": "9", "step": 1}),
+        ] {
+            let e = c.set_training_state(&bad).unwrap_err().to_string();
+            assert!(e.contains("Dropout") && e.contains("drop"), "{e}");
+        }
+        c.set_training_state(&json!({"seed": 9, "step": 4}))
+            .unwrap();
+        assert_eq!(c.step(), 4);
     }
 
     #[test]
@@ -519,19 +536,12 @@ mod tests {
         let w = Tensor::from_vec((0..60).map(|i| (i % 7) as f32 - 3.0).collect(), &shape).unwrap();
         let mut d = built(0.5, 5, &[2, 5]);
         d.set_step(17);
-        let y = d.forward(&x, Pass::TRAIN).unwrap().clone();
-        let mut g = w.clone();
-        let mut gi = Tensor::zeros(&[0]);
-        d.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+        let (y, gi) = run_step(&mut d, &x, &w, Pass::TRAIN).unwrap();
 
         d.set_step(17);
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = d.call(&tape, xv, true).unwrap();
-        assert_eq!(yv.value(), y);
-        let loss = yv.mul(tape.constant(w.clone())).unwrap().sum_all();
-        let grads = tape.gradient(loss, &[xv]).unwrap();
-        assert_eq!(grads[0], gi);
+        let want = tape_reference(&d, &x, &w, true).unwrap();
+        assert_eq!(want.y, y);
+        assert_eq!(want.dx, gi);
         assert_eq!(d.step(), 18);
         // Some elements were dropped and some kept.
         let ys = y.to_vec();

@@ -5,9 +5,12 @@ use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::{Value, json};
 
-use crate::keras::{base_config, base_fields};
+use crate::Result;
+use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::keras::channels_last;
 use crate::layer::{Layer, Pass, reuse};
-use crate::{Error, Result};
+
+const CLASS: &str = "Flatten";
 
 /// Flattens each sample, keeping the batch axis (Keras `Flatten`,
 /// `keras/src/layers/reshaping/flatten.py`, with the default
@@ -28,9 +31,7 @@ use crate::{Error, Result};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Flatten {
-    name: String,
-    trainable: bool,
-    input_shape: Option<Vec<usize>>,
+    base: LayerBase,
     out: Tensor,
 }
 
@@ -44,29 +45,9 @@ impl Flatten {
     /// A `Flatten` layer, named by the model (`flatten`, `flatten_1`, ...).
     pub fn new() -> Self {
         Self {
-            name: String::new(),
-            trainable: true,
-            input_shape: None,
+            base: LayerBase::new(CLASS),
             out: Tensor::zeros(&[0]),
         }
-    }
-
-    /// The shape of one input sample, e.g. `[28, 28]` (Keras `input_shape=(28, 28)`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// The layer's name (default `flatten`, `flatten_1`, ...).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
-    /// Keras' `trainable` flag (a `Flatten` has no weights; kept for its configuration).
-    pub fn trainable(mut self, trainable: bool) -> Self {
-        self.trainable = trainable;
-        self
     }
 
     /// The per-sample output shape for a per-sample input shape (both
@@ -80,60 +61,37 @@ impl Flatten {
     fn batched_shape(&self, shape: &[usize]) -> Result<Vec<usize>> {
         match shape.split_first() {
             Some((&batch, rest)) => Ok(vec![batch, rest.iter().product()]),
-            None => Err(Error::Shape {
-                layer: self.name.clone(),
-                detail: "Flatten needs an input of rank >= 1 ([batch, ...]), got a scalar []"
-                    .to_string(),
-            }),
+            None => Err(self.base.shape_error(
+                "Flatten needs an input of rank >= 1 ([batch, ...]), got a scalar []".to_string(),
+            )),
         }
     }
 
-    /// Makes a `Flatten` from its Keras configuration (`name`, `trainable`,
-    /// `data_format`); the [`Registry`](crate::Registry) entry of `"Flatten"`.
+    /// Makes a `Flatten` from its Keras configuration (`data_format` and the
+    /// base keys every layer reads: `name`, `trainable`, `dtype` (float32
+    /// only), `batch_input_shape` or `batch_shape`); the
+    /// [`Registry`](crate::Registry) entry of `"Flatten"`.
     ///
     /// # Errors
-    /// [`Error::Config`] for `data_format` other than `"channels_last"`.
+    /// [`Error::Config`](crate::Error::Config) for `data_format` other than
+    /// `"channels_last"`, or a bad base key.
     pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
-        let (name, trainable) = base_fields("Flatten", config)?;
-        if let Some(f) = config.get("data_format").and_then(Value::as_str)
-            && f != "channels_last"
-        {
-            return Err(Error::Config {
-                class: "Flatten".into(),
-                detail: format!("layer {name}: data_format {f:?} (hebb is channels_last)"),
-            });
-        }
-        Ok(Box::new(Flatten::new().name(&name).trainable(trainable)))
+        let (base, map) = LayerBase::from_config(CLASS, config)?;
+        channels_last(CLASS, map)?;
+        Ok(Box::new(Flatten {
+            base,
+            ..Flatten::new()
+        }))
     }
 }
 
+base_builders!(Flatten, base);
+
 impl Layer for Flatten {
-    fn class_name(&self) -> &str {
-        "Flatten"
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
-    }
-
-    fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    layer_base_methods!(base);
 
     fn config(&self) -> Value {
-        let mut c = base_config(&self.name, self.trainable);
+        let mut c = self.base.config();
         c.insert("data_format".into(), json!("channels_last"));
         Value::Object(c)
     }
@@ -146,13 +104,10 @@ impl Layer for Flatten {
             Some(n) => Ok(vec![n]),
             None => {
                 let dims: Vec<String> = input_shape.iter().map(usize::to_string).collect();
-                Err(Error::Shape {
-                    layer: self.name.clone(),
-                    detail: format!(
-                        "Flatten of (None, {}) would have more features than usize can count",
-                        dims.join(", ")
-                    ),
-                })
+                Err(self.base.shape_error(format!(
+                    "Flatten of (None, {}) would have more features than usize can count",
+                    dims.join(", ")
+                )))
             }
         }
     }
@@ -182,14 +137,11 @@ impl Layer for Flatten {
             return Ok(());
         };
         if grad_out.len() != x.len() {
-            return Err(Error::Shape {
-                layer: self.name.clone(),
-                detail: format!(
-                    "backward: output gradient {:?} for input {:?}",
-                    grad_out.shape(),
-                    x.shape()
-                ),
-            });
+            return Err(self.base.shape_error(format!(
+                "backward: output gradient {:?} for input {:?}",
+                grad_out.shape(),
+                x.shape()
+            )));
         }
         if x.device() == Device::Cpu {
             reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
@@ -212,6 +164,7 @@ impl Layer for Flatten {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{run_step, tape_reference};
 
     #[test]
     fn shapes_like_keras() {
@@ -241,19 +194,15 @@ mod tests {
     fn backward_reshapes_and_the_tape_agrees() {
         let mut f = Flatten::new();
         let x = Tensor::from_vec((0..12).map(|v| v as f32).collect(), &[2, 2, 3]).unwrap();
-        f.forward(&x, Pass::TRAIN).unwrap();
-        let mut g = Tensor::from_vec((0..12).map(|v| v as f32 * 0.5).collect(), &[2, 6]).unwrap();
-        let mut gi = Tensor::zeros(&[1]);
-        f.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
+        let g = Tensor::from_vec((0..12).map(|v| v as f32 * 0.5).collect(), &[2, 6]).unwrap();
+        let (y, gi) = run_step(&mut f, &x, &g, Pass::TRAIN).unwrap();
         assert_eq!(gi.shape(), &[2, 2, 3]);
 
+        let want = tape_reference(&f, &x, &g, true).unwrap();
+        assert_eq!(want.y, y);
+        assert_eq!(want.y.shape(), &[2, 6]);
+        assert_eq!(want.dx, gi);
         let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let y = f.call(&tape, xv, true).unwrap();
-        assert_eq!(y.shape(), vec![2, 6]);
-        let loss = y.mul(tape.constant(g.clone())).unwrap().sum_all();
-        let dx = tape.gradient(loss, &[xv]).unwrap();
-        assert_eq!(dx[0].to_vec(), gi.to_vec());
         assert!(
             f.call(&tape, tape.constant(Tensor::scalar(0.0)), false)
                 .is_err()

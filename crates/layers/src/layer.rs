@@ -203,6 +203,34 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
     /// As [`forward`](Self::forward).
     fn call<'t>(&self, tape: &'t GradientTape, x: Var<'t>, training: bool) -> Result<Var<'t>>;
 
+    /// State besides the weights that the layer's next training passes
+    /// depend on (Dropout: its seed and the number of training passes so
+    /// far, which pick its next mask), as JSON, or `None` (the default) for
+    /// a layer without any. hebb's own model format stores it beside the
+    /// layer's configuration, so that a saved model resumes training bit for
+    /// bit; Keras files have no place for it (Keras does not save Dropout's
+    /// seed generator either), so a model loaded from one starts the masks
+    /// again.
+    fn training_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Restores what [`training_state`](Self::training_state) gave, after
+    /// [`build`](Self::build) (which may draw a seed the state replaces).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `state` is not what the layer writes (the
+    /// default: the layer has no state to restore).
+    fn set_training_state(&mut self, state: &serde_json::Value) -> Result<()> {
+        Err(Error::Config {
+            class: self.class_name().to_string(),
+            detail: format!(
+                "layer {} keeps no training state, but was given {state}",
+                self.name()
+            ),
+        })
+    }
+
     /// Whether the layer can run its step on `device` (every layer can on
     /// the CPU; those without GPU kernels yet say `false` for a GPU, and a
     /// model refuses to move there rather than fall back to the CPU).

@@ -51,6 +51,7 @@
 
 mod activation;
 mod activation_layer;
+mod base;
 mod batch_normalization;
 mod conv2d;
 mod dense;
@@ -59,7 +60,6 @@ mod error;
 mod flatten;
 pub mod initializers;
 pub mod keras;
-mod keras_config;
 mod layer;
 pub mod losses;
 pub mod metrics;
@@ -68,6 +68,8 @@ mod prelu;
 pub mod regularizers;
 mod reshape;
 mod rrelu;
+#[cfg(test)]
+mod testing;
 mod weights;
 
 pub use activation::Activation;

@@ -41,7 +41,9 @@ use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 
-use crate::layer::{Layer, Pass, default_name, reuse};
+use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::keras::{bool_key, channels_last, config_error, int_pair};
+use crate::layer::{Layer, Pass, reuse};
 use crate::{Error, Result};
 
 /// Max or average.
@@ -51,13 +53,11 @@ enum Mode {
     Average,
 }
 
-/// The state shared by the pooling layers: what Keras' base layer keeps.
+/// The state shared by the pooling layers: the [`LayerBase`], the built
+/// shape and the output buffer.
 #[derive(Debug, Clone)]
 struct Common {
-    class: &'static str,
-    name: String,
-    trainable: bool,
-    input_shape: Option<Vec<usize>>,
+    base: LayerBase,
     /// The per-sample shape the layer was built for.
     built: Option<Vec<usize>>,
     out: Tensor,
@@ -66,29 +66,15 @@ struct Common {
 impl Common {
     fn new(class: &'static str) -> Self {
         Self {
-            class,
-            name: String::new(),
-            trainable: true,
-            input_shape: None,
+            base: LayerBase::new(class),
             built: None,
             out: Tensor::zeros(&[0]),
         }
     }
 
-    /// The name errors use (the class' default name before the model names it).
-    fn label(&self) -> String {
-        if self.name.is_empty() {
-            default_name(self.class)
-        } else {
-            self.name.clone()
-        }
-    }
-
     fn shape_error(&self, detail: String) -> Error {
-        Error::Shape {
-            layer: self.label(),
-            detail: format!("{}: {detail}", self.class),
-        }
+        self.base
+            .shape_error(format!("{}: {detail}", self.base.class()))
     }
 
     /// Checks a per-sample input shape `[h, w, c]`.
@@ -108,17 +94,7 @@ impl Common {
 
     /// Checks that `x` is a CPU tensor `[rows, ..built]` (when built).
     fn check_input(&self, x: &Tensor) -> Result<()> {
-        if x.device() != Device::Cpu {
-            return Err(Error::Unsupported {
-                layer: self.label(),
-                class: self.class.into(),
-                detail: format!(
-                    "{} has no GPU kernels yet; the input is on {} (run the model on the CPU)",
-                    self.class,
-                    x.device()
-                ),
-            });
-        }
+        self.base.cpu_only(x.device())?;
         if x.rank() != 4 {
             return Err(self.shape_error(format!(
                 "the input must be a batch of images [rows, height, width, channels], got {:?}",
@@ -136,66 +112,21 @@ impl Common {
         Ok(())
     }
 
-    fn base_config(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("name".into(), json!(self.name));
-        m.insert("trainable".into(), json!(self.trainable));
-        m.insert("dtype".into(), json!("float32"));
-        m
-    }
-
-    /// Reads `name`, `trainable` and `data_format` (only `channels_last`).
-    fn from_config(class: &'static str, obj: &Map<String, Value>) -> Result<Self> {
-        let mut common = Self::new(class);
-        if let Some(v) = obj.get("name").filter(|v| !v.is_null()) {
-            common.name = v
-                .as_str()
-                .ok_or_else(|| config_error(class, format!("name must be a string, got {v}")))?
-                .to_string();
-        }
-        if let Some(v) = obj.get("trainable").filter(|v| !v.is_null()) {
-            common.trainable = v.as_bool().ok_or_else(|| {
-                config_error(class, format!("trainable must be true or false, got {v}"))
-            })?;
-        }
-        match obj.get("data_format") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s == "channels_last" => {}
-            Some(v) => {
-                return Err(config_error(
-                    class,
-                    format!(
-                        "data_format {v} is not supported: hebb's images are channels_last (NHWC)"
-                    ),
-                ));
-            }
-        }
-        Ok(common)
-    }
-}
-
-fn config_error(class: &str, detail: String) -> Error {
-    Error::Config {
-        class: class.into(),
-        detail,
-    }
-}
-
-fn config_object<'a>(class: &str, config: &'a Value) -> Result<&'a Map<String, Value>> {
-    config.as_object().ok_or_else(|| {
-        config_error(
-            class,
-            format!("the configuration must be a JSON object, got {config}"),
-        )
-    })
-}
-
-/// Keras' `int or tuple of 2 ints`.
-fn int_pair(v: &Value) -> Option<[usize; 2]> {
-    let int = |v: &Value| v.as_u64().and_then(|u| usize::try_from(u).ok());
-    match v {
-        Value::Array(a) if a.len() == 2 => Some([int(&a[0])?, int(&a[1])?]),
-        _ => int(v).map(|n| [n, n]),
+    /// Reads the base keys and `data_format` (only `channels_last`); returns
+    /// the configuration as an object for the layer's own keys.
+    fn from_config<'a>(
+        class: &'static str,
+        config: &'a Value,
+    ) -> Result<(Self, &'a Map<String, Value>)> {
+        let (base, obj) = LayerBase::from_config(class, config)?;
+        channels_last(class, obj)?;
+        Ok((
+            Self {
+                base,
+                ..Self::new(class)
+            },
+            obj,
+        ))
     }
 }
 
@@ -340,7 +271,7 @@ impl Windowed {
     }
 
     fn config(&self) -> Value {
-        let mut m = self.common.base_config();
+        let mut m = self.common.base.config();
         m.insert("pool_size".into(), json!(self.pool_size));
         m.insert("padding".into(), json!(self.padding.name()));
         m.insert("strides".into(), json!(self.strides()));
@@ -349,7 +280,7 @@ impl Windowed {
     }
 
     fn from_config(class: &'static str, mode: Mode, config: &Value) -> Result<Self> {
-        let obj = config_object(class, config)?;
+        let (common, obj) = Common::from_config(class, config)?;
         let pair = |key: &str| -> Result<Option<[usize; 2]>> {
             match obj.get(key) {
                 None | Some(Value::Null) => Ok(None),
@@ -363,7 +294,7 @@ impl Windowed {
         };
         let mut layer = Self::new(class, mode, pair("pool_size")?.unwrap_or([2, 2]));
         layer.strides = pair("strides")?;
-        layer.common = Common::from_config(class, obj)?;
+        layer.common = common;
         if let Some(p) = obj.get("padding").filter(|v| !v.is_null()) {
             layer.padding = p
                 .as_str()
@@ -507,21 +438,17 @@ impl Global {
     }
 
     fn config(&self) -> Value {
-        let mut m = self.common.base_config();
+        let mut m = self.common.base.config();
         m.insert("data_format".into(), json!("channels_last"));
         m.insert("keepdims".into(), json!(self.keepdims));
         Value::Object(m)
     }
 
     fn from_config(class: &'static str, mode: Mode, config: &Value) -> Result<Self> {
-        let obj = config_object(class, config)?;
+        let (common, obj) = Common::from_config(class, config)?;
         let mut layer = Self::new(class, mode);
-        layer.common = Common::from_config(class, obj)?;
-        if let Some(v) = obj.get("keepdims").filter(|v| !v.is_null()) {
-            layer.keepdims = v.as_bool().ok_or_else(|| {
-                config_error(class, format!("keepdims must be true or false, got {v}"))
-            })?;
-        }
+        layer.common = common;
+        layer.keepdims = bool_key(class, obj, "keepdims", false)?;
         Ok(layer)
     }
 }
@@ -529,52 +456,11 @@ impl Global {
 /// The builder methods every pooling layer has, and its [`Layer`] impl
 /// delegating to the inner state.
 macro_rules! pooling_layer {
-    ($ty:ident, $class:literal) => {
-        impl $ty {
-            /// The per-sample input shape `[h, w, c]` (Keras `input_shape=`),
-            /// for a model's first layer.
-            pub fn input_shape(mut self, shape: &[usize]) -> Self {
-                self.0.common.input_shape = Some(shape.to_vec());
-                self
-            }
-
-            /// The layer's name (default: the model's Keras-style name).
-            pub fn name(mut self, name: &str) -> Self {
-                self.0.common.name = name.to_string();
-                self
-            }
-
-            /// Keras' `trainable` flag (kept and saved; the layer has no weights).
-            pub fn trainable(mut self, trainable: bool) -> Self {
-                self.0.common.trainable = trainable;
-                self
-            }
-        }
+    ($ty:ident) => {
+        base_builders!($ty, 0.common.base);
 
         impl Layer for $ty {
-            fn class_name(&self) -> &str {
-                $class
-            }
-
-            fn name(&self) -> &str {
-                &self.0.common.name
-            }
-
-            fn set_name(&mut self, name: &str) {
-                self.0.common.name = name.to_string();
-            }
-
-            fn input_shape(&self) -> Option<&[usize]> {
-                self.0.common.input_shape.as_deref()
-            }
-
-            fn trainable(&self) -> bool {
-                self.0.common.trainable
-            }
-
-            fn set_trainable(&mut self, trainable: bool) {
-                self.0.common.trainable = trainable;
-            }
+            layer_base_methods!(0.common.base);
 
             fn config(&self) -> Value {
                 self.0.config()
@@ -692,7 +578,8 @@ macro_rules! windowed_layer {
 
             /// The layer made from its Keras configuration (`pool_size`,
             /// `strides` (`null`: the pool size), `padding`, `data_format`,
-            /// `name`, `trainable`; other keys Keras writes are ignored).
+            /// `name`, `trainable`, `dtype` (float32 only); other keys Keras
+            /// writes are ignored).
             ///
             /// # Errors
             /// [`Error::Config`] naming the key and value for a value hebb
@@ -709,7 +596,7 @@ macro_rules! windowed_layer {
             }
         }
 
-        pooling_layer!($ty, $class);
+        pooling_layer!($ty);
     };
 }
 
@@ -756,7 +643,8 @@ macro_rules! global_layer {
             }
 
             /// The layer made from its Keras configuration (`keepdims`,
-            /// `data_format`, `name`, `trainable`; other keys are ignored).
+            /// `data_format`, `name`, `trainable`, `dtype` (float32 only);
+            /// other keys are ignored).
             ///
             /// # Errors
             /// [`Error::Config`] naming the key and value for a value hebb
@@ -772,7 +660,7 @@ macro_rules! global_layer {
             }
         }
 
-        pooling_layer!($ty, $class);
+        pooling_layer!($ty);
     };
 }
 
@@ -807,18 +695,8 @@ pub(crate) fn global_max_pooling2d(config: &Value) -> Result<Box<dyn Layer>> {
 mod tests {
     use super::*;
     use crate::Registry;
+    use crate::testing::{random, tape_reference};
     use hebb_tensor::random::chacha;
-    use rand::Rng;
-
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = chacha(seed);
-        let n = shape.iter().product();
-        Tensor::from_vec(
-            (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
-            shape,
-        )
-        .unwrap()
-    }
 
     fn bits(t: &Tensor) -> Vec<u32> {
         t.as_slice().iter().map(|v| v.to_bits()).collect()
@@ -838,11 +716,7 @@ mod tests {
         y_shape.extend(&out_shape);
         let g = random(&y_shape, 2);
 
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = layer.call(&tape, xv, true).unwrap();
-        let target = yv.mul(tape.constant(g.clone())).unwrap().sum_all();
-        let want = tape.gradient(target, &[xv]).unwrap().remove(0);
+        let tape = tape_reference(layer.as_ref(), &x, &g, true).unwrap();
 
         let class = format!("{what}: {}", layer.class_name());
         let mut grad_in = Tensor::zeros(&[0]);
@@ -850,12 +724,12 @@ mod tests {
             let y = layer.forward(&x, Pass::TRAIN).unwrap();
             let y_ptr = y.as_slice().as_ptr();
             assert_eq!(y.shape(), &y_shape[..], "{class}");
-            assert_eq!(bits(y), bits(&yv.value()), "{class} y");
+            assert_eq!(bits(y), bits(&tape.y), "{class} y");
             let mut gm = g.clone();
             layer
                 .backward(&x, &mut gm, Some(&mut grad_in), Pass::TRAIN)
                 .unwrap();
-            assert_eq!(bits(&grad_in), bits(&want), "{class} dx");
+            assert_eq!(bits(&grad_in), bits(&tape.dx), "{class} dx");
             let gi_ptr = grad_in.as_slice().as_ptr();
             if step == 1 {
                 continue;

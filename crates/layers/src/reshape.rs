@@ -5,7 +5,8 @@ use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::{Value, json};
 
-use crate::keras_config::{self, config_error, keras_shape};
+use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::keras::{config_error, keras_shape};
 use crate::layer::{Layer, Pass, reuse};
 use crate::{Error, Result};
 
@@ -33,10 +34,8 @@ const CLASS: &str = "Reshape";
 /// ```
 #[derive(Debug, Clone)]
 pub struct Reshape {
-    name: String,
+    base: LayerBase,
     target_shape: Vec<i64>,
-    trainable: bool,
-    input_shape: Option<Vec<usize>>,
     /// (input, output) per-sample shapes once built.
     built: Option<(Vec<usize>, Vec<usize>)>,
     /// The step's batched output shape `[rows, ..output]`, kept to avoid
@@ -51,45 +50,17 @@ impl Reshape {
     /// when the layer is added or built.
     pub fn new(target_shape: &[i64]) -> Self {
         Self {
-            name: String::new(),
+            base: LayerBase::new(CLASS),
             target_shape: target_shape.to_vec(),
-            trainable: true,
-            input_shape: None,
             built: None,
             batched: Vec::new(),
             out: Tensor::zeros(&[0]),
         }
     }
 
-    /// Names the layer (Keras `name=`).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
-    /// Declares the per-sample input shape (Keras `input_shape=`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Keras `trainable=` (Reshape has no weights; kept for the config).
-    pub fn trainable(mut self, trainable: bool) -> Self {
-        self.trainable = trainable;
-        self
-    }
-
     /// The target shape as given (with its `-1`, if any).
     pub fn target_shape(&self) -> &[i64] {
         &self.target_shape
-    }
-
-    fn display_name(&self) -> &str {
-        if self.name.is_empty() {
-            "reshape"
-        } else {
-            &self.name
-        }
     }
 
     fn target_text(&self) -> String {
@@ -113,7 +84,7 @@ impl Reshape {
                 what: "Reshape",
                 detail: format!(
                     "layer {}: target_shape {} must have positive entries and at most one -1",
-                    self.display_name(),
+                    self.base.label(),
                     self.target_text()
                 ),
             });
@@ -127,8 +98,7 @@ impl Reshape {
     /// [`Error::Config`] for a missing or invalid `target_shape`, or a dtype
     /// other than float32.
     pub fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
-        let map = keras_config::object(CLASS, config)?;
-        let base = keras_config::base(CLASS, map)?;
+        let (base, map) = LayerBase::from_config(CLASS, config)?;
         let target = map
             .get("target_shape")
             .and_then(Value::as_array)
@@ -142,11 +112,8 @@ impl Reshape {
                     ),
                 )
             })?;
-        let mut layer = Reshape::new(&target).trainable(base.trainable);
-        if let Some(name) = base.name {
-            layer.name = name;
-        }
-        layer.input_shape = base.input_shape;
+        let mut layer = Reshape::new(&target);
+        layer.base = base;
         layer
             .validate()
             .map_err(|e| config_error(CLASS, e.to_string()))?;
@@ -155,21 +122,18 @@ impl Reshape {
 
     /// The batched output shape for a batched input, built or not.
     fn batched_output(&self, x_shape: &[usize]) -> Result<Vec<usize>> {
-        let (&rows, per_sample) = x_shape.split_first().ok_or_else(|| Error::Shape {
-            layer: self.display_name().to_string(),
-            detail: "Reshape needs an input [rows, ..], got a scalar".into(),
+        let (&rows, per_sample) = x_shape.split_first().ok_or_else(|| {
+            self.base
+                .shape_error("Reshape needs an input [rows, ..], got a scalar".into())
         })?;
         let out = match &self.built {
             Some((input, output)) if input == per_sample => output.clone(),
             Some((input, _)) => {
-                return Err(Error::Shape {
-                    layer: self.display_name().to_string(),
-                    detail: format!(
-                        "built for inputs {}, got {}",
-                        keras_shape(input),
-                        keras_shape(per_sample)
-                    ),
-                });
+                return Err(self.base.shape_error(format!(
+                    "built for inputs {}, got {}",
+                    keras_shape(input),
+                    keras_shape(per_sample)
+                )));
             }
             None => self.compute_output_shape(per_sample)?,
         };
@@ -195,33 +159,13 @@ impl Reshape {
     }
 }
 
+base_builders!(Reshape, base);
+
 impl Layer for Reshape {
-    fn class_name(&self) -> &str {
-        CLASS
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
-    }
-
-    fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
-    fn set_trainable(&mut self, trainable: bool) {
-        self.trainable = trainable;
-    }
+    layer_base_methods!(base);
 
     fn config(&self) -> Value {
-        let mut map = keras_config::base_config(&self.name, self.trainable);
+        let mut map = self.base.config();
         map.insert("target_shape".into(), json!(self.target_shape));
         Value::Object(map)
     }
@@ -235,13 +179,12 @@ impl Layer for Reshape {
             .filter(|&&d| d != -1)
             .map(|&d| d as usize)
             .product();
-        let mismatch = || Error::Shape {
-            layer: self.display_name().to_string(),
-            detail: format!(
+        let mismatch = || {
+            self.base.shape_error(format!(
                 "cannot reshape an input {} ({count} values per sample) to target_shape {}",
                 keras_shape(input_shape),
                 self.target_text()
-            ),
+            ))
         };
         let has_unknown = self.target_shape.contains(&-1);
         if (has_unknown && !count.is_multiple_of(known)) || (!has_unknown && count != known) {
@@ -261,7 +204,7 @@ impl Layer for Reshape {
     }
 
     fn forward(&mut self, x: &Tensor, _pass: Pass) -> Result<&Tensor> {
-        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
+        self.base.cpu_only(x.device())?;
         self.step_shape(x.shape())?;
         reuse(&mut self.out, &self.batched).copy_from_slice(x.as_slice());
         Ok(&self.out)
@@ -274,18 +217,15 @@ impl Layer for Reshape {
         grad_in: Option<&mut Tensor>,
         _pass: Pass,
     ) -> Result<()> {
-        keras_config::cpu_only(self.display_name(), CLASS, x.device())?;
-        keras_config::cpu_only(self.display_name(), CLASS, grad_out.device())?;
+        self.base.cpu_only(x.device())?;
+        self.base.cpu_only(grad_out.device())?;
         self.step_shape(x.shape())?;
         if grad_out.shape() != self.batched.as_slice() {
-            return Err(Error::Shape {
-                layer: self.display_name().to_string(),
-                detail: format!(
-                    "backward: gradient {:?} does not match the output {:?}",
-                    grad_out.shape(),
-                    self.batched
-                ),
-            });
+            return Err(self.base.shape_error(format!(
+                "backward: gradient {:?} does not match the output {:?}",
+                grad_out.shape(),
+                self.batched
+            )));
         }
         if let Some(grad_in) = grad_in {
             reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
@@ -306,6 +246,7 @@ impl Layer for Reshape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{run_step, tape_reference};
     use hebb_tensor::random::chacha;
 
     fn ramp(shape: &[usize]) -> Tensor {
@@ -328,21 +269,15 @@ mod tests {
         let mut r = Reshape::new(&[2, -1]).name("r");
         r.build(&[3, 4], &mut chacha(0)).unwrap();
         let x = ramp(&[5, 3, 4]);
-        let y = r.forward(&x, Pass::TRAIN).unwrap().clone();
+        let w = ramp(&[5, 2, 6]).mul_scalar(0.5);
+        let (y, gi) = run_step(&mut r, &x, &w, Pass::TRAIN).unwrap();
         assert_eq!(y.shape(), &[5, 2, 6]);
         assert_eq!(y.to_vec(), x.to_vec());
-        let w = ramp(&[5, 2, 6]).mul_scalar(0.5);
-        let mut g = w.clone();
-        let mut gi = Tensor::zeros(&[0]);
-        r.backward(&x, &mut g, Some(&mut gi), Pass::TRAIN).unwrap();
         assert_eq!(gi.shape(), &[5, 3, 4]);
 
-        let tape = GradientTape::new();
-        let xv = tape.watch_tensor(x.clone());
-        let yv = r.call(&tape, xv, true).unwrap();
-        assert_eq!(yv.value(), y);
-        let loss = yv.mul(tape.constant(w)).unwrap().sum_all();
-        assert_eq!(tape.gradient(loss, &[xv]).unwrap()[0], gi);
+        let want = tape_reference(&r, &x, &w, true).unwrap();
+        assert_eq!(want.y, y);
+        assert_eq!(want.dx, gi);
 
         // The output buffer is reused for the same batch size.
         let before = r.forward(&x, Pass::INFER).unwrap().as_slice().as_ptr();

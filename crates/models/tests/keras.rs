@@ -281,19 +281,27 @@ fn chunked_and_float16_weights_are_unsupported_not_missing() {
 }
 
 #[test]
-fn an_unsupported_layer_is_named() {
-    let Err(err) = load_model(fixture("dropout.keras")) else {
-        panic!("a Dropout layer loaded");
-    };
-    match &err {
-        Error::UnsupportedLayer { layer, class, path } => {
-            assert_eq!(class, "Dropout");
-            assert!(layer.starts_with("dropout"), "{layer}");
-            assert!(path.ends_with("dropout.keras"));
+fn a_dropout_layer_hebb_once_refused_now_loads_as_the_identity_in_predict() {
+    // dropout.keras (Dense(4) - Dropout(0.5) on 3 inputs) was the unsupported
+    // layer's fixture before hebb had Dropout; lstm.keras is now (keras_conv.rs).
+    let mut model = load_model(fixture("dropout.keras")).unwrap();
+    let summary = model.summary().unwrap();
+    assert!(summary.contains("(Dropout)"), "{summary}");
+    let x = Tensor::from_vec(vec![0.5, -1.0, 2.0, 1.5, 0.25, -0.75], &[2, 3]).unwrap();
+    let weights = model.get_weights();
+    let (w, b) = (weights[0].to_vec(), weights[1].to_vec());
+    let mut want = Vec::new();
+    for row in x.to_vec().chunks(3) {
+        for j in 0..4 {
+            want.push((0..3).map(|i| row[i] * w[i * 4 + j]).sum::<f32>() + b[j]);
         }
-        other => panic!("{other:?}"),
     }
-    assert!(err.to_string().contains("Dropout"), "{err}");
+    assert_close(
+        &model.predict(&x, 32).unwrap(),
+        &Tensor::from_vec(want, &[2, 4]).unwrap(),
+        1e-6,
+        "dropout.keras",
+    );
 }
 
 /// Fits `model` one epoch on fixed data from `seed`.

@@ -139,6 +139,8 @@ pub(crate) struct LayerDesc {
     /// The per-sample input shape the layer was built for, when known
     /// (Keras' `build_config`).
     pub input_shape: Option<Vec<usize>>,
+    /// The layer's [`Layer::training_state`] (hebb's own format only).
+    pub state: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -438,6 +440,7 @@ fn describe(model: &Sequential, path: &Path) -> Result<ModelDesc> {
                 0 => model.input_shape.clone(),
                 _ => model.shapes.get(i - 1).cloned(),
             },
+            state: layer.training_state(),
         })
         .collect();
     let weights = if model.built() {
@@ -559,11 +562,53 @@ fn make_layer(l: &LayerDesc, registry: &Registry, path: &Path) -> Result<Box<dyn
         })
 }
 
+/// The number of parameters a layer of hebb's with weights will create
+/// (Dense, Conv2D, BatchNormalization; an upper bound for Dense), from its
+/// configuration and its per-sample input and output shapes, before
+/// anything is allocated; 0 for the other classes; `None` on overflow.
+fn params_before_build(l: &LayerDesc, input: &[usize], output: &[usize]) -> Option<usize> {
+    let flag = |key: &str| l.config.get(key).and_then(Value::as_bool).unwrap_or(true);
+    match l.class.as_str() {
+        "Dense" => {
+            let features: usize = input.iter().product();
+            let units: usize = output.iter().product();
+            features.checked_mul(units)?.checked_add(units)
+        }
+        "Conv2D" => {
+            // kernel_size is [h, w] (or one number) in a config the layer accepted.
+            let window: usize = match l.config.get("kernel_size") {
+                Some(Value::Array(dims)) => dims
+                    .iter()
+                    .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+                    .try_fold(1usize, |acc, d| acc.checked_mul(d?))?,
+                Some(v) => usize::try_from(v.as_u64()?).ok()?.checked_pow(2)?,
+                None => 0,
+            };
+            let channels = *input.last()?;
+            let filters = *output.last()?;
+            let bias = if flag("use_bias") { filters } else { 0 };
+            window
+                .checked_mul(channels)?
+                .checked_mul(filters)?
+                .checked_add(bias)
+        }
+        "BatchNormalization" => {
+            let axis = l.config.get("axis").and_then(Value::as_i64).unwrap_or(-1);
+            let rank = i64::try_from(input.len()).ok()? + 1;
+            let at = if axis < 0 { axis + rank } else { axis };
+            let features = *input.get(usize::try_from(at - 1).ok()?)?;
+            let kinds = 2 + usize::from(flag("center")) + usize::from(flag("scale"));
+            features.checked_mul(kinds)
+        }
+        _ => Some(0),
+    }
+}
+
 /// The model of a description's layers, built for its input shape (if
 /// any), with fresh weights; the weights are assigned by [`assemble`].
 ///
-/// Before any layer is built, the parameters of the Dense layers are
-/// counted from their configurations and must fit in the file's
+/// Before any layer is built, the parameters of the Dense, Conv2D and
+/// BatchNormalization layers are counted from their configurations and must fit in the file's
 /// `data_bytes` bytes of weights, so a crafted configuration cannot make
 /// hebb allocate; after building, all weights must.
 ///
@@ -600,15 +645,8 @@ pub(crate) fn build_layers(
             let out = layer
                 .compute_output_shape(&shape)
                 .map_err(|e| file_error(path, format!("layer {}: {e}", l.name)))?;
-            if l.class == "Dense" {
-                let features: usize = shape.iter().product();
-                let units: usize = out.iter().product();
-                let n = features
-                    .checked_mul(units)
-                    .and_then(|k| k.checked_add(units))
-                    .ok_or_else(too_large)?;
-                params = params.checked_add(n).ok_or_else(too_large)?;
-            }
+            let n = params_before_build(l, &shape, &out).ok_or_else(too_large)?;
+            params = params.checked_add(n).ok_or_else(too_large)?;
             shape = out;
         }
         if params.checked_mul(4).is_none_or(|b| b > data_bytes) {
@@ -723,6 +761,14 @@ fn assemble(desc: ModelDesc, path: &Path, registry: &Registry) -> Result<Sequent
             format!("the file has weights ({first}, ...) but no input shape to build the model"),
         ));
     }
+    // After building, which may draw what the state replaces (Dropout's seed).
+    for (layer, l) in model.layers.iter_mut().zip(&desc.layers) {
+        if let Some(state) = &l.state {
+            layer
+                .set_training_state(state)
+                .map_err(|e| file_error(path, format!("layer {}: {e}", l.name)))?;
+        }
+    }
     if let Some(c) = desc.compile {
         let pairs: Vec<(&str, f64)> = c
             .optimizer_config
@@ -791,4 +837,71 @@ pub(crate) fn weights_by_layer<'a>(
 /// `path` as a `PathBuf` for errors inside an archive: `model.keras/model.weights.h5`.
 pub(crate) fn inner_path(path: &Path, member: &str) -> PathBuf {
     path.join(member)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hebb_tensor::random::chacha;
+    use serde_json::json;
+
+    fn desc(class: &str, config: Value) -> LayerDesc {
+        LayerDesc {
+            name: "l".into(),
+            given_name: true,
+            class: class.into(),
+            config,
+            input_shape: None,
+            state: None,
+        }
+    }
+
+    #[test]
+    fn parameters_are_counted_before_building_as_building_makes_them() {
+        for (class, config, input) in [
+            (
+                "Conv2D",
+                json!({"filters": 5, "kernel_size": [3, 2], "use_bias": false}),
+                &[7, 6, 3][..],
+            ),
+            (
+                "Conv2D",
+                json!({"filters": 4, "kernel_size": [3, 3]}),
+                &[5, 5, 1],
+            ),
+            ("BatchNormalization", json!({}), &[4, 4, 6]),
+            ("BatchNormalization", json!({"center": false}), &[10]),
+            (
+                "BatchNormalization",
+                json!({"scale": false, "center": false}),
+                &[2, 3],
+            ),
+            ("BatchNormalization", json!({"axis": 2}), &[3, 2]),
+            ("Dense", json!({"units": 7}), &[5]),
+            ("MaxPooling2D", json!({"pool_size": [2, 2]}), &[4, 4, 2]),
+        ] {
+            let mut layer = Registry::builtin().from_config(class, &config).unwrap();
+            let output = layer.compute_output_shape(input).unwrap();
+            layer.build(input, &mut chacha(0)).unwrap();
+            let built: usize = layer.weights().iter().map(|w| w.value().len()).sum();
+            let counted = params_before_build(&desc(class, config.clone()), input, &output);
+            assert_eq!(counted, Some(built), "{class} {config} on {input:?}");
+        }
+        // Dense without bias: an upper bound.
+        let counted = params_before_build(
+            &desc("Dense", json!({"units": 7, "use_bias": false})),
+            &[5],
+            &[7],
+        );
+        assert_eq!(counted, Some(42));
+        // A crafted configuration overflows to None, allocating nothing.
+        let huge = desc(
+            "Conv2D",
+            json!({"filters": 1u64 << 40, "kernel_size": [1u64 << 20, 1u64 << 20]}),
+        );
+        assert_eq!(
+            params_before_build(&huge, &[1 << 21, 1 << 21, 3], &[2, 2, 1 << 40]),
+            None
+        );
+    }
 }

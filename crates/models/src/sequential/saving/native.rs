@@ -18,7 +18,10 @@
 //!
 //! Each layer's `config` is its [`Layer::config`](hebb_layers::Layer::config)
 //! (Keras' `get_config`), made into the layer again by the
-//! [`Registry`](hebb_layers::Registry) `load_model` is given; version 1
+//! [`Registry`](hebb_layers::Registry) `load_model` is given; a layer that
+//! keeps state besides its weights (Dropout: `"state": {"seed": .., "step":
+//! ..}`, [`Layer::training_state`](hebb_layers::Layer::training_state)) has
+//! it beside its configuration, so training resumes bit for bit; version 1
 //! files (hebb 0.x, which knew Dense, Flatten and Activation by fields of
 //! their own) are read too.
 //!
@@ -94,6 +97,10 @@ struct LayerEntry {
     /// The per-sample input shape the layer was built for.
     #[serde(default)]
     input_shape: Option<Vec<usize>>,
+    /// [`Layer::training_state`](hebb_layers::Layer::training_state), for
+    /// the layers that keep one (Dropout's seed and step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<Value>,
 }
 
 /// A layer in a version 1 file.
@@ -222,6 +229,7 @@ pub(crate) fn write(desc: &ModelDesc, path: &Path, overwrite: bool) -> Result<()
                 given_name: l.given_name,
                 config: l.config.clone(),
                 input_shape: l.input_shape.clone(),
+                state: l.state.clone(),
             })
             .unwrap_or(Value::Null)
         })
@@ -398,6 +406,7 @@ fn layer_desc(v: Value, version: &str, path: &Path) -> Result<LayerDesc> {
             class: e.class,
             config: e.config,
             input_shape: e.input_shape,
+            state: e.state,
         });
     }
     let (class, name, given_name, config) = match serde_json::from_value(v).map_err(bad)? {
@@ -437,5 +446,6 @@ fn layer_desc(v: Value, version: &str, path: &Path) -> Result<LayerDesc> {
         class: class.to_string(),
         config,
         input_shape: None,
+        state: None,
     })
 }

@@ -264,6 +264,7 @@ pub(crate) fn architecture(
             class,
             config: Value::Object(config.clone()),
             input_shape: None,
+            state: None,
         };
         if out.iter().any(|l: &LayerDesc| l.name == name) {
             return Err(bad(path, format!("two layers are named {name}")));
