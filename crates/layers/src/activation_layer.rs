@@ -95,7 +95,7 @@ impl Layer for ActivationLayer {
             ));
         }
         if x.device() == Device::Cpu {
-            let out = reuse(&mut self.out, x.shape());
+            let out = reuse(&mut self.out, x.shape())?;
             out.copy_from_slice(x.as_slice());
             if !pass.logits {
                 self.activation.apply_in_place(out, Self::width(x))?;
@@ -136,7 +136,7 @@ impl Layer for ActivationLayer {
                     Self::width(x),
                 )?;
             }
-            reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
+            reuse(grad_in, x.shape())?.copy_from_slice(grad_out.as_slice());
         } else {
             *grad_in = if pass.logits {
                 grad_out.clone()

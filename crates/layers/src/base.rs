@@ -197,3 +197,12 @@ macro_rules! base_builders {
 }
 
 pub(crate) use {base_builders, layer_base_methods};
+
+/// The reason of a tensor op's argument error, without the op's name (for a
+/// layer's message, which names the layer and its settings itself).
+pub(crate) fn tensor_reason(e: hebb_tensor::Error) -> String {
+    match e {
+        hebb_tensor::Error::InvalidArgument { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}

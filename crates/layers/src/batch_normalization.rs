@@ -574,7 +574,7 @@ impl Layer for BatchNormalization {
             self.coef_b[j] = self.weight(self.beta_index(), j, 0.0) - self.mean[j] as f32 * a;
         }
         let (a, b) = (&self.coef_a, &self.coef_b);
-        reuse(&mut self.out, x.shape())
+        reuse(&mut self.out, x.shape())?
             .par_chunks_mut(ROWS_PER_BLOCK * c)
             .zip(xs.par_chunks(ROWS_PER_BLOCK * c))
             .for_each(|(y, x)| {
@@ -628,7 +628,7 @@ impl Layer for BatchNormalization {
                 (self.beta_index(), &self.sum0, self.beta_regularizer),
             ] {
                 let Some(i) = index else { continue };
-                let grad = reuse(&mut self.grads[i], &[c]);
+                let grad = reuse(&mut self.grads[i], &[c])?;
                 for (g, s) in grad.iter_mut().zip(sums) {
                     *g = *s as f32;
                 }
@@ -640,7 +640,7 @@ impl Layer for BatchNormalization {
         let Some(grad_in) = grad_in else {
             return Ok(());
         };
-        let dst = reuse(grad_in, x.shape());
+        let dst = reuse(grad_in, x.shape())?;
         let block = ROWS_PER_BLOCK * c;
         if batch {
             let inv_n = 1.0 / n as f64;

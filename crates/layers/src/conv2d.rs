@@ -22,7 +22,7 @@ use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::{Value, json};
 
-use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::base::{LayerBase, base_builders, layer_base_methods, tensor_reason};
 use crate::keras::{
     self, activation_from_config, activation_to_config, channels_last, config_error,
     initializer_key, initializer_to_keras, int_pair,
@@ -197,6 +197,14 @@ impl Conv2D {
         if self.filters == 0 {
             return Err(self.shape_error("filters must be at least 1, got 0".into()));
         }
+        if self.strides.iter().any(|&s| s > 1) && self.dilation_rate.iter().any(|&d| d > 1) {
+            // Keras' BaseConv refuses the pair in its constructor.
+            return Err(self.shape_error(format!(
+                "strides > 1 cannot be combined with dilation_rate > 1 (as in Keras): strides {:?}, \
+                 dilation_rate {:?}",
+                self.strides, self.dilation_rate
+            )));
+        }
         self.activation.validate()?;
         if let Some(r) = &self.kernel_regularizer {
             r.validate()?;
@@ -209,17 +217,7 @@ impl Conv2D {
             self.dilation_rate,
             self.padding,
         )
-        .map_err(|e| {
-            self.shape_error(format!(
-                "cannot convolve input shape {input_shape:?} with kernel_size {:?}, strides {:?}, \
-                 dilation_rate {:?}, padding {:?}: {}",
-                self.kernel_size,
-                self.strides,
-                self.dilation_rate,
-                self.padding.name(),
-                tensor_reason(e)
-            ))
-        })
+        .map_err(|e| self.shape_error(format!("cannot convolve {}", tensor_reason(e))))
     }
 
     /// The built geometry and kernel, and the batch size of `x` after
@@ -316,13 +314,6 @@ impl Conv2D {
 }
 
 /// The reason of a tensor error, without the op's prefix.
-fn tensor_reason(e: hebb_tensor::Error) -> String {
-    match e {
-        hebb_tensor::Error::InvalidArgument { reason, .. } => reason,
-        other => other.to_string(),
-    }
-}
-
 /// The registry's constructor for `"Conv2D"` (see [`Conv2D::from_config`]).
 pub(crate) fn from_config(config: &Value) -> Result<Box<dyn Layer>> {
     Ok(Box::new(Conv2D::from_config(config)?))
@@ -429,7 +420,7 @@ impl Layer for Conv2D {
         let (Some(kernel), activation) = (kernel.as_ref(), *activation) else {
             return Err(not_built);
         };
-        let out_slice = reuse(out, &[rows, oh, ow, filters]);
+        let out_slice = reuse(out, &[rows, oh, ow, filters])?;
         let apply = !pass.logits && activation != Activation::Linear;
         g.forward(
             rows,
@@ -503,7 +494,7 @@ impl Layer for Conv2D {
         } else {
             (None, None)
         };
-        let dx = grad_in.map(|t| reuse(t, x.shape()));
+        let dx = grad_in.map(|t| reuse(t, x.shape())).transpose()?;
         let y = out.as_slice();
         let apply = !pass.logits && activation != Activation::Linear;
         let w = kernel.value().as_slice();
@@ -755,6 +746,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("layer conv2d") && e.contains("filters"), "{e}");
+        let e = Conv2D::new(2, [3, 3])
+            .strides([2, 1])
+            .dilation_rate([1, 2])
+            .compute_output_shape(&[8, 8, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("layer conv2d")
+                && e.contains("strides [2, 1]")
+                && e.contains("dilation_rate [1, 2]"),
+            "{e}"
+        );
         for layer in [
             Conv2D::new(2, [3, 3]).strides([0, 1]),
             Conv2D::new(2, [3, 3]).dilation_rate([1, 0]),

@@ -296,7 +296,7 @@ impl Dense {
             return Ok(());
         };
         let in_dim = kernel.shape()[0];
-        let out = reuse(&mut self.out, &[rows, self.units]);
+        let out = reuse(&mut self.out, &[rows, self.units])?;
         gemm(
             out,
             MatRef::new(x.as_slice(), rows, in_dim)?,
@@ -371,7 +371,7 @@ impl Dense {
             }
         }
         if let Some(grad_in) = grad_in {
-            let gi = reuse(grad_in, &[rows, in_dim]);
+            let gi = reuse(grad_in, &[rows, in_dim])?;
             gemm(
                 gi,
                 MatRef::new(delta, rows, width)?,

@@ -171,11 +171,7 @@ impl Dropout {
         } else {
             Err(Error::InvalidArgument {
                 what: "Dropout",
-                detail: format!(
-                    "layer {}: rate must be in [0, 1), got {}",
-                    self.base.label(),
-                    self.rate
-                ),
+                detail: format!("rate must be in [0, 1), got {}", self.rate),
             })
         }
     }
@@ -345,12 +341,12 @@ impl Layer for Dropout {
             self.last_step = step;
             let key = self.key(step)?;
             let (t, scale) = (threshold(self.rate), self.scale());
-            let out = reuse(&mut self.out, x.shape());
+            let out = reuse(&mut self.out, x.shape())?;
             apply_mask(x.as_slice(), out, key, t, scale);
         } else {
             // A copy, not a clone of `x`: a clone would share the previous
             // layer's output buffer, whose next `reuse` would then copy it.
-            reuse(&mut self.out, x.shape()).copy_from_slice(x.as_slice());
+            reuse(&mut self.out, x.shape())?.copy_from_slice(x.as_slice());
         }
         Ok(&self.out)
     }
@@ -374,7 +370,7 @@ impl Layer for Dropout {
         let Some(grad_in) = grad_in else {
             return Ok(());
         };
-        let dst = reuse(grad_in, x.shape());
+        let dst = reuse(grad_in, x.shape())?;
         if pass.training {
             let key = self.key(self.last_step)?;
             apply_mask(
@@ -577,7 +573,8 @@ mod tests {
         for rate in [-0.1, 1.0, 1.5, f64::NAN] {
             let d = Dropout::new(rate).name("drop_1");
             let e = d.compute_output_shape(&[3]).unwrap_err().to_string();
-            assert!(e.contains("drop_1") && e.contains("rate"), "{e}");
+            // Sequential adds "layer drop_1: " in front (one name, not two).
+            assert!(e.starts_with("Dropout: rate must be in [0, 1)"), "{e}");
             assert!(Dropout::new(rate).build(&[3], &mut chacha(0)).is_err());
         }
         let mut d = built(0.5, 1, &[3]);

@@ -119,7 +119,7 @@ impl Layer for Flatten {
     fn forward(&mut self, x: &Tensor, _pass: Pass) -> Result<&Tensor> {
         let shape = self.batched_shape(x.shape())?;
         if x.device() == Device::Cpu {
-            reuse(&mut self.out, &shape).copy_from_slice(x.as_slice());
+            reuse(&mut self.out, &shape)?.copy_from_slice(x.as_slice());
         } else {
             self.out = x.reshape(&shape)?;
         }
@@ -144,7 +144,7 @@ impl Layer for Flatten {
             )));
         }
         if x.device() == Device::Cpu {
-            reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
+            reuse(grad_in, x.shape())?.copy_from_slice(grad_out.as_slice());
         } else {
             *grad_in = grad_out.reshape(x.shape())?;
         }

@@ -243,11 +243,16 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
 /// CPU), and returns its elements to write: the step's buffers are made once
 /// per batch size and reused. A buffer shared with a clone is copied first
 /// (`as_mut_slice`), so callers keep no clones of the buffers they reuse.
-pub fn reuse<'a>(buffer: &'a mut Tensor, shape: &[usize]) -> &'a mut [f32] {
+///
+/// # Errors
+/// [`hebb_tensor::Error::Allocation`] naming the shape and the bytes when a
+/// new buffer cannot be had (a batch or an image too large for the memory):
+/// the program goes on, where `Tensor::zeros` would abort it.
+pub fn reuse<'a>(buffer: &'a mut Tensor, shape: &[usize]) -> hebb_tensor::Result<&'a mut [f32]> {
     if buffer.shape() != shape || buffer.device() != Device::Cpu {
-        *buffer = Tensor::zeros(shape);
+        *buffer = Tensor::try_full(shape, 0.0)?;
     }
-    buffer.as_mut_slice()
+    Ok(buffer.as_mut_slice())
 }
 
 /// Keras' default layer name for a class name (`keras.src.utils.naming.to_snake_case`):
@@ -367,10 +372,22 @@ mod tests {
     #[test]
     fn reuse_keeps_a_buffer_of_the_same_shape() {
         let mut b = Tensor::zeros(&[2, 3]);
-        reuse(&mut b, &[2, 3])[0] = 5.0;
-        assert_eq!(reuse(&mut b, &[2, 3])[0], 5.0);
-        assert_eq!(reuse(&mut b, &[3, 3]).len(), 9);
+        reuse(&mut b, &[2, 3]).unwrap()[0] = 5.0;
+        assert_eq!(reuse(&mut b, &[2, 3]).unwrap()[0], 5.0);
+        assert_eq!(reuse(&mut b, &[3, 3]).unwrap().len(), 9);
         assert_eq!(b.shape(), &[3, 3]);
+    }
+
+    #[test]
+    fn a_buffer_too_large_for_the_memory_is_an_error_not_an_abort() {
+        let mut b = Tensor::zeros(&[1]);
+        // 2^61 floats are 2^63 bytes, more than a process can address.
+        let e = reuse(&mut b, &[1 << 31, 1 << 30]).unwrap_err();
+        assert!(
+            matches!(e, hebb_tensor::Error::Allocation { ref shape, .. } if shape == &[1 << 31, 1 << 30]),
+            "{e}"
+        );
+        assert_eq!(b.shape(), &[1], "the old buffer is kept");
     }
 
     #[test]

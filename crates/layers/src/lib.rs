@@ -80,6 +80,8 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use flatten::Flatten;
+/// Keras' `padding` (`"valid"`, `"same"`) of `Conv2D` and the poolings, from hebb-tensor.
+pub use hebb_tensor::ops::Padding;
 pub use initializers::Initializer;
 pub use layer::{FromConfig, Layer, Pass, Registry, default_name, reuse};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D};

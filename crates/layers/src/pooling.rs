@@ -41,7 +41,7 @@ use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 
-use crate::base::{LayerBase, base_builders, layer_base_methods};
+use crate::base::{LayerBase, base_builders, layer_base_methods, tensor_reason};
 use crate::keras::{bool_key, channels_last, config_error, int_pair};
 use crate::layer::{Layer, Pass, reuse};
 use crate::{Error, Result};
@@ -186,12 +186,19 @@ impl Windowed {
                 self.describe()
             )));
         }
-        Pool2d::new(&[1, h, w, c], self.pool_size, strides, self.padding).map_err(|_| {
+        Pool2d::new(&[1, h, w, c], self.pool_size, strides, self.padding).map_err(|e| {
+            let reason = tensor_reason(e);
             let describe = self.describe();
-            self.common.shape_error(format!(
-                "the pool is larger than the input {input_shape:?} with padding \"valid\" \
-                 ({describe}); use a smaller pool_size or padding \"same\""
-            ))
+            if reason.starts_with("the pool is larger") {
+                self.common.shape_error(format!(
+                    "the pool is larger than the input {input_shape:?} with padding \"valid\" \
+                     ({describe}); use a smaller pool_size or padding \"same\""
+                ))
+            } else {
+                self.common.shape_error(format!(
+                    "cannot pool the input {input_shape:?} ({describe}): {reason}"
+                ))
+            }
         })
     }
 
@@ -208,7 +215,7 @@ impl Windowed {
 
     fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let g = self.geometry(x)?;
-        let out = reuse(&mut self.common.out, &g.output_shape());
+        let out = reuse(&mut self.common.out, &g.output_shape())?;
         match self.mode {
             Mode::Max => {
                 self.argmax.resize(g.output_len(), 0);
@@ -248,7 +255,7 @@ impl Windowed {
         let Some(grad_in) = grad_in else {
             return Ok(());
         };
-        let gi = reuse(grad_in, x.shape());
+        let gi = reuse(grad_in, x.shape())?;
         match self.mode {
             Mode::Max => g.max_backward(grad_out.as_slice(), &self.argmax, gi)?,
             Mode::Average => g.avg_backward(grad_out.as_slice(), gi)?,
@@ -367,7 +374,7 @@ impl Global {
         self.check(&x.shape()[1..])?;
         let s = [x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]];
         let (shape, rank) = self.batch_shape(s[0], s[3]);
-        let out = reuse(&mut self.common.out, &shape[..rank]);
+        let out = reuse(&mut self.common.out, &shape[..rank])?;
         match self.mode {
             Mode::Max => {
                 let g = Pool2d::global(&s)?;
@@ -409,7 +416,7 @@ impl Global {
         let Some(grad_in) = grad_in else {
             return Ok(());
         };
-        let gi = reuse(grad_in, x.shape());
+        let gi = reuse(grad_in, x.shape())?;
         match self.mode {
             Mode::Max => Pool2d::global(&s)?.max_backward(grad_out.as_slice(), &self.argmax, gi)?,
             Mode::Average => pool::global_avg_pool2d_backward(&s, grad_out.as_slice(), gi)?,
@@ -515,8 +522,7 @@ macro_rules! pooling_layer {
 /// from [`Layer::compute_output_shape`] naming the layer and the shapes.
 ///
 /// ```
-/// use hebb_layers::{Layer, MaxPooling2D};
-/// use hebb_tensor::ops::Padding;
+/// use hebb_layers::{Layer, MaxPooling2D, Padding};
 ///
 /// let pool = MaxPooling2D::new([2, 2]).strides([1, 1]).padding(Padding::Same);
 /// assert_eq!(pool.compute_output_shape(&[11, 11, 64])?, vec![11, 11, 64]);

@@ -206,7 +206,7 @@ impl Layer for Reshape {
     fn forward(&mut self, x: &Tensor, _pass: Pass) -> Result<&Tensor> {
         self.base.cpu_only(x.device())?;
         self.step_shape(x.shape())?;
-        reuse(&mut self.out, &self.batched).copy_from_slice(x.as_slice());
+        reuse(&mut self.out, &self.batched)?.copy_from_slice(x.as_slice());
         Ok(&self.out)
     }
 
@@ -228,7 +228,7 @@ impl Layer for Reshape {
             )));
         }
         if let Some(grad_in) = grad_in {
-            reuse(grad_in, x.shape()).copy_from_slice(grad_out.as_slice());
+            reuse(grad_in, x.shape())?.copy_from_slice(grad_out.as_slice());
         }
         Ok(())
     }

@@ -83,7 +83,7 @@ impl Layer for Scale {
     }
     fn forward(&mut self, x: &Tensor, _: Pass) -> hebb_layers::Result<&Tensor> {
         let s = self.value();
-        let out = reuse(&mut self.out, x.shape());
+        let out = reuse(&mut self.out, x.shape())?;
         out.iter_mut()
             .zip(x.as_slice())
             .for_each(|(o, &v)| *o = s * v);
@@ -105,7 +105,7 @@ impl Layer for Scale {
             .sum();
         self.grad = vec![Tensor::from_vec(vec![ds], &[1])?];
         if let Some(gi) = grad_in {
-            let gi = reuse(gi, x.shape());
+            let gi = reuse(gi, x.shape())?;
             gi.iter_mut()
                 .zip(g.as_slice())
                 .for_each(|(o, &g)| *o = s * g);

@@ -563,3 +563,45 @@ fn model_files_with_leaky_relu() {
         assert_eq!(back.predict(&x, 2).unwrap(), want, "{name}");
     }
 }
+
+#[test]
+fn grayscale_samples_without_the_channel_axis_get_the_reshape_advice() {
+    use hebb_models::sequential::layers::Conv2D;
+    let mut model = Sequential::new();
+    model
+        .add(Conv2D::new(2, [3, 3]).input_shape(&[8, 8, 1]))
+        .unwrap();
+    model.add(Flatten::new()).unwrap();
+    model.add(Dense::new(2)).unwrap();
+    model
+        .compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])
+        .unwrap();
+    let y = Tensor::zeros(&[4]);
+    let message = model
+        .fit(&Tensor::zeros(&[4, 8, 8]), &y, quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("layer conv2d"), "{message}");
+    assert!(message.contains("got (None, 8, 8)"), "{message}");
+    assert!(message.contains("Reshape((8, 8, 1))"), "{message}");
+    // Another mismatch gets no such advice.
+    let message = model
+        .fit(&Tensor::zeros(&[4, 9, 9, 1]), &y, quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(!message.contains("Reshape"), "{message}");
+}
+
+#[test]
+fn a_bad_dropout_rate_names_the_layer_once() {
+    use hebb_models::sequential::layers::Dropout;
+    let mut model = Sequential::new();
+    let message = model
+        .add(Dropout::new(1.5).name("drop_1").input_shape(&[4]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "layer drop_1: Dropout: rate must be in [0, 1), got 1.5"
+    );
+}

@@ -37,6 +37,35 @@ fn reserve(op: &'static str, shape: &[usize]) -> Result<(Vec<f32>, usize)> {
     Ok((data, n))
 }
 
+/// Grows `buffer` to `len` elements (zeros), reserving fallibly as
+/// [`reserve`] does: a kernel's scratch whose size comes from the user's
+/// batch and image is an [`Error::Allocation`] (named by `op`, with
+/// `shape`) rather than an abort.
+pub(crate) fn try_grow(
+    buffer: &mut Vec<f32>,
+    len: usize,
+    op: &'static str,
+    shape: &[usize],
+) -> Result<()> {
+    if buffer.len() < len {
+        let bytes = len as u128 * std::mem::size_of::<f32>() as u128;
+        let fail = |reason| Error::Allocation {
+            op,
+            shape: shape.to_vec(),
+            bytes,
+            reason,
+        };
+        if bytes > isize::MAX as u128 {
+            return Err(fail("more than a process can address"));
+        }
+        buffer
+            .try_reserve_exact(len - buffer.len())
+            .map_err(|_| fail("out of memory"))?;
+        buffer.resize(len, 0.0);
+    }
+    Ok(())
+}
+
 /// Where the elements are. One variant per backend; the CUDA backend adds its
 /// own beside `Cpu`, and only the kernels look inside.
 #[derive(Clone)]

@@ -223,6 +223,24 @@ fn shape_str(per_sample: &[usize]) -> String {
     format!("(None, {})", dims.join(", "))
 }
 
+/// Advice when `got` is a grayscale image batch that lacks the channel axis
+/// the model was built with (`(28, 28)` samples into `(28, 28, 1)`).
+fn channel_axis_hint(built: &[usize], got: &[usize]) -> String {
+    match built.split_last() {
+        Some((1, image)) if image == got => format!(
+            "; the samples lack the channel axis: reshape x to (N, {}, 1) \
+             (Tensor::reshape) or start the model with Reshape({})",
+            image
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            shape_str(built).replacen("None, ", "", 1)
+        ),
+        _ => String::new(),
+    }
+}
+
 /// One row of the summary table, as TensorFlow 2's `print_row` lays it out:
 /// fields end at columns 29, 55 and 65; a longer field is cut at its column,
 /// and the character before each following field is a space.
@@ -307,7 +325,7 @@ impl Sequential {
                 layer: l.name().to_string(),
                 class: l.class_name().to_string(),
                 detail: format!(
-                    "the layer has no kernels for {device:?} yet; the model cannot compute \
+                    "the layer has no kernels for {device} yet; the model cannot compute \
                      there (hebb does not fall back to the CPU); keep it on the CPU"
                 ),
             })),
@@ -397,7 +415,7 @@ impl Sequential {
     ///     fn weights_mut(&mut self) -> Vec<&mut Variable> { self.s.iter_mut().collect() }
     ///     fn forward(&mut self, x: &Tensor, _: Pass) -> hebb_layers::Result<&Tensor> {
     ///         let s = self.s.as_ref().unwrap().value().as_slice()[0];
-    ///         let out = reuse(&mut self.out, x.shape());
+    ///         let out = reuse(&mut self.out, x.shape())?;
     ///         out.iter_mut().zip(x.as_slice()).for_each(|(o, &v)| *o = s * v);
     ///         Ok(&self.out)
     ///     }
@@ -407,7 +425,7 @@ impl Sequential {
     ///         let ds: f32 = g.as_slice().iter().zip(x.as_slice()).map(|(g, x)| g * x).sum();
     ///         self.grad = vec![Tensor::from_vec(vec![ds], &[1])?];
     ///         if let Some(gi) = grad_in {
-    ///             let gi = reuse(gi, x.shape());
+    ///             let gi = reuse(gi, x.shape())?;
     ///             gi.iter_mut().zip(g.as_slice()).for_each(|(o, &g)| *o = s * g);
     ///         }
     ///         Ok(())
@@ -575,9 +593,10 @@ impl Sequential {
             return Err(Error::Build {
                 layer: self.layers[0].name().to_string(),
                 detail: format!(
-                    "the model was built for input {} but got {}",
+                    "the model was built for input {} but got {}{}",
                     shape_str(known),
-                    shape_str(input_shape)
+                    shape_str(input_shape),
+                    channel_axis_hint(known, input_shape)
                 ),
             });
         }

@@ -229,13 +229,13 @@ impl Step {
         };
         if x.device() == Device::Cpu {
             let width = x.len() / x.shape()[0].max(1);
-            gather_rows(reuse(&mut self.x, &x_shape), x.as_slice(), rows, width)?;
+            gather_rows(reuse(&mut self.x, &x_shape)?, x.as_slice(), rows, width)?;
         } else {
             self.x = x.gather_rows(rows)?.reshape(&x_shape)?;
         }
         if y.device() == Device::Cpu {
             let width = y.len() / y.shape()[0].max(1);
-            gather_rows(reuse(&mut self.y, &y_shape), y.as_slice(), rows, width)?;
+            gather_rows(reuse(&mut self.y, &y_shape)?, y.as_slice(), rows, width)?;
         } else {
             self.y = y.gather_rows(rows)?.reshape(&y_shape)?;
         }
@@ -293,7 +293,7 @@ impl Step {
         let width: usize = self.output_shape.iter().product();
         let mut pred_shape = vec![r];
         pred_shape.extend(&self.output_shape);
-        let pred = reuse(&mut self.pred, &pred_shape);
+        let pred = reuse(&mut self.pred, &pred_shape)?;
         pred.copy_from_slice(z.as_slice());
         if self.head == (Head::SoftmaxCrossEntropy { sparse: true }) {
             for (&label, &row) in self.y.as_slice().iter().zip(rows) {
@@ -302,7 +302,7 @@ impl Step {
         }
         self.losses.resize(r, 0.0);
         let grads = self.grads_io.last_mut().ok_or_else(lost_buffers)?;
-        let delta = reuse(grads, &[r, width]);
+        let delta = reuse(grads, &[r, width])?;
         head_forward(
             self.head,
             self.logits,

@@ -267,9 +267,12 @@ impl Conv2dGeometry {
         }
         scratch.holds = None;
         let len = self.columns_len(batch);
-        if scratch.cols.len() < len {
-            scratch.cols.resize(len, 0.0);
-        }
+        crate::tensor::try_grow(
+            &mut scratch.cols,
+            len,
+            "conv2d",
+            &[self.out_rows(batch), self.patch_len()],
+        )?;
         cpu_kernel::forward(
             self,
             x,
@@ -284,13 +287,17 @@ impl Conv2dGeometry {
     }
 
     /// im2col of `x` (length checked by the caller) into `scratch`.
-    fn fill_columns(&self, batch: usize, x: &[f32], scratch: &mut Conv2dScratch) {
+    fn fill_columns(&self, batch: usize, x: &[f32], scratch: &mut Conv2dScratch) -> Result<()> {
         let len = self.columns_len(batch);
-        if scratch.cols.len() < len {
-            scratch.cols.resize(len, 0.0);
-        }
+        crate::tensor::try_grow(
+            &mut scratch.cols,
+            len,
+            "conv2d",
+            &[self.out_rows(batch), self.patch_len()],
+        )?;
         cpu_kernel::im2col_batch(self, x, &mut scratch.cols[..len]);
         scratch.holds = Some((*self, batch));
+        Ok(())
     }
 
     /// The backward pass of the last [`forward`](Self::forward) run with
@@ -341,9 +348,12 @@ impl Conv2dGeometry {
         let len = self.columns_len(batch);
         let groups = batch.div_ceil(self.group_images());
         let share = self.patch_len() * self.filters + self.filters;
-        if scratch.partials.len() < groups * share {
-            scratch.partials.resize(groups * share, 0.0);
-        }
+        crate::tensor::try_grow(
+            &mut scratch.partials,
+            groups * share,
+            "conv2d backward",
+            &[groups, share],
+        )?;
         if grads.input.is_some() {
             scratch.holds = None;
         }
@@ -482,7 +492,7 @@ impl Tensor {
         }
         self.same_device(grad_out, "conv2d_backward")?;
         let mut scratch = Conv2dScratch::new();
-        g.fill_columns(batch, self.as_slice(), &mut scratch);
+        g.fill_columns(batch, self.as_slice(), &mut scratch)?;
         let mut dx = need[0].then(|| vec![0.0; self.len()]);
         let mut dk = need[1].then(|| vec![0.0; kernel.len()]);
         g.backward(
