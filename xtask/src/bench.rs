@@ -18,7 +18,7 @@ use crate::convnet::{self, convnet_model, with_channel_axis};
 pub(crate) struct BenchArgs {
     /// What to time: `mnist` (the 13.5 fit: 5 epochs, batch 64, validation_split 0.2) or
     /// `convnet` (one epoch of Keras' "Simple MNIST convnet": batch 128, validation_split 0.1).
-    job: String,
+    pub(crate) job: String,
     /// Epochs per fit [default: 5 for mnist, 1 for convnet].
     #[arg(long, value_parser = crate::at_least_one)]
     epochs: Option<usize>,

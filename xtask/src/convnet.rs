@@ -122,6 +122,15 @@ fn class_name(dataset: &str, label: usize) -> String {
     }
 }
 
+/// Why the convnet cannot run on `device` (a layer without kernels there),
+/// or `None` if it can: what `--device auto` asks before it picks a GPU.
+pub(crate) fn refuses(device: hebb_tensor::Device) -> Option<String> {
+    match convnet_model(0) {
+        Ok(mut model) => model.to_device(device).err().map(|e| e.to_string()),
+        Err(e) => Some(format!("{e:#}")),
+    }
+}
+
 /// Runs the recipe: data, model, fit, evaluation, predictions, figures.
 pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
     if let Some(s) = &args.section {
@@ -470,6 +479,20 @@ fn plot_mistakes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_keeps_the_convnet_off_a_gpu_without_its_kernels() {
+        assert_eq!(refuses(hebb_tensor::Device::Cpu), None);
+        #[cfg(feature = "cuda")]
+        {
+            let why =
+                refuses(hebb_tensor::Device::Cuda(0)).expect("no image-layer GPU kernels yet");
+            assert!(
+                why.starts_with("layer conv2d (Conv2D): the layer has no kernels for cuda:0 yet"),
+                "{why}"
+            );
+        }
+    }
 
     #[test]
     fn images_get_a_channel_axis_with_their_values_in_order() {

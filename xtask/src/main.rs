@@ -117,22 +117,35 @@ pub(crate) struct ReproduceArgs {
 
 /// `--device auto`: puts the device `auto` names (the GPU if one is usable,
 /// else the CPU: `hebb_tensor::Device::auto`) in place of `auto`, and says
-/// which in one line, with the reason when it is the CPU. Other names are
-/// left as they are.
-pub(crate) fn choose_auto_device(flag: &mut String) {
+/// which in one line, with the reason when it is the CPU. `refuses` tells
+/// why the job's model cannot run on a device (a layer without GPU kernels,
+/// `Sequential::to_device`'s error), if it cannot: `auto` then picks the
+/// CPU and says why. Other names are left as they are.
+pub(crate) fn choose_auto_device(
+    flag: &mut String,
+    refuses: impl FnOnce(hebb_tensor::Device) -> Option<String>,
+) -> Option<String> {
     if !flag.trim().eq_ignore_ascii_case("auto") {
-        return;
+        return None;
     }
-    let (device, why_not_gpu) = hebb_tensor::Device::auto();
-    println!("{}", auto_device_line(device, why_not_gpu.as_ref()));
+    let (mut device, why_not_gpu) = hebb_tensor::Device::auto();
+    let line = match why_not_gpu {
+        Some(e) => auto_device_line(device, Some(&e.to_string())),
+        None => match refuses(device) {
+            Some(why) => {
+                device = hebb_tensor::Device::Cpu;
+                format!("--device auto: cpu, as the model cannot run on the GPU ({why})")
+            }
+            None => auto_device_line(device, None),
+        },
+    };
+    println!("{line}");
     *flag = device.to_string();
+    Some(line)
 }
 
 /// The line `--device auto` prints: the device chosen, and why not a GPU.
-fn auto_device_line(
-    device: hebb_tensor::Device,
-    why_not_gpu: Option<&hebb_tensor::Error>,
-) -> String {
+fn auto_device_line(device: hebb_tensor::Device, why_not_gpu: Option<&str>) -> String {
     match why_not_gpu {
         None => format!("--device auto: {device}, a usable GPU"),
         Some(e) => {
@@ -363,7 +376,10 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
     match cli.command {
         Command::Reproduce(mut args) => {
             check_chapter_flags(&args.chapter, args.section.as_deref(), given)?;
-            choose_auto_device(&mut args.device);
+            let convnet = args.chapter == "convnet";
+            choose_auto_device(&mut args.device, |d| {
+                convnet.then(|| convnet::refuses(d)).flatten()
+            });
             match args.chapter.as_str() {
                 "ch12" => ch12::run(&args),
                 "ch13" => ch13::run(&args),
@@ -372,7 +388,10 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
             }
         }
         Command::Bench(mut args) => {
-            choose_auto_device(&mut args.device);
+            let convnet = args.job == "convnet";
+            choose_auto_device(&mut args.device, |d| {
+                convnet.then(|| convnet::refuses(d)).flatten()
+            });
             bench::run(&args)
         }
         Command::Model(args) => model::run(&args),
@@ -401,14 +420,13 @@ mod tests {
     #[test]
     fn device_auto_says_which_device_and_why_not_the_gpu() {
         let mut flag = String::from("cuda:1");
-        choose_auto_device(&mut flag);
+        assert_eq!(choose_auto_device(&mut flag, |_| None), None);
         assert_eq!(flag, "cuda:1");
         let mut flag = String::from("Auto");
-        choose_auto_device(&mut flag);
+        let line = choose_auto_device(&mut flag, |_| None).unwrap();
         let (device, why_not_gpu) = hebb_tensor::Device::auto();
         assert_eq!(flag, device.to_string());
         assert_eq!(parse_device(&flag).unwrap(), device);
-        let line = auto_device_line(device, why_not_gpu.as_ref());
         assert!(!line.contains('\n'), "{line}");
         if device.is_cuda() {
             assert_eq!(line, format!("--device auto: {device}, a usable GPU"));
@@ -424,6 +442,16 @@ mod tests {
             line.ends_with("built without its `cuda` feature; GPUs need `cargo xtask-cuda ...`)"),
             "{line}"
         );
+        // A model with layers the GPU cannot run takes the CPU, and says why.
+        let mut flag = String::from("auto");
+        let line = choose_auto_device(&mut flag, |_| Some("no kernels".into())).unwrap();
+        assert_eq!(flag, "cpu");
+        if device.is_cuda() {
+            assert_eq!(
+                line,
+                "--device auto: cpu, as the model cannot run on the GPU (no kernels)"
+            );
+        }
         // `auto` is read by the sections that read --device.
         assert!(check(&["ch12", "--section", "12.2", "--device", "auto"]).is_ok());
         assert!(check(&["ch12", "--section", "12.1", "--device", "auto"]).is_err());
