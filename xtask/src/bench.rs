@@ -2,12 +2,14 @@
 //! bench convnet`: times one epoch of Keras' "Simple MNIST convnet".
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
 use hebb_data::DataDir;
-use hebb_models::sequential::{FitOptions, Sequential};
+use hebb_models::sequential::{Collective, FitOptions, Sequential};
 use hebb_tensor::Tensor;
 
 use crate::ch13::mnist_model;
@@ -163,10 +165,27 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let mut times = Vec::new();
     for run in 1..=job.repeats {
         let mut model = (job.model)(0)?;
+        crate::data_parallel(&mut model);
+        // Under mpirun: the collective calls timed, to say what they cost.
+        let timed = model
+            .group()
+            .map(|g| Arc::new(TimedCollective::new(g.clone())));
+        if let Some(t) = &timed {
+            model.distribute(t.clone());
+        }
         model.to_device(device)?;
         let start = Instant::now();
         let history = model.fit(x, y, options(job.epochs, job.validation_split))?;
         let secs = start.elapsed().as_secs_f64();
+        if let Some(t) = &timed {
+            let (calls, spent) = t.spent();
+            println!(
+                "run {run}: {} collective calls took {spent:.3} s ({:.0} us a call, {:.0}% of the fit)",
+                calls,
+                spent * 1e6 / calls.max(1) as f64,
+                100.0 * spent / secs
+            );
+        }
         let acc = history
             .get(job.val_metric)
             .and_then(|v| v.last().copied())
@@ -208,4 +227,65 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A [`Collective`] that counts its calls and the time they take (the
+/// all-reduce of each step, the reductions of the metrics), for `bench`
+/// under mpirun.
+#[derive(Debug)]
+struct TimedCollective {
+    inner: Arc<dyn Collective>,
+    calls: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl TimedCollective {
+    fn new(inner: Arc<dyn Collective>) -> Self {
+        Self {
+            inner,
+            calls: AtomicU64::new(0),
+            nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls made and seconds spent in them.
+    fn spent(&self) -> (u64, f64) {
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+        )
+    }
+
+    fn timed<T>(&self, call: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let result = call();
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+        result
+    }
+}
+
+impl Collective for TimedCollective {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn engine(&self) -> &str {
+        self.inner.engine()
+    }
+    fn all_reduce_sum(&self, buffer: &mut [f32]) -> hebb_models::Result<()> {
+        self.timed(|| self.inner.all_reduce_sum(buffer))
+    }
+    fn all_reduce_sum_f64(&self, buffer: &mut [f64]) -> hebb_models::Result<()> {
+        self.timed(|| self.inner.all_reduce_sum_f64(buffer))
+    }
+    fn broadcast(&self, buffer: &mut [f32], root: usize) -> hebb_models::Result<()> {
+        self.timed(|| self.inner.broadcast(buffer, root))
+    }
+    fn broadcast_bytes(&self, bytes: &mut Vec<u8>, root: usize) -> hebb_models::Result<()> {
+        self.timed(|| self.inner.broadcast_bytes(bytes, root))
+    }
 }

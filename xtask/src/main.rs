@@ -14,6 +14,7 @@ mod model;
 mod plot;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// mimalloc keeps the large, short-lived buffers of a training step in
 /// user space; the system allocator returns them to the kernel and pays a
@@ -24,6 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use hebb_models::sequential::Collective;
 
 /// The help of every `--data-dir` flag: the order of `hebb_data::DataDir::resolve`.
 const DATA_DIR_HELP: &str = "Data directory [default: $HEBB_DATA_DIR if set, else \
@@ -360,16 +362,81 @@ fn end_quietly_on_closed_pipes() {
     }
 }
 
+/// The MPI world when `mpirun` started this program (`cargo xtask-mpi`);
+/// taken and dropped before the program ends, which finalises MPI.
+static GROUP: Mutex<Option<Arc<dyn Collective>>> = Mutex::new(None);
+
+/// Makes `model` train data-parallel when the program runs under `mpirun`.
+pub(crate) fn data_parallel(model: &mut hebb_models::sequential::Sequential) {
+    if let Some(group) = GROUP.lock().ok().and_then(|g| g.clone()) {
+        model.distribute(group);
+    }
+}
+
+/// Ends the program with `code`, finalising MPI first (mpirun counts a
+/// rank that exits without `MPI_Finalize` as failed).
+fn exit(code: i32) -> ! {
+    if let Ok(mut group) = GROUP.lock() {
+        drop(group.take());
+    }
+    std::process::exit(code)
+}
+
+/// The jobs that train data-parallel under `mpirun`.
+fn runs_data_parallel(cli: &Cli) -> bool {
+    match &cli.command {
+        Command::Reproduce(a) => {
+            a.chapter == "convnet" || (a.chapter == "ch13" && a.section.as_deref() == Some("13.5"))
+        }
+        Command::Bench(_) => true,
+        _ => false,
+    }
+}
+
 fn main() {
     end_quietly_on_closed_pipes();
     let matches = Cli::command().get_matches();
     let given = reproduce_flags_given(&matches);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // Errors are the user's to read: print the chain, never a backtrace.
-    if let Err(e) = run(cli, &given) {
-        eprintln!("error: {e:#}");
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let group = hebb_distributed::init().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
         std::process::exit(1);
+    });
+    // Under mpirun: rank 0 speaks and writes; the others train silently
+    // and write their figures into a directory that goes with them.
+    let mut _silence = None;
+    let mut _scratch = None;
+    if let Some(g) = group.as_ref().filter(|g| g.size() > 1) {
+        if !runs_data_parallel(&cli) {
+            eprintln!(
+                "error: under mpirun ({}) only `reproduce ch13 --section 13.5`, `reproduce \
+                 convnet` and `bench` run data-parallel; run this command without mpirun",
+                hebb_distributed::describe(g.as_ref())
+            );
+            drop(group);
+            std::process::exit(1);
+        }
+        if g.rank() == 0 {
+            println!("{}", hebb_distributed::describe(g.as_ref()));
+        } else {
+            _silence = gag::Gag::stdout().ok();
+            if let Command::Reproduce(a) = &mut cli.command {
+                _scratch = tempfile::tempdir().ok();
+                a.out = _scratch.as_ref().map(|d| d.path().to_path_buf());
+            }
+        }
     }
+    if let Ok(mut slot) = GROUP.lock() {
+        *slot = group;
+    }
+    // Errors are the user's to read: print the chain, never a backtrace.
+    let result = run(cli, &given);
+    drop((_silence, _scratch));
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        exit(1);
+    }
+    exit(0);
 }
 
 fn run(cli: Cli, given: &[String]) -> Result<()> {

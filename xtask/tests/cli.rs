@@ -323,3 +323,22 @@ fn reproduce_convnet_runs_the_recipe_and_draws_its_figures() {
         );
     }
 }
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn mpirun_without_the_mpi_feature_is_refused_with_the_fix() {
+    // As mpirun starts each of 2 processes (Open MPI's environment).
+    let output = xtask()
+        .args(["reproduce", "ch13", "--section", "13.5"])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = text(&output.stderr);
+    assert!(err.contains("mpirun started 2 processes"), "{err}");
+    assert!(
+        err.contains("--features mpi") && err.contains("cargo xtask-mpi"),
+        "{err}"
+    );
+    assert!(text(&output.stdout).is_empty());
+}

@@ -95,6 +95,14 @@ pub enum Error {
         /// Which tensor differs.
         detail: String,
     },
+    /// Data-parallel training failed: ranks running different programs, a
+    /// batch smaller than the number of workers, a broken group (a dead
+    /// worker), the engine missing.
+    #[error("data-parallel training: {detail}")]
+    Distributed {
+        /// What is wrong, and the fix.
+        detail: String,
+    },
     /// Inputs or targets that do not fit (counts, ranks, options).
     #[error("{detail}")]
     Data {

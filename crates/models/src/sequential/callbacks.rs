@@ -29,6 +29,14 @@ pub trait Callback: Send {
     /// use them.
     fn set_model_weights(&mut self, _weight_names: &[String], _layer_names: &[String]) {}
 
+    /// Whether a data-parallel `fit` runs this callback on every rank
+    /// (`true`, the default: it sees the reduced figures, the same on every
+    /// rank, and decides the same) or on rank 0 only (`false`: callbacks
+    /// that write files, as Horovod's examples keep them to rank 0).
+    fn on_every_rank(&self) -> bool {
+        true
+    }
+
     /// Before the first epoch.
     ///
     /// # Errors
@@ -252,6 +260,10 @@ impl CsvLogger {
 }
 
 impl Callback for CsvLogger {
+    fn on_every_rank(&self) -> bool {
+        false
+    }
+
     fn on_train_begin(&mut self) -> Result<()> {
         self.rows.clear();
         self.keys = None;
@@ -519,6 +531,10 @@ impl Spec {
 }
 
 impl Callback for ModelCheckpoint {
+    fn on_every_rank(&self) -> bool {
+        false
+    }
+
     fn set_model_weights(&mut self, weight_names: &[String], layer_names: &[String]) {
         self.take_names(weight_names, layer_names);
     }

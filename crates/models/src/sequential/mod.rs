@@ -22,6 +22,7 @@
 //! ```
 
 pub mod callbacks;
+pub mod distributed;
 mod history;
 pub mod layers;
 mod saving;
@@ -30,6 +31,7 @@ mod step;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[cfg(test)]
@@ -44,6 +46,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 
 pub use callbacks::{Callback, Control, ModelCheckpoint};
+pub use distributed::Collective;
 use hebb_layers::{Layer, Pass};
 pub use history::History;
 pub use saving::{
@@ -200,6 +203,8 @@ pub struct Sequential {
     compiled: Option<Compiled>,
     /// Where the weights live and `fit`/`evaluate`/`predict` compute.
     device: Device,
+    /// The processes this model trains with (data-parallel), if any.
+    group: Option<Arc<dyn Collective>>,
     /// Train on the whole-model tape (the reference the step is tested against).
     #[cfg(test)]
     force_tape: bool,
@@ -284,6 +289,7 @@ impl Sequential {
             input_shape: None,
             compiled: None,
             device: Device::Cpu,
+            group: None,
             #[cfg(test)]
             force_tape: false,
             #[cfg(test)]
@@ -331,6 +337,27 @@ impl Sequential {
             })),
             None => Ok(()),
         }
+    }
+
+    /// Trains data-parallel with the processes of `group` (Horovod's
+    /// `hvd.DistributedOptimizer`, PyTorch's `DistributedDataParallel`):
+    /// `fit` and `evaluate` then shard every batch over the ranks and
+    /// reduce gradients, losses and metrics; see [`distributed`]. Every
+    /// rank must build, compile and fit the same model with the same
+    /// options. A group of one process trains as without it.
+    pub fn distribute(&mut self, group: Arc<dyn Collective>) {
+        self.group = Some(group);
+    }
+
+    /// The group set by [`distribute`](Self::distribute).
+    pub fn group(&self) -> Option<&Arc<dyn Collective>> {
+        self.group.as_ref()
+    }
+
+    /// Whether this process writes (files, progress): rank 0 of a group, or
+    /// a model without one. `save` on another rank writes nothing.
+    pub fn is_chief(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.rank() == 0)
     }
 
     /// The device the model computes on (see [`to_device`](Self::to_device)).
@@ -911,6 +938,10 @@ impl Sequential {
     /// error naming the file.
     pub fn save_weights(&self, path: impl AsRef<Path>, overwrite: bool) -> Result<()> {
         self.require_built()?;
+        // Data-parallel: the copies are identical and rank 0 writes.
+        if !self.is_chief() {
+            return Ok(());
+        }
         Self::write_weights_file(
             path.as_ref(),
             &self.weight_names(),
@@ -1368,7 +1399,13 @@ impl Sequential {
         // On a GPU the metrics read the batches' outputs after the loop, so
         // that a batch waits for nothing but its loss.
         let mut deferred = Deferred::new(self.device);
-        let result = (|| {
+        // Data-parallel: this rank's shard, reduced below.
+        let group = self.group.clone().filter(|g| g.size() > 1);
+        let rows = match &group {
+            Some(g) => distributed::shard(rows, g.rank(), g.size()),
+            None => rows,
+        };
+        let result = (|| -> Result<Vec<f32>> {
             for m in &mut compiled.metrics {
                 m.reset_state();
             }
@@ -1385,7 +1422,171 @@ impl Sequential {
             Ok(values)
         })();
         self.compiled = Some(compiled);
-        result
+        let mut values = result?;
+        if let Some(g) = &group {
+            let mut wide: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+            distributed::weighted_mean(g.as_ref(), &mut wide, rows.len() as f64)?;
+            values = wide.into_iter().map(|v| v as f32).collect();
+        }
+        Ok(values)
+    }
+
+    /// Data-parallel `fit`'s start: the same program on every rank (model,
+    /// batch size, epochs, seed, samples), a batch of at least one sample
+    /// per rank, and rank 0's weights on every rank.
+    fn start_data_parallel(
+        &mut self,
+        group: &dyn Collective,
+        options: &FitOptions,
+        samples: usize,
+    ) -> Result<()> {
+        if options.batch_size < group.size() {
+            return Err(Error::Distributed {
+                detail: format!(
+                    "batch_size {} is the global batch and is smaller than the {} workers; \
+                     give each worker at least one sample: batch_size >= {}",
+                    options.batch_size,
+                    group.size(),
+                    group.size()
+                ),
+            });
+        }
+        let layers: Vec<String> = self
+            .layers
+            .iter()
+            .zip(&self.shapes)
+            .map(|(l, s)| format!("{} {}", l.class_name(), shape_str(s)))
+            .collect();
+        let fingerprint = format!(
+            "model [{}], batch_size {}, epochs {}..{}, shuffle {}, seed {}, {samples} samples, \
+             validation_split {}",
+            layers.join(", "),
+            options.batch_size,
+            options.initial_epoch,
+            options.epochs,
+            options.shuffle,
+            options.seed,
+            options.validation_split
+        );
+        distributed::check_same_program(group, &fingerprint)?;
+        // Rank 0's weights, trainable and not, on every rank.
+        let weights = self.get_weights();
+        let mut flat: Vec<f32> = Vec::new();
+        for w in &weights {
+            flat.extend_from_slice(&w.to_device(Device::Cpu)?.to_vec());
+        }
+        group.broadcast(&mut flat, 0)?;
+        let mut offset = 0;
+        let mut broadcast = Vec::with_capacity(weights.len());
+        for w in &weights {
+            let len = w.len();
+            broadcast.push(Tensor::from_vec(
+                flat[offset..offset + len].to_vec(),
+                w.shape(),
+            )?);
+            offset += len;
+        }
+        self.set_weights(&broadcast)
+    }
+
+    /// Data-parallel: replaces this rank's gradients (of its shard's mean
+    /// loss, `here` samples) by the whole batch's (`total` samples), sums
+    /// of the shards' weighted by their samples in one fused buffer, and
+    /// averages the non-trainable weights (moving statistics) the same
+    /// way. Returns the batch's mean loss.
+    fn reduce_step(
+        &mut self,
+        group: &dyn Collective,
+        step: &mut Step,
+        here: usize,
+        total: usize,
+        loss: f32,
+    ) -> Result<f32> {
+        let weight = here as f32;
+        let shapes: Vec<Vec<usize>> = self
+            .trainable_variables()
+            .iter()
+            .map(|v| v.shape().to_vec())
+            .collect();
+        let mut buffer: Vec<f32> = Vec::new();
+        if here == 0 {
+            let len: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+            buffer.resize(len, 0.0);
+        } else {
+            for g in &step.grads {
+                buffer.extend(
+                    g.to_device(Device::Cpu)?
+                        .as_slice()
+                        .iter()
+                        .map(|v| v * weight),
+                );
+            }
+        }
+        let statistics = self.non_trainable_of_trainable_layers();
+        for v in &statistics {
+            buffer.extend(v.as_slice().iter().map(|v| v * weight));
+        }
+        buffer.push(if here == 0 { 0.0 } else { loss * weight });
+        group.all_reduce_sum(&mut buffer)?;
+        let scale = 1.0 / total as f32;
+        let mut offset = 0;
+        step.grads.clear();
+        for shape in &shapes {
+            let len: usize = shape.iter().product();
+            let g: Vec<f32> = buffer[offset..offset + len]
+                .iter()
+                .map(|v| v * scale)
+                .collect();
+            step.grads
+                .push(Tensor::from_vec(g, shape)?.to_device(self.device)?);
+            offset += len;
+        }
+        let mut averaged = Vec::with_capacity(statistics.len());
+        for v in &statistics {
+            let len = v.len();
+            let m: Vec<f32> = buffer[offset..offset + len]
+                .iter()
+                .map(|v| v * scale)
+                .collect();
+            averaged.push(Tensor::from_vec(m, v.shape())?);
+            offset += len;
+        }
+        self.set_non_trainable_of_trainable_layers(averaged)?;
+        Ok(buffer[offset] * scale)
+    }
+
+    /// The non-trainable weights of the layers that train (moving
+    /// statistics), on the host, in order.
+    fn non_trainable_of_trainable_layers(&self) -> Vec<Tensor> {
+        self.layers
+            .iter()
+            .filter(|l| l.trainable())
+            .flat_map(|l| {
+                let w = l.weights();
+                let skip = w.len() - l.non_trainable_weight_count();
+                w.into_iter()
+                    .skip(skip)
+                    .map(|v| v.value().clone())
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|t| t.to_device(Device::Cpu).ok())
+            .collect()
+    }
+
+    /// Sets what [`non_trainable_of_trainable_layers`](Self::non_trainable_of_trainable_layers) read.
+    fn set_non_trainable_of_trainable_layers(&mut self, values: Vec<Tensor>) -> Result<()> {
+        let device = self.device;
+        let mut values = values.into_iter();
+        for layer in self.layers.iter_mut().filter(|l| l.trainable()) {
+            let count = layer.non_trainable_weight_count();
+            let mut weights = layer.weights_mut();
+            let skip = weights.len() - count;
+            for w in weights.iter_mut().skip(skip) {
+                let value = values.next().ok_or_else(step::lost_buffers)?;
+                w.assign(value.to_device(device)?)?;
+            }
+        }
+        Ok(())
     }
     /// Trains the model (`model.fit(x, y, batch_size, epochs, ...)`), see
     /// [`FitOptions`] for Keras' options and defaults. `y` holds class
@@ -1494,6 +1695,14 @@ impl Sequential {
         // model's device once per fit; batches are gathered there.
         let mut train_step = self.make_step(y)?;
         train_step.check_labels(y, self.device)?;
+        let group = self.group.clone().filter(|g| g.size() > 1);
+        if let Some(g) = &group {
+            self.start_data_parallel(g.as_ref(), &options, n)?;
+            if g.rank() != 0 {
+                options.verbose = 0;
+                options.callbacks.retain(|c| c.on_every_rank());
+            }
+        }
         let (x, y) = (&self.on_device(x)?, &self.on_device(y)?);
         let validation = match options.validation_data.take() {
             Some((vx, vy)) => {
@@ -1559,6 +1768,8 @@ impl Sequential {
             }
             let mut loss_sum = 0f64;
             let mut seen = 0usize;
+            // Samples of this rank's shards (data-parallel), for the metrics.
+            let mut seen_here = 0usize;
             let mut stop = false;
             // Without a progress bar to update, the metrics on a GPU read
             // the batches' outputs at the end of the epoch (see `Deferred`).
@@ -1569,16 +1780,47 @@ impl Sequential {
             });
             let step_result = (|| -> Result<()> {
                 for (batch, rows) in order.chunks(batch_size).enumerate() {
+                    // Data-parallel: this rank's shard of the global batch.
+                    let here = match &group {
+                        Some(g) => distributed::shard(rows, g.rank(), g.size()),
+                        None => rows,
+                    };
                     // Forward and backward: the layers keep their
                     // gradients and outputs in their buffers.
                     #[cfg(test)]
-                    let loss_value = if self.force_tape {
-                        self.tape_batch(&mut train_step, compiled.loss, x, y, rows)?
+                    let loss_value = if here.is_empty() {
+                        0.0
+                    } else if self.force_tape {
+                        self.tape_batch(&mut train_step, compiled.loss, x, y, here)?
                     } else {
-                        train_step.train_batch(&mut self.layers, x, y, rows)?
+                        train_step.train_batch(&mut self.layers, x, y, here)?
                     };
                     #[cfg(not(test))]
-                    let loss_value = train_step.train_batch(&mut self.layers, x, y, rows)?;
+                    let loss_value = if here.is_empty() {
+                        0.0
+                    } else {
+                        train_step.train_batch(&mut self.layers, x, y, here)?
+                    };
+                    #[cfg(test)]
+                    if !self.force_tape && !here.is_empty() {
+                        train_step.collect_gradients(&self.layers)?;
+                    }
+                    #[cfg(not(test))]
+                    if !here.is_empty() {
+                        train_step.collect_gradients(&self.layers)?;
+                    }
+                    // The gradients, the loss and the moving statistics of
+                    // the whole batch, on every rank.
+                    let loss_value = match &group {
+                        Some(g) => self.reduce_step(
+                            g.as_ref(),
+                            &mut train_step,
+                            here.len(),
+                            rows.len(),
+                            loss_value,
+                        )?,
+                        None => loss_value,
+                    };
                     for cb in &mut options.callbacks {
                         if cb.on_batch_end(epoch, batch, loss_value)? == Control::Stop {
                             stop = true;
@@ -1594,12 +1836,6 @@ impl Sequential {
                             loss: loss_value,
                         });
                     }
-                    #[cfg(test)]
-                    if !self.force_tape {
-                        train_step.collect_gradients(&self.layers)?;
-                    }
-                    #[cfg(not(test))]
-                    train_step.collect_gradients(&self.layers)?;
                     let mut vars = self.trainable_variables_mut();
                     compiled
                         .optimizer
@@ -1620,8 +1856,11 @@ impl Sequential {
                     }
                     // The gradients' clones go, so the layers reuse their buffers.
                     train_step.grads.clear();
-                    let (pred, yb) = train_step.outputs();
-                    deferred.update(&mut compiled.metrics, yb, pred)?;
+                    if !here.is_empty() {
+                        let (pred, yb) = train_step.outputs();
+                        deferred.update(&mut compiled.metrics, yb, pred)?;
+                    }
+                    seen_here += here.len();
                     loss_sum += f64::from(loss_value) * rows.len() as f64;
                     seen += rows.len();
                     if let Some(bar) = &bar {
@@ -1643,6 +1882,14 @@ impl Sequential {
             );
             self.compiled = Some(compiled);
             step_result?;
+            if let Some(g) = &group {
+                // The metrics of every rank's shards: means over samples.
+                let mut values: Vec<f64> = logs[1..].iter().map(|(_, v)| f64::from(*v)).collect();
+                distributed::weighted_mean(g.as_ref(), &mut values, seen_here as f64)?;
+                for ((_, v), m) in logs[1..].iter_mut().zip(values) {
+                    *v = m as f32;
+                }
+            }
             if stop {
                 if let Some(bar) = bar {
                     bar.finish_and_clear();

@@ -409,12 +409,19 @@ impl Sequential {
     /// metric given as an object whose name hebb cannot resolve again; for
     /// Keras formats, an unbuilt model or an activation Keras does not have,
     /// such as `Step`).
+    ///
+    /// A data-parallel model ([`distribute`](Self::distribute)) is written by
+    /// rank 0 only; on the other ranks `save` checks and writes nothing.
     pub fn save(&self, path: impl AsRef<Path>, overwrite: bool) -> Result<()> {
         let path = path.as_ref();
         // As `fit` checks: an optimiser built for other weights (a layer
         // added after training) asks for `compile` again, whatever its
         // state (SGD without momentum has no slots that would not fit).
         self.check_optimizer_fits(&self.trainable_names())?;
+        // Data-parallel: the copies are identical and rank 0 writes.
+        if !self.is_chief() {
+            return Ok(());
+        }
         let desc = describe(self, path)?;
         match ModelFormat::from_path(path) {
             ModelFormat::Hebb => native::write(&desc, path, overwrite),

@@ -1,0 +1,161 @@
+//! Data-parallel training on MPI, checked: run under `mpirun -np 2` (CI
+//! does, see `.ci/run`).
+//!
+//! - `mpi_check` (no argument): a data-parallel fit of an MLP (4 epochs,
+//!   global batch 32, an uneven last batch, validation split) ends with
+//!   the weights of a one-process fit within 1e-5 relative, the same
+//!   History, and bit-identical weights on every rank; it prints the
+//!   figures and the time per step spent in the all-reduce.
+//! - `mpi_check kill`: rank 1 kills itself (`kill -9`) in the second
+//!   epoch; the others must not hang (mpirun ends the job).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hebb_layers::Activation;
+use hebb_models::sequential::callbacks::{Callback, Control};
+use hebb_models::sequential::layers::{Dense, Flatten};
+use hebb_models::sequential::{Collective, FitOptions, Sequential};
+use hebb_tensor::Tensor;
+
+type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn data() -> Fallible<(Tensor, Tensor)> {
+    let n = 203; // the last batch of 32 has 11 samples
+    let x: Vec<f32> = (0..n * 12)
+        .map(|i| ((i * 7919 % 211) as f32 / 211.0) - 0.5)
+        .collect();
+    let y: Vec<f32> = (0..n).map(|i| ((i * 31 % 17) % 3) as f32).collect();
+    Ok((Tensor::from_vec(x, &[n, 3, 4])?, Tensor::from_vec(y, &[n])?))
+}
+
+fn model(seed: u64) -> Fallible<Sequential> {
+    let mut m = Sequential::new().with_seed(seed);
+    m.add(Flatten::new().input_shape(&[3, 4]))?;
+    m.add(Dense::new(64).activation(Activation::Relu))?;
+    m.add(Dense::new(3).activation(Activation::Softmax))?;
+    m.compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])?;
+    Ok(m)
+}
+
+fn options(callbacks: Vec<Box<dyn Callback>>) -> FitOptions {
+    FitOptions {
+        batch_size: 32,
+        epochs: 4,
+        verbose: 0,
+        validation_split: 0.2,
+        callbacks,
+        ..Default::default()
+    }
+}
+
+/// Kills this process with SIGKILL at the start of epoch 2's first batch.
+struct KillSelf;
+
+impl Callback for KillSelf {
+    fn on_batch_end(&mut self, epoch: usize, _: usize, _: f32) -> hebb_models::Result<Control> {
+        if epoch == 1 {
+            eprintln!("rank 1: kill -9 {}", std::process::id());
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+        Ok(Control::Continue)
+    }
+}
+
+fn flat(m: &Sequential) -> Vec<f32> {
+    m.get_weights().iter().flat_map(Tensor::to_vec).collect()
+}
+
+fn max_relative(a: &[f32], b: &[f32]) -> f32 {
+    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter()
+        .zip(b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+}
+
+fn main() -> Fallible<()> {
+    let group: Arc<dyn Collective> =
+        hebb_distributed::init()?.ok_or("run me under mpirun -np 2")?;
+    let rank = group.rank();
+    if rank == 0 {
+        println!("{}", hebb_distributed::describe(group.as_ref()));
+    }
+    let kill = std::env::args().nth(1).as_deref() == Some("kill");
+    let (x, y) = data()?;
+    // Another seed on every rank: rank 0's weights are broadcast.
+    let mut m = model(7 + rank as u64 * 100)?;
+    m.distribute(group.clone());
+    let callbacks: Vec<Box<dyn Callback>> = if kill && rank == 1 {
+        vec![Box::new(KillSelf)]
+    } else {
+        Vec::new()
+    };
+    let start = Instant::now();
+    let history = m.fit(&x, &y, options(callbacks))?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let evaluated = m.evaluate(&x, &y, 50, 0)?;
+
+    // Every rank holds rank 0's weights, bit for bit.
+    let mine = flat(&m);
+    let mut root = mine.clone();
+    group.broadcast(&mut root, 0)?;
+    let mut differ = [f64::from(u8::from(root != mine))];
+    group.all_reduce_sum_f64(&mut differ)?;
+    if differ[0] != 0.0 {
+        return Err(format!("{} ranks' weights differ from rank 0's", differ[0]).into());
+    }
+
+    // The all-reduce of the fit's fused buffer, timed alone.
+    let floats: usize = m
+        .trainable_variables()
+        .iter()
+        .map(|v| v.value().len())
+        .sum();
+    let mut buffer = vec![1f32; floats + 1];
+    let reps = 50;
+    let t = Instant::now();
+    for _ in 0..reps {
+        group.all_reduce_sum(&mut buffer)?;
+    }
+    let allreduce_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(reps);
+    // The same for the MNIST MLP of lecture 13.5 (784-128-10: 101,770 floats).
+    let mut mlp = vec![1f32; 101_770 + 1];
+    let t = Instant::now();
+    for _ in 0..reps {
+        group.all_reduce_sum(&mut mlp)?;
+    }
+    let mlp_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(reps);
+
+    if rank == 0 {
+        let mut single = model(7)?;
+        let single_history = single.fit(&x, &y, options(Vec::new()))?;
+        let single_evaluated = single.evaluate(&x, &y, 50, 0)?;
+        let weights = max_relative(&flat(&single), &mine);
+        println!(
+            "weights: max |difference| / max |weight| against one process = {weights:.2e} (limit 1e-5)"
+        );
+        for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+            let (a, b) = (
+                history.get(key).ok_or(key)?,
+                single_history.get(key).ok_or(key)?,
+            );
+            println!("{key}: {a:?} (one process: {b:?})");
+            if max_relative(b, a) > 1e-5 {
+                return Err(format!("{key} differs from one process's").into());
+            }
+        }
+        println!("evaluate: {evaluated:?} (one process: {single_evaluated:?})");
+        println!("the weights are identical on all {} ranks", group.size());
+        println!(
+            "fit {fit_seconds:.3} s; all-reduce of {floats} floats: {allreduce_us:.0} us a step; \
+             of the 13.5 MLP's 101,770: {mlp_us:.0} us"
+        );
+        if weights > 1e-5 || max_relative(&single_evaluated, &evaluated) > 1e-5 {
+            return Err("the data-parallel fit differs from one process's".into());
+        }
+    }
+    Ok(())
+}
