@@ -8,6 +8,12 @@
 //!   figures and the time per step spent in the all-reduce.
 //! - `mpi_check kill`: rank 1 kills itself (`kill -9`) in the second
 //!   epoch; the others must not hang (mpirun ends the job).
+//! - `mpi_check checkpoint DIR`, then `mpi_check resume DIR`: the first
+//!   trains epoch by epoch, rank 0 saving the model (with its optimiser
+//!   state) after each, until rank 1 kills itself in the third epoch; the
+//!   second loads the last checkpoint on every rank, trains the remaining
+//!   epochs from `initial_epoch`, and must end with the weights of an
+//!   uninterrupted one-process fit (within 1e-5).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +21,7 @@ use std::time::Instant;
 use hebb_layers::Activation;
 use hebb_models::sequential::callbacks::{Callback, Control};
 use hebb_models::sequential::layers::{Dense, Flatten};
-use hebb_models::sequential::{Collective, FitOptions, Sequential};
+use hebb_models::sequential::{Collective, FitOptions, Sequential, load_model};
 use hebb_tensor::Tensor;
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
@@ -49,12 +55,12 @@ fn options(callbacks: Vec<Box<dyn Callback>>) -> FitOptions {
     }
 }
 
-/// Kills this process with SIGKILL at the start of epoch 2's first batch.
-struct KillSelf;
+/// Kills this process with SIGKILL at the first batch of epoch `.0` (0-based).
+struct KillSelf(usize);
 
 impl Callback for KillSelf {
     fn on_batch_end(&mut self, epoch: usize, _: usize, _: f32) -> hebb_models::Result<Control> {
-        if epoch == 1 {
+        if epoch == self.0 {
             eprintln!("rank 1: kill -9 {}", std::process::id());
             let _ = std::process::Command::new("kill")
                 .args(["-9", &std::process::id().to_string()])
@@ -76,6 +82,65 @@ fn max_relative(a: &[f32], b: &[f32]) -> f32 {
         .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
 }
 
+/// The checkpoint written after `epoch` epochs.
+fn checkpoint(dir: &str, epoch: usize) -> std::path::PathBuf {
+    std::path::Path::new(dir).join(format!("model.{epoch}.hebb"))
+}
+
+/// `checkpoint DIR` and `resume DIR`: train epoch by epoch, saving after
+/// each; resume from the last checkpoint and compare with one process.
+fn checkpoint_and_resume(group: &Arc<dyn Collective>, resume: bool, dir: &str) -> Fallible<()> {
+    let rank = group.rank();
+    let (x, y) = data()?;
+    let epochs = options(Vec::new()).epochs;
+    let (mut m, start) = if resume {
+        let done = (1..=epochs)
+            .rev()
+            .find(|&e| checkpoint(dir, e).exists())
+            .ok_or("no checkpoint to resume from")?;
+        if rank == 0 {
+            println!(
+                "resuming after epoch {done} from {}",
+                checkpoint(dir, done).display()
+            );
+        }
+        (load_model(checkpoint(dir, done))?, done)
+    } else {
+        (model(7 + rank as u64 * 100)?, 0)
+    };
+    m.distribute(group.clone());
+    for epoch in start..epochs {
+        let callbacks: Vec<Box<dyn Callback>> = if !resume && rank == 1 {
+            vec![Box::new(KillSelf(2))]
+        } else {
+            Vec::new()
+        };
+        let mut o = options(callbacks);
+        o.initial_epoch = epoch;
+        o.epochs = epoch + 1;
+        m.fit(&x, &y, o)?;
+        m.save(checkpoint(dir, epoch + 1), true)?; // rank 0 writes
+    }
+    let mine = flat(&m);
+    let mut root = mine.clone();
+    group.broadcast(&mut root, 0)?;
+    if root != mine {
+        return Err(format!("rank {rank}'s weights differ from rank 0's").into());
+    }
+    if rank == 0 {
+        let mut single = model(7)?;
+        single.fit(&x, &y, options(Vec::new()))?;
+        let d = max_relative(&flat(&single), &mine);
+        println!(
+            "resumed fit against an uninterrupted one-process fit: max relative difference {d:.2e} (limit 1e-5)"
+        );
+        if d > 1e-5 {
+            return Err("the resumed fit differs from the uninterrupted one".into());
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Fallible<()> {
     let group: Arc<dyn Collective> =
         hebb_distributed::init()?.ok_or("run me under mpirun -np 2")?;
@@ -83,13 +148,21 @@ fn main() -> Fallible<()> {
     if rank == 0 {
         println!("{}", hebb_distributed::describe(group.as_ref()));
     }
-    let kill = std::env::args().nth(1).as_deref() == Some("kill");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [mode @ ("checkpoint" | "resume"), dir] => {
+            return checkpoint_and_resume(&group, mode == "resume", dir);
+        }
+        [] | ["kill"] => {}
+        _ => return Err("usage: mpi_check [kill | checkpoint DIR | resume DIR]".into()),
+    }
+    let kill = args.first().map(String::as_str) == Some("kill");
     let (x, y) = data()?;
     // Another seed on every rank: rank 0's weights are broadcast.
     let mut m = model(7 + rank as u64 * 100)?;
     m.distribute(group.clone());
     let callbacks: Vec<Box<dyn Callback>> = if kill && rank == 1 {
-        vec![Box::new(KillSelf)]
+        vec![Box::new(KillSelf(1))]
     } else {
         Vec::new()
     };
