@@ -27,7 +27,7 @@ use hebb_tensor::Tensor;
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn data() -> Fallible<(Tensor, Tensor)> {
-    let n = 203; // the last batch of 32 has 11 samples
+    let n = 203; // 162 train (the last batch of 32 has 2), 41 validate
     let x: Vec<f32> = (0..n * 12)
         .map(|i| ((i * 7919 % 211) as f32 / 211.0) - 0.5)
         .collect();

@@ -114,7 +114,7 @@ fn run_ranks<T: Send + 'static>(
 }
 
 fn data() -> (Tensor, Tensor) {
-    let n = 203; // uneven: the last batch of 32 has 11 samples
+    let n = 203; // 162 train (the last batch of 32 has 2), 41 validate
     let x: Vec<f32> = (0..n * 12)
         .map(|i| ((i * 7919 % 211) as f32 / 211.0) - 0.5)
         .collect();
@@ -187,6 +187,23 @@ fn two_workers_end_with_the_weights_and_history_of_one_process() {
         );
     }
     assert_relative("evaluate", &ranks[0].2, &evaluated, 1e-5);
+}
+
+#[test]
+fn a_rank_without_samples_in_the_last_batch_adds_nothing() {
+    // 3 ranks: the last batch's 2 samples leave rank 2 none.
+    let (single, history, _) = fit(None);
+    let ranks = run_ranks(3, |g| fit(Some(g)));
+    assert_eq!(ranks[0].0, ranks[2].0);
+    for (i, (w, s)) in ranks[2].0.iter().zip(&single).enumerate() {
+        assert_relative(&format!("weight {i}"), w, s, 1e-5);
+    }
+    assert_relative(
+        "loss",
+        ranks[2].1.get("loss").unwrap(),
+        history.get("loss").unwrap(),
+        1e-5,
+    );
 }
 
 #[test]
