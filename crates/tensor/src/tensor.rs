@@ -21,7 +21,21 @@ fn reserve(op: &'static str, shape: &[usize]) -> Result<(Vec<f32>, usize)> {
             reason: format!("shape {shape:?} has more elements than usize can count"),
         });
     };
-    let bytes = n as u128 * std::mem::size_of::<f32>() as u128;
+    let mut data = Vec::new();
+    reserve_total(&mut data, n, op, shape)?;
+    Ok((data, n))
+}
+
+/// Makes room in `buffer` for `len` elements in all, with
+/// `try_reserve_exact` after the byte count is checked: an
+/// [`Error::Allocation`] naming `op`, `shape` and the bytes otherwise.
+fn reserve_total(
+    buffer: &mut Vec<f32>,
+    len: usize,
+    op: &'static str,
+    shape: &[usize],
+) -> Result<()> {
+    let bytes = len as u128 * std::mem::size_of::<f32>() as u128;
     let fail = |reason| Error::Allocation {
         op,
         shape: shape.to_vec(),
@@ -31,10 +45,9 @@ fn reserve(op: &'static str, shape: &[usize]) -> Result<(Vec<f32>, usize)> {
     if bytes > isize::MAX as u128 {
         return Err(fail("more than a process can address"));
     }
-    let mut data = Vec::new();
-    data.try_reserve_exact(n)
-        .map_err(|_| fail("out of memory"))?;
-    Ok((data, n))
+    buffer
+        .try_reserve_exact(len.saturating_sub(buffer.len()))
+        .map_err(|_| fail("out of memory"))
 }
 
 /// Grows `buffer` to `len` elements (zeros), reserving fallibly as
@@ -48,19 +61,7 @@ pub(crate) fn try_grow(
     shape: &[usize],
 ) -> Result<()> {
     if buffer.len() < len {
-        let bytes = len as u128 * std::mem::size_of::<f32>() as u128;
-        let fail = |reason| Error::Allocation {
-            op,
-            shape: shape.to_vec(),
-            bytes,
-            reason,
-        };
-        if bytes > isize::MAX as u128 {
-            return Err(fail("more than a process can address"));
-        }
-        buffer
-            .try_reserve_exact(len - buffer.len())
-            .map_err(|_| fail("out of memory"))?;
+        reserve_total(buffer, len, op, shape)?;
         buffer.resize(len, 0.0);
     }
     Ok(())

@@ -1522,7 +1522,7 @@ impl Sequential {
                 );
             }
         }
-        let statistics = self.non_trainable_of_trainable_layers();
+        let statistics = self.non_trainable_of_trainable_layers()?;
         for v in &statistics {
             buffer.extend(v.as_slice().iter().map(|v| v * weight));
         }
@@ -1557,20 +1557,16 @@ impl Sequential {
 
     /// The non-trainable weights of the layers that train (moving
     /// statistics), on the host, in order.
-    fn non_trainable_of_trainable_layers(&self) -> Vec<Tensor> {
-        self.layers
-            .iter()
-            .filter(|l| l.trainable())
-            .flat_map(|l| {
-                let w = l.weights();
-                let skip = w.len() - l.non_trainable_weight_count();
-                w.into_iter()
-                    .skip(skip)
-                    .map(|v| v.value().clone())
-                    .collect::<Vec<_>>()
-            })
-            .filter_map(|t| t.to_device(Device::Cpu).ok())
-            .collect()
+    fn non_trainable_of_trainable_layers(&self) -> Result<Vec<Tensor>> {
+        let mut values = Vec::new();
+        for layer in self.layers.iter().filter(|l| l.trainable()) {
+            let weights = layer.weights();
+            let skip = weights.len() - layer.non_trainable_weight_count();
+            for w in weights.into_iter().skip(skip) {
+                values.push(w.value().to_device(Device::Cpu)?);
+            }
+        }
+        Ok(values)
     }
 
     /// Sets what [`non_trainable_of_trainable_layers`](Self::non_trainable_of_trainable_layers) read.

@@ -266,13 +266,7 @@ impl Conv2dGeometry {
             self.check_len("the bias", b.len(), &[self.filters])?;
         }
         scratch.holds = None;
-        let len = self.columns_len(batch);
-        crate::tensor::try_grow(
-            &mut scratch.cols,
-            len,
-            "conv2d",
-            &[self.out_rows(batch), self.patch_len()],
-        )?;
+        let len = self.grow_columns(batch, scratch)?;
         cpu_kernel::forward(
             self,
             x,
@@ -286,8 +280,9 @@ impl Conv2dGeometry {
         Ok(())
     }
 
-    /// im2col of `x` (length checked by the caller) into `scratch`.
-    fn fill_columns(&self, batch: usize, x: &[f32], scratch: &mut Conv2dScratch) -> Result<()> {
+    /// Grows the im2col buffer to the columns of `batch` images (an
+    /// allocation error rather than an abort); returns their length.
+    fn grow_columns(&self, batch: usize, scratch: &mut Conv2dScratch) -> Result<usize> {
         let len = self.columns_len(batch);
         crate::tensor::try_grow(
             &mut scratch.cols,
@@ -295,6 +290,12 @@ impl Conv2dGeometry {
             "conv2d",
             &[self.out_rows(batch), self.patch_len()],
         )?;
+        Ok(len)
+    }
+
+    /// im2col of `x` (length checked by the caller) into `scratch`.
+    fn fill_columns(&self, batch: usize, x: &[f32], scratch: &mut Conv2dScratch) -> Result<()> {
+        let len = self.grow_columns(batch, scratch)?;
         cpu_kernel::im2col_batch(self, x, &mut scratch.cols[..len]);
         scratch.holds = Some((*self, batch));
         Ok(())
