@@ -181,6 +181,7 @@ mod tests {
         let pass = Pass {
             training: true,
             logits: true,
+            ..Pass::default()
         };
         assert_eq!(layer.forward(&x, pass).unwrap().to_vec(), vec![1.0, 2.0]);
         let back = ActivationLayer::from_config(&layer.config()).unwrap();

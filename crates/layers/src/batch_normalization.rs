@@ -891,6 +891,7 @@ mod tests {
         let pass = Pass {
             training,
             logits: false,
+            ..Pass::default()
         };
         // The tape first: the step's forward updates the moving statistics.
         let tape = tape_reference(&bn, x, w, training).map_err(|e| e.to_string())?;

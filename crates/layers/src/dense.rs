@@ -634,6 +634,7 @@ mod tests {
             let pass = Pass {
                 training: true,
                 logits,
+                ..Pass::default()
             };
             let (y, dx) = run_step(&mut layer, &x, &g, pass).unwrap();
 

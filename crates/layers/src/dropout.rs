@@ -10,7 +10,10 @@
 //! The mask of a training pass depends only on the layer's seed, the
 //! pass's number `step` (0, 1, 2, ...: the layer counts its training
 //! passes) and the element's row-major index `i` in the batch tensor, so it
-//! does not depend on the number of threads or on the device:
+//! does not depend on the number of threads or on the device. In
+//! data-parallel training `i` is the index in the global batch (the shard's
+//! [`Pass::first_row`] times the elements per sample, plus the index in the
+//! shard), so N workers draw together the mask a single process draws:
 //!
 //! ```text
 //! key   = mix(seed ^ mix(step + γ))            γ = 0x9E3779B97F4A7C15
@@ -103,6 +106,8 @@ pub struct Dropout {
     drawn_seed: Option<u64>,
     step: AtomicU64,
     last_step: u64,
+    /// The global index of the last training pass's first element.
+    last_first: usize,
     built: Option<Vec<usize>>,
     out: Tensor,
 }
@@ -119,6 +124,7 @@ impl Dropout {
             drawn_seed: None,
             step: AtomicU64::new(0),
             last_step: 0,
+            last_first: 0,
             built: None,
             out: Tensor::zeros(&[0]),
         }
@@ -243,18 +249,25 @@ impl Dropout {
             .collect())
     }
 
+    /// The index in the global batch of the first element of a pass whose
+    /// inputs are `shape` (see [`Pass::first_row`]).
+    fn first_element(pass: Pass, shape: &[usize]) -> usize {
+        pass.first_row * shape.iter().skip(1).product::<usize>()
+    }
+
     fn scale(&self) -> f32 {
         (1.0 / (1.0 - self.rate)) as f32
     }
 }
 
-/// `dst[i] = src[i] · (kept(i) ? scale : 0)`, in parallel over fixed chunks.
-fn apply_mask(src: &[f32], dst: &mut [f32], key: u64, t: u64, scale: f32) {
+/// `dst[i] = src[i] · (kept(first + i) ? scale : 0)`, in parallel over
+/// fixed chunks (`first`: the global index of element 0).
+fn apply_mask(src: &[f32], dst: &mut [f32], first: usize, key: u64, t: u64, scale: f32) {
     dst.par_chunks_mut(CHUNK)
         .zip(src.par_chunks(CHUNK))
         .enumerate()
         .for_each(|(c, (d, s))| {
-            let base = c * CHUNK;
+            let base = first + c * CHUNK;
             for (j, (d, &s)) in d.iter_mut().zip(s).enumerate() {
                 *d = if kept(key, base + j, t) {
                     s * scale
@@ -341,8 +354,9 @@ impl Layer for Dropout {
             self.last_step = step;
             let key = self.key(step)?;
             let (t, scale) = (threshold(self.rate), self.scale());
+            self.last_first = Self::first_element(pass, x.shape());
             let out = reuse(&mut self.out, x.shape())?;
-            apply_mask(x.as_slice(), out, key, t, scale);
+            apply_mask(x.as_slice(), out, self.last_first, key, t, scale);
         } else {
             // A copy, not a clone of `x`: a clone would share the previous
             // layer's output buffer, whose next `reuse` would then copy it.
@@ -376,6 +390,7 @@ impl Layer for Dropout {
             apply_mask(
                 grad_out.as_slice(),
                 dst,
+                self.last_first,
                 key,
                 threshold(self.rate),
                 self.scale(),
@@ -397,6 +412,10 @@ impl Layer for Dropout {
         let mask = Tensor::from_vec(self.mask(step, shape.iter().product())?, &shape)?
             .to_device(x.value().device())?;
         Ok(x.mul(tape.constant(mask))?)
+    }
+
+    fn skip_training_pass(&mut self) {
+        self.step.fetch_add(1, Ordering::Relaxed);
     }
 
     fn supports(&self, device: Device) -> bool {
@@ -454,6 +473,39 @@ mod tests {
         c.set_training_state(&json!({"seed": 9, "step": 4}))
             .unwrap();
         assert_eq!(c.step(), 4);
+    }
+
+    #[test]
+    fn shards_from_their_first_row_draw_the_whole_batch_mask() {
+        // A batch of 9 rows cut into shards of 4 and 5 rows (two
+        // data-parallel workers): each shard's forward and backward with
+        // its first row are the whole batch's rows.
+        let x = ramp(&[9, 5]);
+        let g = ramp(&[9, 5]).mul_scalar(-1.5);
+        let mut whole = built(0.4, 3, &[5]);
+        let (y, dx) = run_step(&mut whole, &x, &g, Pass::TRAIN).unwrap();
+        let (y, dx) = (y.to_vec(), dx.to_vec());
+        for (first, rows) in [(0usize, 4usize), (4, 5)] {
+            let mut shard = built(0.4, 3, &[5]);
+            let pass = Pass {
+                first_row: first,
+                ..Pass::TRAIN
+            };
+            let part: Vec<usize> = (first..first + rows).collect();
+            let (ys, dxs) = run_step(
+                &mut shard,
+                &x.gather_rows(&part).unwrap(),
+                &g.gather_rows(&part).unwrap(),
+                pass,
+            )
+            .unwrap();
+            assert_eq!(ys.to_vec(), y[first * 5..(first + rows) * 5]);
+            assert_eq!(dxs.to_vec(), dx[first * 5..(first + rows) * 5]);
+        }
+        // A skipped pass advances the count as a pass does.
+        let mut skipped = built(0.4, 3, &[5]);
+        skipped.skip_training_pass();
+        assert_eq!(skipped.step(), 1);
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub struct Pass {
     /// last layer, and only when [`Layer::activation`] is the one the loss
     /// fuses.
     pub logits: bool,
+    /// The index, in the global mini-batch, of this batch's first row: a
+    /// data-parallel worker's shard starts there (0 in a single process).
+    /// Layers that draw per-element randomness (Dropout) key each draw by
+    /// the element's index in the global batch, so the shards' draws
+    /// together are the ones a single process makes for the whole batch.
+    pub first_row: usize,
 }
 
 impl Pass {
@@ -57,11 +63,13 @@ impl Pass {
     pub const TRAIN: Pass = Pass {
         training: true,
         logits: false,
+        first_row: 0,
     };
     /// The pass of `evaluate` and `predict`.
     pub const INFER: Pass = Pass {
         training: false,
         logits: false,
+        first_row: 0,
     };
 }
 
@@ -230,6 +238,13 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
             ),
         })
     }
+
+    /// A training pass this layer sits out: a data-parallel worker whose
+    /// shard of a global batch is empty runs no pass, while the others do.
+    /// A layer that counts its training passes (Dropout, whose count picks
+    /// its next mask) counts this one too, so every worker's copy stays in
+    /// step; the default does nothing.
+    fn skip_training_pass(&mut self) {}
 
     /// Whether the layer can run its step on `device` (every layer can on
     /// the CPU; those without GPU kernels yet say `false` for a GPU, and a

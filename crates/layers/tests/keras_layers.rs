@@ -143,6 +143,7 @@ fn check(file: &str) {
         let pass = Pass {
             training,
             logits: false,
+            ..Pass::default()
         };
         let x = tensor(&case["x"]);
         let cot = tensor(&case["cotangent"]);

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
-use hebb_layers::Activation;
+use hebb_layers::{Activation, Conv2D, Dropout, MaxPooling2D};
 use hebb_models::Error;
 use hebb_models::sequential::layers::{Dense, Flatten};
 use hebb_models::sequential::{Collective, FitOptions, History, Sequential};
@@ -147,9 +147,49 @@ fn options() -> FitOptions {
     }
 }
 
+/// A small convnet with Dropout on 8x8 images: Conv2D, MaxPooling2D,
+/// Flatten, Dropout(0.5), Dense softmax.
+fn convnet(seed: u64) -> Sequential {
+    let mut m = Sequential::new().with_seed(seed);
+    m.add(
+        Conv2D::new(4, [3, 3])
+            .activation(Activation::Relu)
+            .input_shape(&[8, 8, 1]),
+    )
+    .unwrap();
+    m.add(MaxPooling2D::new([2, 2])).unwrap();
+    m.add(Flatten::new()).unwrap();
+    m.add(Dropout::new(0.5)).unwrap();
+    m.add(Dense::new(3).activation(Activation::Softmax))
+        .unwrap();
+    m.compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])
+        .unwrap();
+    m
+}
+
+/// `data()`'s labels with 8x8 images whose mean brightness follows them.
+fn images() -> (Tensor, Tensor) {
+    let (_, y) = data();
+    let labels = y.to_vec();
+    let x: Vec<f32> = (0..labels.len() * 64)
+        .map(|i| labels[i / 64] * 0.3 + ((i * 7919 % 211) as f32 / 211.0) - 0.5)
+        .collect();
+    (Tensor::from_vec(x, &[labels.len(), 8, 8, 1]).unwrap(), y)
+}
+
 fn fit(group: Option<Arc<dyn Collective>>) -> (Vec<Vec<f32>>, History, Vec<f32>) {
+    fit_model(group, model, data)
+}
+
+/// Fits `build(seed)` on `data()`, data-parallel in `group`, evaluates it
+/// and returns its weights, History and evaluation.
+fn fit_model(
+    group: Option<Arc<dyn Collective>>,
+    build: fn(u64) -> Sequential,
+    data: fn() -> (Tensor, Tensor),
+) -> (Vec<Vec<f32>>, History, Vec<f32>) {
     let rank = group.as_ref().map_or(0, |g| g.rank());
-    let mut m = model(7 + rank as u64 * 100);
+    let mut m = build(7 + rank as u64 * 100);
     if let Some(g) = group {
         m.distribute(g);
     }
@@ -204,6 +244,30 @@ fn a_rank_without_samples_in_the_last_batch_adds_nothing() {
         history.get("loss").unwrap(),
         1e-5,
     );
+}
+
+#[test]
+fn a_convnet_with_dropout_trains_over_workers_as_in_one_process() {
+    // Dropout keys its mask by the global row, so the shards' masks make
+    // the single process's; 3 ranks leave rank 2 without samples in the
+    // last batch, and its Dropout still counts the pass.
+    let (single, history, evaluated) = fit_model(None, convnet, images);
+    for size in [2, 3] {
+        let ranks = run_ranks(size, |g| fit_model(Some(g), convnet, images));
+        assert_eq!(ranks[0].0, ranks[size - 1].0, "{size} ranks");
+        for (i, (w, s)) in ranks[0].0.iter().zip(&single).enumerate() {
+            assert_relative(&format!("{size} ranks: weight {i}"), w, s, 1e-5);
+        }
+        for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+            assert_relative(
+                &format!("{size} ranks: {key}"),
+                ranks[0].1.get(key).unwrap(),
+                history.get(key).unwrap(),
+                1e-5,
+            );
+        }
+        assert_relative("evaluate", &ranks[0].2, &evaluated, 1e-5);
+    }
 }
 
 #[test]

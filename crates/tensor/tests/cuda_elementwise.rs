@@ -639,3 +639,53 @@ fn tensors_dropped_on_other_threads_free_cleanly() {
         assert_eq!(h.join().unwrap(), 10.0 * (i as f32 + 1.0));
     }
 }
+
+/// `pack_scaled` and `unpack_scaled` on the GPU: the parts (odd and empty
+/// lengths) land at their offsets scaled exactly as on the CPU, the tail
+/// crosses unscaled, and the buffers are written in place.
+#[test]
+fn pack_and_unpack_match_the_cpu_bit_for_bit() -> Result<(), Error> {
+    use hebb_tensor::ops::pack::{pack_scaled, unpack_scaled};
+    let Some(gpu) = gpu() else { return Ok(()) };
+    let shapes: [&[usize]; 4] = [&[3, 5], &[0], &[7], &[2, 1, 3]];
+    let parts: Vec<Tensor> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Tensor::from_vec(randn(s.iter().product(), 1.0, 40 + i as u32), s))
+        .collect::<Result<_, _>>()?;
+    let total: usize = parts.iter().map(Tensor::len).sum::<usize>() + 2;
+    let (scale, tail) = (1.0 / 3.0, [7.5f32, -0.25]);
+    let mut cpu = Tensor::zeros(&[total]);
+    let cpu_parts: Vec<&Tensor> = parts.iter().collect();
+    pack_scaled(&mut cpu, &cpu_parts, scale, &tail)?;
+    let on_gpu: Vec<Tensor> = parts
+        .iter()
+        .map(|p| p.to_device(gpu))
+        .collect::<Result<_, _>>()?;
+    let mut packed = Tensor::zeros(&[total]).to_device(gpu)?;
+    let gpu_parts: Vec<&Tensor> = on_gpu.iter().collect();
+    pack_scaled(&mut packed, &gpu_parts, scale, &tail)?;
+    assert_eq!(packed.device(), gpu);
+    assert_eq!(packed.to_vec(), cpu.to_vec());
+
+    let mut back: Vec<Tensor> = shapes
+        .iter()
+        .map(|s| Tensor::zeros(s).to_device(gpu))
+        .collect::<Result<_, _>>()?;
+    let mut got = [0f32; 2];
+    unpack_scaled(&packed, &mut back, 3.0, &mut got)?;
+    assert_eq!(got, tail);
+    let mut expected: Vec<Tensor> = shapes.iter().map(|s| Tensor::zeros(s)).collect();
+    let mut cpu_tail = [0f32; 2];
+    unpack_scaled(&cpu, &mut expected, 3.0, &mut cpu_tail)?;
+    for (b, e) in back.iter().zip(&expected) {
+        assert_eq!(b.device(), gpu);
+        assert_eq!(b.shape(), e.shape());
+        assert_eq!(b.to_vec(), e.to_vec());
+    }
+    // A part on the host is refused, naming both devices.
+    let host = Tensor::zeros(&[total - 2]);
+    let e = pack_scaled(&mut packed, &[&host], 1.0, &tail).unwrap_err();
+    assert!(matches!(e, Error::DeviceMismatch { .. }), "{e}");
+    Ok(())
+}

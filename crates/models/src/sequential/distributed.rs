@@ -24,10 +24,17 @@
 //!   see the reduced figures and decide the same on every rank.
 //!
 //! The engine is a [`Collective`]: `hebb-distributed` implements it on MPI.
-//! Dropout masks are drawn per shard, so a model with Dropout trains as
-//! well but not bit-for-bit as the single process does.
+//! Dropout keys each element's draw by its index in the global batch
+//! ([`Pass::first_row`](hebb_layers::Pass::first_row)), so the shards'
+//! masks together are the single process's mask, and a model with Dropout
+//! trains as the single process does. BatchNormalization normalises each
+//! shard with the shard's own statistics (as Horovod and PyTorch's DDP do
+//! without a synchronised BatchNormalization), and its moving statistics
+//! are averaged over the shards, weighted by their samples.
 
 use std::fmt;
+
+use hebb_tensor::{Device, Tensor};
 
 use crate::{Error, Result};
 
@@ -62,15 +69,33 @@ pub trait Collective: Send + Sync + fmt::Debug {
     /// # Errors
     /// As `all_reduce_sum`.
     fn broadcast_bytes(&self, bytes: &mut Vec<u8>, root: usize) -> Result<()>;
+
+    /// Sums `tensor` element-wise over the processes, in place, leaving it
+    /// on its device (each step's fused gradients). The default goes
+    /// through the host with [`all_reduce_sum`](Self::all_reduce_sum); an
+    /// engine that reduces device memory directly (NCCL) overrides it.
+    ///
+    /// # Errors
+    /// As `all_reduce_sum`; a failed copy to or from the device.
+    fn all_reduce_sum_tensor(&self, tensor: &mut Tensor) -> Result<()> {
+        if tensor.device() == Device::Cpu {
+            return self.all_reduce_sum(tensor.as_mut_slice());
+        }
+        let mut host = tensor.try_to_vec()?;
+        self.all_reduce_sum(&mut host)?;
+        *tensor = Tensor::from_vec(host, tensor.shape())?.to_device(tensor.device())?;
+        Ok(())
+    }
 }
 
-/// The rows of `rows` that rank `rank` of `size` takes: contiguous shards,
-/// the first `rows.len() % size` one row longer.
-pub(super) fn shard(rows: &[usize], rank: usize, size: usize) -> &[usize] {
+/// The rows of `rows` that rank `rank` of `size` takes, and the index of
+/// the first in `rows`: contiguous shards, the first `rows.len() % size`
+/// one row longer.
+pub(super) fn shard(rows: &[usize], rank: usize, size: usize) -> (usize, &[usize]) {
     let (base, extra) = (rows.len() / size, rows.len() % size);
     let start = rank * base + rank.min(extra);
     let len = base + usize::from(rank < extra);
-    &rows[start..start + len]
+    (start, &rows[start..start + len])
 }
 
 /// Refuses a program that differs between ranks: rank 0's `fingerprint`
@@ -135,7 +160,11 @@ mod tests {
         for n in 0..20 {
             for size in 1..6 {
                 let rows: Vec<usize> = (100..100 + n).collect();
-                let shards: Vec<&[usize]> = (0..size).map(|r| shard(&rows, r, size)).collect();
+                let shards: Vec<&[usize]> = (0..size).map(|r| shard(&rows, r, size).1).collect();
+                for r in 0..size {
+                    let (start, part) = shard(&rows, r, size);
+                    assert_eq!(&rows[start..start + part.len()], part);
+                }
                 assert_eq!(shards.concat(), rows, "n {n} size {size}");
                 let lens: Vec<usize> = shards.iter().map(|s| s.len()).collect();
                 let (lo, hi) = (lens.iter().min().unwrap(), lens.iter().max().unwrap());

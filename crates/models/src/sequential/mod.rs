@@ -40,6 +40,7 @@ use hebb_autograd::Variable;
 use hebb_layers::losses::Loss;
 use hebb_layers::metrics::{self, Metric};
 use hebb_optim::Optimizer;
+use hebb_tensor::ops::pack::{pack_scaled, unpack_scaled};
 use hebb_tensor::random::chacha;
 use hebb_tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -1402,7 +1403,7 @@ impl Sequential {
         // Data-parallel: this rank's shard, reduced below.
         let group = self.group.clone().filter(|g| g.size() > 1);
         let rows = match &group {
-            Some(g) => distributed::shard(rows, g.rank(), g.size()),
+            Some(g) => distributed::shard(rows, g.rank(), g.size()).1,
             None => rows,
         };
         let result = (|| -> Result<Vec<f32>> {
@@ -1433,7 +1434,8 @@ impl Sequential {
 
     /// Data-parallel `fit`'s start: the same program on every rank (model,
     /// batch size, epochs, seed, samples), a batch of at least one sample
-    /// per rank, and rank 0's weights on every rank.
+    /// per rank, and rank 0's weights and layers' training state (Dropout's
+    /// seed and pass count) on every rank.
     fn start_data_parallel(
         &mut self,
         group: &dyn Collective,
@@ -1476,6 +1478,26 @@ impl Sequential {
             flat.extend_from_slice(&w.to_device(Device::Cpu)?.to_vec());
         }
         group.broadcast(&mut flat, 0)?;
+        // And rank 0's training state of the layers that keep one
+        // (Dropout's seed and pass count, which pick its masks).
+        let states: Vec<serde_json::Value> = self
+            .layers
+            .iter()
+            .map(|l| l.training_state().unwrap_or(serde_json::Value::Null))
+            .collect();
+        let mut bytes = serde_json::to_vec(&states).map_err(|e| Error::Distributed {
+            detail: format!("cannot encode the layers' training state: {e}"),
+        })?;
+        group.broadcast_bytes(&mut bytes, 0)?;
+        let states: Vec<serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Distributed {
+                detail: format!("rank 0's training state of the layers is not readable: {e}"),
+            })?;
+        for (layer, state) in self.layers.iter_mut().zip(&states) {
+            if !state.is_null() {
+                layer.set_training_state(state)?;
+            }
+        }
         let mut offset = 0;
         let mut broadcast = Vec::with_capacity(weights.len());
         for w in &weights {
@@ -1494,6 +1516,12 @@ impl Sequential {
     /// of the shards' weighted by their samples in one fused buffer, and
     /// averages the non-trainable weights (moving statistics) the same
     /// way. Returns the batch's mean loss.
+    ///
+    /// The fused buffer and the batch's gradients stay in `step` from step
+    /// to step, on the model's device: packing, the all-reduce (on the
+    /// device where the engine can, as NCCL) and unpacking allocate nothing
+    /// after the first step (the moving statistics, when the model has any,
+    /// are copied once a step, as the layers share them).
     fn reduce_step(
         &mut self,
         group: &dyn Collective,
@@ -1502,71 +1530,66 @@ impl Sequential {
         total: usize,
         loss: f32,
     ) -> Result<f32> {
-        let weight = here as f32;
         let shapes: Vec<Vec<usize>> = self
             .trainable_variables()
             .iter()
             .map(|v| v.shape().to_vec())
             .collect();
-        let mut buffer: Vec<f32> = Vec::new();
-        if here == 0 {
-            let len: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
-            buffer.resize(len, 0.0);
-        } else {
-            for g in &step.grads {
-                buffer.extend(
-                    g.to_device(Device::Cpu)?
-                        .as_slice()
-                        .iter()
-                        .map(|v| v * weight),
-                );
-            }
+        let statistics = self.non_trainable_of_trainable_layers();
+        let len = shapes
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum::<usize>()
+            + statistics.iter().map(Tensor::len).sum::<usize>()
+            + 1;
+        let fresh = |shape: &[usize]| Tensor::zeros(shape).to_device(self.device);
+        let mut fused = match step.fused.take() {
+            Some(f) if f.len() == len && f.device() == self.device && here > 0 => f,
+            // A rank without samples in this batch adds zeros.
+            _ => fresh(&[len])?,
+        };
+        if here > 0 {
+            let parts: Vec<&Tensor> = step.grads.iter().chain(&statistics).collect();
+            let weight = here as f32;
+            pack_scaled(&mut fused, &parts, weight, &[loss * weight])?;
         }
-        let statistics = self.non_trainable_of_trainable_layers()?;
-        for v in &statistics {
-            buffer.extend(v.as_slice().iter().map(|v| v * weight));
+        group.all_reduce_sum_tensor(&mut fused)?;
+        let mut targets = std::mem::take(&mut step.reduced);
+        if targets.len() != shapes.len()
+            || targets
+                .iter()
+                .zip(&shapes)
+                .any(|(t, s)| t.shape() != s.as_slice())
+        {
+            targets = shapes
+                .iter()
+                .map(|s| fresh(s))
+                .collect::<hebb_tensor::Result<_>>()?;
         }
-        buffer.push(if here == 0 { 0.0 } else { loss * weight });
-        group.all_reduce_sum(&mut buffer)?;
+        let grads = targets.len();
+        targets.extend(statistics);
         let scale = 1.0 / total as f32;
-        let mut offset = 0;
+        let mut loss_sum = [0f32];
+        unpack_scaled(&fused, &mut targets, scale, &mut loss_sum)?;
+        let averaged = targets.split_off(grads);
         step.grads.clear();
-        for shape in &shapes {
-            let len: usize = shape.iter().product();
-            let g: Vec<f32> = buffer[offset..offset + len]
-                .iter()
-                .map(|v| v * scale)
-                .collect();
-            step.grads
-                .push(Tensor::from_vec(g, shape)?.to_device(self.device)?);
-            offset += len;
-        }
-        let mut averaged = Vec::with_capacity(statistics.len());
-        for v in &statistics {
-            let len = v.len();
-            let m: Vec<f32> = buffer[offset..offset + len]
-                .iter()
-                .map(|v| v * scale)
-                .collect();
-            averaged.push(Tensor::from_vec(m, v.shape())?);
-            offset += len;
-        }
+        step.grads.extend(targets.iter().cloned());
+        step.reduced = targets;
+        step.fused = Some(fused);
         self.set_non_trainable_of_trainable_layers(averaged)?;
-        Ok(buffer[offset] * scale)
+        Ok(loss_sum[0] * scale)
     }
 
     /// The non-trainable weights of the layers that train (moving
-    /// statistics), on the host, in order.
-    fn non_trainable_of_trainable_layers(&self) -> Result<Vec<Tensor>> {
+    /// statistics), in order, on the model's device.
+    fn non_trainable_of_trainable_layers(&self) -> Vec<Tensor> {
         let mut values = Vec::new();
         for layer in self.layers.iter().filter(|l| l.trainable()) {
             let weights = layer.weights();
             let skip = weights.len() - layer.non_trainable_weight_count();
-            for w in weights.into_iter().skip(skip) {
-                values.push(w.value().to_device(Device::Cpu)?);
-            }
+            values.extend(weights.into_iter().skip(skip).map(|w| w.value().clone()));
         }
-        Ok(values)
+        values
     }
 
     /// Sets what [`non_trainable_of_trainable_layers`](Self::non_trainable_of_trainable_layers) read.
@@ -1584,6 +1607,7 @@ impl Sequential {
         }
         Ok(())
     }
+
     /// Trains the model (`model.fit(x, y, batch_size, epochs, ...)`), see
     /// [`FitOptions`] for Keras' options and defaults. `y` holds class
     /// indices `[n]` for sparse losses, else targets `[n, units]`.
@@ -1776,11 +1800,19 @@ impl Sequential {
             });
             let step_result = (|| -> Result<()> {
                 for (batch, rows) in order.chunks(batch_size).enumerate() {
-                    // Data-parallel: this rank's shard of the global batch.
-                    let here = match &group {
+                    // Data-parallel: this rank's shard of the global batch,
+                    // from its row `first_row`; a rank with none sits the
+                    // pass out (Dropout still counts it).
+                    let (first_row, here) = match &group {
                         Some(g) => distributed::shard(rows, g.rank(), g.size()),
-                        None => rows,
+                        None => (0, rows),
                     };
+                    train_step.first_row = first_row;
+                    if here.is_empty() {
+                        for layer in &mut self.layers {
+                            layer.skip_training_pass();
+                        }
+                    }
                     // Forward and backward: the layers keep their
                     // gradients and outputs in their buffers.
                     #[cfg(test)]

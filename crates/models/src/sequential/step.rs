@@ -82,6 +82,13 @@ pub(super) struct Step {
     losses: Vec<f32>,
     /// The trainable layers' gradients for the optimiser (clones, dropped after the update).
     pub(super) grads: Vec<Tensor>,
+    /// Data-parallel: the index of the batch's first row in the global
+    /// batch ([`Pass::first_row`]); 0 in a single process.
+    pub(super) first_row: usize,
+    /// Data-parallel: the fused buffer a step all-reduces and the whole
+    /// batch's gradients unpacked from it, kept from step to step.
+    pub(super) fused: Option<Tensor>,
+    pub(super) reduced: Vec<Tensor>,
 }
 
 /// Whether targets `y` `[n, ...]` hold `y_width` values per sample.
@@ -174,6 +181,9 @@ impl Step {
             grads_io: (0..=layers.len()).map(|_| Tensor::zeros(&[0])).collect(),
             losses: Vec::new(),
             grads: Vec::new(),
+            first_row: 0,
+            fused: None,
+            reduced: Vec::new(),
         }
     }
 
@@ -267,6 +277,7 @@ impl Step {
             let pass = Pass {
                 training,
                 logits: self.logits && i == last,
+                first_row: self.first_row,
             };
             let out = layer.forward(&self.inputs[i], pass)?.clone();
             self.inputs.push(out);
@@ -390,6 +401,7 @@ impl Step {
             let pass = Pass {
                 training: true,
                 logits: self.logits && i == last,
+                first_row: self.first_row,
             };
             let (below, above) = self.grads_io.split_at_mut(i + 1);
             let grad_in = (i > first).then_some(&mut below[i]);

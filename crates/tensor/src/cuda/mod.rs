@@ -113,6 +113,56 @@ pub(crate) fn backend(ordinal: usize) -> Result<Arc<Backend>> {
     Ok(b)
 }
 
+/// The number of GPUs the driver sees.
+///
+/// # Errors
+/// [`Error::NoCudaDevice`] when a CUDA library is missing or the driver fails.
+pub fn device_count() -> Result<usize> {
+    libraries()?;
+    let count = CudaContext::device_count().map_err(|e| Error::NoCudaDevice {
+        reason: format!("{e}"),
+    })?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// The stream every op of `device` runs on, in order, for a library that
+/// enqueues its own work among hebb's ops (NCCL's collectives in
+/// data-parallel training): work on this stream needs no synchronisation
+/// with the tensors' ops. The device's context is made current on the
+/// calling thread.
+///
+/// # Errors
+/// [`Error::NoCudaDevice`] for the CPU or a GPU that cannot be used.
+pub fn stream(device: Device) -> Result<Arc<CudaStream>> {
+    let Device::Cuda(ordinal) = device else {
+        return Err(Error::NoCudaDevice {
+            reason: "the CPU has no CUDA stream".into(),
+        });
+    };
+    let backend = backend(ordinal)?;
+    backend
+        .stream
+        .context()
+        .bind_to_thread()
+        .map_err(fail("bind_to_thread"))?;
+    Ok(backend.stream.clone())
+}
+
+/// The device memory of a GPU tensor, to be written in place by work on
+/// its device's [`stream`] (copied first if another tensor shares it, as
+/// every in-place op), or `None` for a tensor on the CPU. The buffer may
+/// hold more elements than the tensor (one for an empty tensor); the first
+/// [`Tensor::len`] are the tensor's.
+///
+/// # Errors
+/// [`Error::Cuda`] if the copy of a shared buffer fails.
+pub fn device_buffer_mut(tensor: &mut Tensor) -> Result<Option<&mut CudaSlice<f32>>> {
+    match &mut tensor.storage {
+        Storage::Cuda(c) => c.make_mut().map(Some),
+        Storage::Cpu(_) => Ok(None),
+    }
+}
+
 /// Turns a driver, cuBLAS or NVRTC error into [`Error::Cuda`] for `op`.
 pub(crate) fn fail<E: std::fmt::Debug>(op: &'static str) -> impl Fn(E) -> Error {
     move |e| Error::Cuda {
@@ -137,10 +187,11 @@ pub struct CudaSource {
 /// The CUDA C sources of this crate's ops, one per op folder (each is
 /// compiled at its first use on a device; [`compile_check`] compiles one
 /// without a GPU).
-pub const SOURCES: [&CudaSource; 6] = [
+pub const SOURCES: [&CudaSource; 7] = [
     &crate::ops::binary::cuda_kernel::SOURCE,
     &crate::ops::index::cuda_kernel::SOURCE,
     &crate::ops::matmul::cuda_kernel::SOURCE,
+    &crate::ops::pack::cuda_kernel::SOURCE,
     &crate::ops::reduce::cuda_kernel::SOURCE,
     &crate::ops::softmax::cuda_kernel::SOURCE,
     &crate::ops::unary::cuda_kernel::SOURCE,

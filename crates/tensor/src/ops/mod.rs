@@ -6,6 +6,7 @@ pub mod binary;
 pub mod conv;
 pub mod index;
 pub mod matmul;
+pub mod pack;
 pub mod padding;
 pub mod pool;
 pub mod reduce;
