@@ -6,6 +6,13 @@
 //!   the weights of a one-process fit within 1e-5 relative, the same
 //!   History, and bit-identical weights on every rank; it prints the
 //!   figures and the time per step spent in the all-reduce.
+//! - `mpi_check convnet`: the same for a small convnet with Dropout
+//!   (Conv2D, MaxPooling2D, Flatten, Dropout, Dense) on 8x8 images: the
+//!   workers' Dropout masks together are the one process's.
+//! - `mpi_check nccl` (built with `--features mpi,cuda`): the MLP on this
+//!   rank's GPU, its gradients all-reduced by NCCL in device memory,
+//!   against a one-process fit on the GPU (CI runs it on the CPU stand-in
+//!   driver and NCCL of `scripts/fake-cuda`).
 //! - `mpi_check kill`: rank 1 kills itself (`kill -9`) in the second
 //!   epoch; the others must not hang (mpirun ends the job).
 //! - `mpi_check checkpoint DIR`, then `mpi_check resume DIR`: the first
@@ -18,11 +25,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use hebb_layers::Activation;
+use hebb_layers::{Activation, Conv2D, Dropout, MaxPooling2D};
 use hebb_models::sequential::callbacks::{Callback, Control};
 use hebb_models::sequential::layers::{Dense, Flatten};
 use hebb_models::sequential::{Collective, FitOptions, Sequential, load_model};
-use hebb_tensor::Tensor;
+use hebb_tensor::{Device, Tensor};
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -42,6 +49,39 @@ fn model(seed: u64) -> Fallible<Sequential> {
     m.add(Dense::new(3).activation(Activation::Softmax))?;
     m.compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])?;
     Ok(m)
+}
+
+/// A small convnet with Dropout on 8x8 images.
+fn convnet(seed: u64) -> Fallible<Sequential> {
+    let mut m = Sequential::new().with_seed(seed);
+    m.add(
+        Conv2D::new(4, [3, 3])
+            .activation(Activation::Relu)
+            .input_shape(&[8, 8, 1]),
+    )?;
+    m.add(MaxPooling2D::new([2, 2]))?;
+    m.add(Flatten::new())?;
+    m.add(Dropout::new(0.5))?;
+    m.add(Dense::new(3).activation(Activation::Softmax))?;
+    m.compile("adam", "sparse_categorical_crossentropy", vec!["accuracy"])?;
+    Ok(m)
+}
+
+/// `data()`'s labels with 8x8 images whose brightness follows them.
+fn images() -> Fallible<(Tensor, Tensor)> {
+    let (_, y) = data()?;
+    let labels = y.to_vec();
+    let x: Vec<f32> = (0..labels.len() * 64)
+        .map(|i| labels[i / 64] * 0.3 + ((i * 7919 % 211) as f32 / 211.0) - 0.5)
+        .collect();
+    Ok((Tensor::from_vec(x, &[labels.len(), 8, 8, 1])?, y))
+}
+
+/// What the equivalence check trains: a model builder, its data, the device.
+struct Job {
+    build: fn(u64) -> Fallible<Sequential>,
+    data: fn() -> Fallible<(Tensor, Tensor)>,
+    device: Device,
 }
 
 fn options(callbacks: Vec<Box<dyn Callback>>) -> FitOptions {
@@ -149,17 +189,56 @@ fn main() -> Fallible<()> {
         println!("{}", hebb_distributed::describe(group.as_ref()));
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let mlp = Job {
+        build: model,
+        data,
+        device: Device::Cpu,
+    };
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [mode @ ("checkpoint" | "resume"), dir] => {
-            return checkpoint_and_resume(&group, mode == "resume", dir);
+            checkpoint_and_resume(&group, mode == "resume", dir)
         }
-        [] | ["kill"] => {}
-        _ => return Err("usage: mpi_check [kill | checkpoint DIR | resume DIR]".into()),
+        [] => equivalence(group, &mlp, false),
+        ["kill"] => equivalence(group, &mlp, true),
+        ["convnet"] => {
+            let job = Job {
+                build: convnet,
+                data: images,
+                device: Device::Cpu,
+            };
+            equivalence(group, &job, false)
+        }
+        ["nccl"] => {
+            let device = hebb_distributed::local_device(Device::cuda(0)?)?;
+            let (group, line) = hebb_distributed::on_device(group, device)?;
+            if rank == 0 {
+                println!("{line}");
+            }
+            if group.engine() != "MPI + NCCL" {
+                return Err(format!("NCCL was not used: {line}").into());
+            }
+            let job = Job {
+                build: model,
+                data,
+                device,
+            };
+            equivalence(group, &job, false)
+        }
+        _ => Err("usage: mpi_check [kill | convnet | nccl | checkpoint DIR | resume DIR]".into()),
     }
-    let kill = args.first().map(String::as_str) == Some("kill");
-    let (x, y) = data()?;
+}
+
+/// Trains `job` data-parallel (rank 1 killing itself in epoch 2 with
+/// `kill`) and checks it against one process: the same weights within
+/// 1e-5 relative, the same History and evaluation, and the weights
+/// bit-identical on every rank; prints the all-reduce's timing.
+fn equivalence(group: Arc<dyn Collective>, job: &Job, kill: bool) -> Fallible<()> {
+    let rank = group.rank();
+    let (x, y) = (job.data)()?;
+    let (x, y) = (x.to_device(job.device)?, y.to_device(job.device)?);
     // Another seed on every rank: rank 0's weights are broadcast.
-    let mut m = model(7 + rank as u64 * 100)?;
+    let mut m = (job.build)(7 + rank as u64 * 100)?;
+    m.to_device(job.device)?;
     m.distribute(group.clone());
     let callbacks: Vec<Box<dyn Callback>> = if kill && rank == 1 {
         vec![Box::new(KillSelf(1))]
@@ -181,29 +260,30 @@ fn main() -> Fallible<()> {
         return Err(format!("{} ranks' weights differ from rank 0's", differ[0]).into());
     }
 
-    // The all-reduce of the fit's fused buffer, timed alone.
+    // The all-reduce of the fit's fused buffer, timed alone, on the
+    // model's device.
     let floats: usize = m
         .trainable_variables()
         .iter()
         .map(|v| v.value().len())
         .sum();
-    let mut buffer = vec![1f32; floats + 1];
     let reps = 50;
-    let t = Instant::now();
-    for _ in 0..reps {
-        group.all_reduce_sum(&mut buffer)?;
-    }
-    let allreduce_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(reps);
+    let time = |len: usize| -> Fallible<f64> {
+        let mut buffer = Tensor::ones(&[len]).to_device(job.device)?;
+        let t = Instant::now();
+        for _ in 0..reps {
+            group.all_reduce_sum_tensor(&mut buffer)?;
+        }
+        let _ = buffer.try_to_vec()?; // waits for a GPU
+        Ok(t.elapsed().as_secs_f64() * 1e6 / f64::from(reps))
+    };
+    let allreduce_us = time(floats + 1)?;
     // The same for the MNIST MLP of lecture 13.5 (784-128-10: 101,770 floats).
-    let mut mlp = vec![1f32; 101_770 + 1];
-    let t = Instant::now();
-    for _ in 0..reps {
-        group.all_reduce_sum(&mut mlp)?;
-    }
-    let mlp_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(reps);
+    let mlp_us = time(101_770 + 1)?;
 
     if rank == 0 {
-        let mut single = model(7)?;
+        let mut single = (job.build)(7)?;
+        single.to_device(job.device)?;
         let single_history = single.fit(&x, &y, options(Vec::new()))?;
         let single_evaluated = single.evaluate(&x, &y, 50, 0)?;
         let weights = max_relative(&flat(&single), &mine);
@@ -223,8 +303,10 @@ fn main() -> Fallible<()> {
         println!("evaluate: {evaluated:?} (one process: {single_evaluated:?})");
         println!("the weights are identical on all {} ranks", group.size());
         println!(
-            "fit {fit_seconds:.3} s; all-reduce of {floats} floats: {allreduce_us:.0} us a step; \
-             of the 13.5 MLP's 101,770: {mlp_us:.0} us"
+            "fit {fit_seconds:.3} s on {}; all-reduce ({}) of {floats} floats: {allreduce_us:.0} us \
+             a step; of the 13.5 MLP's 101,770: {mlp_us:.0} us",
+            job.device,
+            group.engine()
         );
         if weights > 1e-5 || max_relative(&single_evaluated, &evaluated) > 1e-5 {
             return Err("the data-parallel fit differs from one process's".into());

@@ -1,4 +1,5 @@
 //! MPI's world as a [`Collective`], on a thread of its own.
+#![allow(unsafe_code)]
 
 use std::fmt;
 use std::sync::Mutex;
@@ -10,11 +11,42 @@ use hebb_models::{Error, Result};
 use mpi::collective::SystemOperation;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
-/// One collective call and where its result goes.
+/// The caller's buffer, lent to the MPI thread for one call: the caller
+/// waits for the reply before it touches the buffer again, so the MPI
+/// thread is its only user meanwhile (no copy, no allocation per call).
+struct Lent<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: a `Lent` is made from a `&mut [T]` whose owner blocks until the
+// MPI thread replies (or is gone, having dropped the request), so the
+// buffer outlives its use there and nothing else accesses it meanwhile.
+unsafe impl<T: Send> Send for Lent<T> {}
+
+impl<T> Lent<T> {
+    fn new(buffer: &mut [T]) -> Self {
+        Self {
+            ptr: buffer.as_mut_ptr(),
+            len: buffer.len(),
+        }
+    }
+
+    /// The buffer, on the MPI thread.
+    ///
+    /// # Safety
+    /// Only while the lender waits for the reply (see `Lent`).
+    unsafe fn get(&mut self) -> &mut [T] {
+        // SAFETY: see the type's docs; `ptr` and `len` come from a live slice.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+/// One collective call on a lent buffer, and where to say it is done.
 enum Request {
-    SumF32(Vec<f32>, Sender<Vec<f32>>),
-    SumF64(Vec<f64>, Sender<Vec<f64>>),
-    Broadcast(Vec<f32>, usize, Sender<Vec<f32>>),
+    SumF32(Lent<f32>, Sender<()>),
+    SumF64(Lent<f64>, Sender<()>),
+    Broadcast(Lent<f32>, usize, Sender<()>),
     BroadcastBytes(Vec<u8>, usize, Sender<Vec<u8>>),
 }
 
@@ -96,22 +128,31 @@ fn serve(
         usize::try_from(rank).unwrap_or(0),
         usize::try_from(size).unwrap_or(1),
     )));
+    // The sums' receive buffers, grown to the largest call and kept.
+    let (mut sum_f32, mut sum_f64) = (Vec::<f32>::new(), Vec::<f64>::new());
     while let Ok(request) = requests.recv() {
         match request {
-            Request::SumF32(send, reply) => {
-                let mut sum = vec![0f32; send.len()];
-                world.all_reduce_into(&send[..], &mut sum[..], SystemOperation::sum());
-                let _ = reply.send(sum);
+            Request::SumF32(mut lent, reply) => {
+                // SAFETY: the caller waits for `reply`.
+                let buffer = unsafe { lent.get() };
+                sum_f32.resize(buffer.len(), 0.0);
+                world.all_reduce_into(&*buffer, &mut sum_f32[..], SystemOperation::sum());
+                buffer.copy_from_slice(&sum_f32);
+                let _ = reply.send(());
             }
-            Request::SumF64(send, reply) => {
-                let mut sum = vec![0f64; send.len()];
-                world.all_reduce_into(&send[..], &mut sum[..], SystemOperation::sum());
-                let _ = reply.send(sum);
+            Request::SumF64(mut lent, reply) => {
+                // SAFETY: the caller waits for `reply`.
+                let buffer = unsafe { lent.get() };
+                sum_f64.resize(buffer.len(), 0.0);
+                world.all_reduce_into(&*buffer, &mut sum_f64[..], SystemOperation::sum());
+                buffer.copy_from_slice(&sum_f64);
+                let _ = reply.send(());
             }
-            Request::Broadcast(mut buffer, root, reply) => {
+            Request::Broadcast(mut lent, root, reply) => {
                 let root = world.process_at_rank(i32::try_from(root).unwrap_or(0));
-                root.broadcast_into(&mut buffer[..]);
-                let _ = reply.send(buffer);
+                // SAFETY: the caller waits for `reply`.
+                root.broadcast_into(unsafe { lent.get() });
+                let _ = reply.send(());
             }
             Request::BroadcastBytes(mut bytes, root, reply) => {
                 let root = world.process_at_rank(i32::try_from(root).unwrap_or(0));
@@ -152,23 +193,17 @@ impl Collective for Mpi {
     }
 
     fn all_reduce_sum(&self, buffer: &mut [f32]) -> Result<()> {
-        let sum = self.call("all-reduce", |tx| Request::SumF32(buffer.to_vec(), tx))?;
-        buffer.copy_from_slice(&sum);
-        Ok(())
+        self.call("all-reduce", |tx| Request::SumF32(Lent::new(buffer), tx))
     }
 
     fn all_reduce_sum_f64(&self, buffer: &mut [f64]) -> Result<()> {
-        let sum = self.call("all-reduce", |tx| Request::SumF64(buffer.to_vec(), tx))?;
-        buffer.copy_from_slice(&sum);
-        Ok(())
+        self.call("all-reduce", |tx| Request::SumF64(Lent::new(buffer), tx))
     }
 
     fn broadcast(&self, buffer: &mut [f32], root: usize) -> Result<()> {
-        let got = self.call("broadcast", |tx| {
-            Request::Broadcast(buffer.to_vec(), root, tx)
-        })?;
-        buffer.copy_from_slice(&got);
-        Ok(())
+        self.call("broadcast", |tx| {
+            Request::Broadcast(Lent::new(buffer), root, tx)
+        })
     }
 
     fn broadcast_bytes(&self, bytes: &mut Vec<u8>, root: usize) -> Result<()> {
