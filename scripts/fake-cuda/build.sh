@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds the fake CUDA driver and cuBLAS (see README.md) into OUT_DIR
+# Builds the fake CUDA driver, cuBLAS and NCCL (see README.md) into OUT_DIR
 # (default: target/fake-cuda under the repository root):
 #   OUT_DIR/libcuda.so.1     the driver API, with every crates/**/*.cu kernel compiled natively
 #   OUT_DIR/libcuda.so       -> libcuda.so.1 (cudarc tries this name first)
 #   OUT_DIR/libcublas.so.12  sgemm/sgemv reference implementation
 #   OUT_DIR/libcublas.so     -> libcublas.so.12
+#   OUT_DIR/libnccl.so.2     collectives between processes through shared memory (exports nccl* only)
+#   OUT_DIR/libnccl.so       -> libnccl.so.2 (cudarc tries this name first)
+#   OUT_DIR/nccl_selftest    its self-test (forks the ranks; no GPU, no MPI), run by test.sh
 # Usage: scripts/fake-cuda/build.sh [OUT_DIR]
 set -euo pipefail
 
@@ -50,5 +53,14 @@ compile "$here/fake_cublas.cpp" "$out/obj/fake_cublas.o" -O3
     -L"$out" -l:libcuda.so.1 -Wl,-rpath,'$ORIGIN' -Wl,-z,defs -lpthread
 ln -sf libcublas.so.12 "$out/libcublas.so"
 
-echo "fake-cuda: built $out/libcuda.so.1 and $out/libcublas.so.12"
+# A version script keeps the C++ runtime's weak symbols out: only nccl* is exported.
+compile "$here/fake_nccl.cpp" "$out/obj/fake_nccl.o"
+echo '{ global: nccl*; local: *; };' >"$out/obj/fake_nccl.map"
+"$CXX" -shared -Wl,-soname,libnccl.so.2 -Wl,--version-script="$out/obj/fake_nccl.map" -o "$out/libnccl.so.2" \
+    "$out/obj/fake_nccl.o" -L"$out" -l:libcuda.so.1 -Wl,-rpath,'$ORIGIN' -Wl,-z,defs -lpthread -lrt
+ln -sf libnccl.so.2 "$out/libnccl.so"
+"$CXX" "${FLAGS[@]}" -o "$out/nccl_selftest" "$here/nccl_selftest.cpp" \
+    -L"$out" -l:libnccl.so.2 -l:libcuda.so.1 -Wl,-rpath,'$ORIGIN' -lrt
+
+echo "fake-cuda: built $out/libcuda.so.1, $out/libcublas.so.12 and $out/libnccl.so.2"
 echo "run tests with: LD_LIBRARY_PATH=$out:/path/to/nvrtc/lib cargo test --features cuda ..."

@@ -503,11 +503,13 @@ static bool in_allocation(uintptr_t p, size_t bytes, const char *what, bool quie
     return true;
 }
 
-// For the fake cuBLAS.
+// For the fake cuBLAS and the fake NCCL.
 FK_EXPORT int fakecuda_check_range(const void *p, size_t bytes, const char *what) {
     return in_allocation((uintptr_t)p, bytes, what) ? 1 : 0;
 }
 FK_EXPORT int fakecuda_has_context(void) { return t_current != nullptr; }
+// For the fake NCCL: whether `s` is a live stream or a default stream (else prints why).
+FK_EXPORT int fakecuda_check_stream(void *s, const char *what) { return check_stream(s, what) == CUDA_SUCCESS ? 1 : 0; }
 
 FK_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     NEED_CTX();

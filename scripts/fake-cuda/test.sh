@@ -4,6 +4,7 @@
 # which must choose the GPU), against the fake driver
 # and cuBLAS of this folder and a real NVRTC (see README.md). Fails if any
 # GPU test skips, fails, or if chapter 12 prints other tables than on the CPU.
+# Runs the fake NCCL's self-test first (nccl_selftest, built by build.sh).
 #
 # NVRTC: $HEBB_NVRTC_DIR if set (a folder with libnvrtc.so.12), else the
 # wheel `nvidia-cuda-nvrtc-cu12` from PyPI unpacked into target/nvrtc (pip
@@ -28,6 +29,9 @@ if [ -z "$nvrtc" ]; then
 fi
 
 scripts/fake-cuda/build.sh target/fake-cuda
+nccl_log=target/fake-cuda/nccl-selftest.log
+target/fake-cuda/nccl_selftest >"$nccl_log" 2>&1 || { cat "$nccl_log"; echo "fake-cuda: NCCL self-test FAILED (log: $nccl_log)" >&2; exit 1; }
+echo "fake-cuda: NCCL self-test passed ($(grep -c '^ok ' "$nccl_log") checks on 1 to 3 forked ranks)"
 export LD_LIBRARY_PATH="$root/target/fake-cuda:$nvrtc${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 log=target/fake-cuda/tests.log

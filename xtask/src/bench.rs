@@ -165,7 +165,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let mut times = Vec::new();
     for run in 1..=job.repeats {
         let mut model = (job.model)(0)?;
-        crate::data_parallel(&mut model);
+        crate::data_parallel(&mut model, device)?;
         // Under mpirun: the collective calls timed, to say what they cost.
         let timed = model
             .group()

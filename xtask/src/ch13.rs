@@ -178,8 +178,8 @@ fn section_13_5(args: &ReproduceArgs, data_dir: &DataDir, out: &Path) -> Result<
     }
 
     let mut model = mnist_model(u64::from(args.seed))?;
-    crate::data_parallel(&mut model);
     let device = args.device()?;
+    crate::data_parallel(&mut model, device)?;
     model.to_device(device)?;
     if device.is_cuda() {
         println!("(training on {device})");

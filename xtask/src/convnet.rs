@@ -165,7 +165,7 @@ pub(crate) fn run(args: &ReproduceArgs) -> Result<()> {
 
     let seed = u64::from(args.seed);
     let mut model = convnet_model(seed)?;
-    crate::data_parallel(&mut model);
+    crate::data_parallel(&mut model, device)?;
     model.to_device(device)?;
     if device.is_cuda() {
         println!("(training on {device})");

@@ -162,7 +162,14 @@ fn auto_device_line(device: hebb_tensor::Device, why_not_gpu: Option<&str>) -> S
 }
 
 /// The device named by a `--device` flag; a GPU is checked to be there.
+/// Under `mpirun` a GPU means this process's own,
+/// `cuda:(local rank mod GPUs)` (`hebb_distributed::local_device`).
 pub(crate) fn parse_device(name: &str) -> Result<hebb_tensor::Device> {
+    let device = parse_named_device(name)?;
+    Ok(hebb_distributed::local_device(device)?)
+}
+
+fn parse_named_device(name: &str) -> Result<hebb_tensor::Device> {
     name.parse::<hebb_tensor::Device>().map_err(|e| {
         let no_gpu = matches!(e, hebb_tensor::Error::NoCudaDevice { .. });
         let hint = if cfg!(feature = "cuda") || !no_gpu {
@@ -366,16 +373,46 @@ fn end_quietly_on_closed_pipes() {
 /// taken and dropped before the program ends, which finalises MPI.
 static GROUP: Mutex<Option<Arc<dyn Collective>>> = Mutex::new(None);
 
-/// Makes `model` train data-parallel when the program runs under `mpirun`.
-pub(crate) fn data_parallel(model: &mut hebb_models::sequential::Sequential) {
-    if let Some(group) = GROUP.lock().ok().and_then(|g| g.clone()) {
+/// The group of a model on a GPU (NCCL over `GROUP`, made at the first
+/// call and kept for the device), dropped before `GROUP` at the end.
+static DEVICE_GROUP: Mutex<Option<(hebb_tensor::Device, Arc<dyn Collective>)>> = Mutex::new(None);
+
+/// Makes `model`, to be trained on `device`, train data-parallel when the
+/// program runs under `mpirun`; on a GPU its gradients are all-reduced by
+/// NCCL where it loads (rank 0 says how, in one line).
+pub(crate) fn data_parallel(
+    model: &mut hebb_models::sequential::Sequential,
+    device: hebb_tensor::Device,
+) -> Result<()> {
+    let Some(group) = GROUP.lock().ok().and_then(|g| g.clone()) else {
+        return Ok(());
+    };
+    if !device.is_cuda() {
         model.distribute(group);
+        return Ok(());
     }
+    let mut slot = DEVICE_GROUP
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the GPU group was poisoned"))?;
+    let group = match slot.as_ref() {
+        Some((d, g)) if *d == device => g.clone(),
+        _ => {
+            let (g, line) = hebb_distributed::on_device(group, device)?;
+            println!("{line}");
+            *slot = Some((device, g.clone()));
+            g
+        }
+    };
+    model.distribute(group);
+    Ok(())
 }
 
 /// Ends the program with `code`, finalising MPI first (mpirun counts a
 /// rank that exits without `MPI_Finalize` as failed).
 fn exit(code: i32) -> ! {
+    if let Ok(mut group) = DEVICE_GROUP.lock() {
+        drop(group.take());
+    }
     if let Ok(mut group) = GROUP.lock() {
         drop(group.take());
     }

@@ -37,6 +37,12 @@ use hebb_models::sequential::Collective;
 mod mpi_engine;
 #[cfg(feature = "mpi")]
 pub use mpi_engine::Mpi;
+#[cfg(feature = "cuda")]
+mod nccl_engine;
+#[cfg(feature = "cuda")]
+pub use nccl_engine::Nccl;
+
+use hebb_tensor::Device;
 
 /// The size of the MPI world this process was started in, read from the
 /// environment `mpirun` (Open MPI, MPICH, Slurm's PMI) gives its
@@ -50,6 +56,86 @@ pub fn launched_world_size() -> Option<usize> {
     ]
     .iter()
     .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())
+}
+
+/// This process's rank among those `mpirun` started on its host (Open
+/// MPI's `OMPI_COMM_WORLD_LOCAL_RANK`, MPICH's `MPI_LOCALRANKID`, Slurm's
+/// `SLURM_LOCALID`), or `None` outside `mpirun`.
+pub fn local_rank() -> Option<usize> {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "MPI_LOCALRANKID",
+        "SLURM_LOCALID",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())
+}
+
+/// The device this process trains on when the program asks for `device`:
+/// under `mpirun`, a GPU means this process's own one, `cuda:(local rank
+/// mod GPUs)` (one GPU per rank, as Horovod's `local_rank()` pins them;
+/// NCCL refuses two ranks on one GPU); the CPU, or any device outside
+/// `mpirun`, is left as it is.
+///
+/// # Errors
+/// A tensor error ([`Error::Layers`]) if the GPUs cannot be counted.
+pub fn local_device(device: Device) -> Result<Device, Error> {
+    match (device, local_rank()) {
+        #[cfg(feature = "cuda")]
+        (Device::Cuda(_), Some(rank)) if launched_world_size().is_some() => {
+            let count = hebb_tensor::cuda::device_count()?.max(1);
+            Ok(Device::cuda(rank % count)?)
+        }
+        _ => Ok(device),
+    }
+}
+
+/// The group for a model on `device`, and a line that says how its
+/// gradients travel. On a GPU (feature `cuda`) every rank joins an NCCL
+/// communicator over `group` (`Nccl`), so the gradients are reduced in
+/// GPU memory; where a rank cannot load `libnccl`, every rank keeps
+/// `group` (the gradients go through the host) and the line says why. On
+/// the CPU, `group` as it is. Collective: every rank calls it.
+///
+/// # Errors
+/// [`Error::Distributed`] if NCCL loads but fails to start; the host
+/// engine's errors.
+pub fn on_device(
+    group: Arc<dyn Collective>,
+    device: Device,
+) -> Result<(Arc<dyn Collective>, String), Error> {
+    if !device.is_cuda() {
+        let line = format!("gradients all-reduced by {}", group.engine());
+        return Ok((group, line));
+    }
+    #[cfg(feature = "cuda")]
+    {
+        let missing = nccl_engine::ranks_without_nccl(group.as_ref())?;
+        if missing == 0 {
+            let nccl = Nccl::over(group, device)?;
+            let line = format!(
+                "gradients all-reduced on the GPUs by NCCL {} (this rank: {device})",
+                nccl.version()
+            );
+            return Ok((Arc::new(nccl), line));
+        }
+        let line = format!(
+            "gradients all-reduced through the host by {}: NCCL's library (libnccl.so) could \
+             not be loaded on {missing} of the {} ranks (install NCCL and put the folder of \
+             libnccl.so on LD_LIBRARY_PATH; where only libnccl.so.2 exists, link libnccl.so to it)",
+            group.engine(),
+            group.size()
+        );
+        Ok((group, line))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let line = format!(
+            "gradients all-reduced through the host by {}",
+            group.engine()
+        );
+        Ok((group, line))
+    }
 }
 
 /// The group to train with: under `mpirun`, MPI's world (also of one
