@@ -56,6 +56,10 @@ for line in sys.stdin:
     (cd "$out/bin" && ls) >"$out/tests.txt"
     cargo build --release -p xtask --features cuda
     cp target/release/xtask "$out/bin/xtask"
+    # NCCL over one process (world size 1; no MPI needed on the GPU machine).
+    cargo build --release -p hebb-distributed --features cuda --examples
+    cp target/release/examples/mpi_check "$out/bin/mpi_check"
+    strip "$out/bin/mpi_check" 2>/dev/null || true
     strip "$out/bin/xtask" 2>/dev/null || true
     cp "$data"/mnist/*-ubyte.gz "$out/data/mnist/"
     cp "$data"/iris/iris_training.csv "$data"/iris/iris_test.csv "$out/data/iris/"
@@ -112,6 +116,9 @@ run)
     echo "== 4. MNIST timings (13.5 recipe: 5 epochs, batch 64, validation_split 0.2) =="
     bin/xtask bench mnist --device cuda --repeats 3 || status=1
     bin/xtask bench mnist --device cpu --repeats 1 || status=1
+    echo "== 5. NCCL, world size 1: the MLP's gradients all-reduced by NCCL on the GPU, against one process =="
+    echo "   (NCCL refuses two ranks on one GPU; libnccl.so must be on the loader's path)"
+    bin/mpi_check nccl || status=1
     echo "== gpu-check: $([ $status = 0 ] && echo PASSED || echo FAILED) =="
     exit $status
     ;;

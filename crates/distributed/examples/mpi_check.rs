@@ -12,7 +12,8 @@
 //! - `mpi_check nccl` (built with `--features mpi,cuda`): the MLP on this
 //!   rank's GPU, its gradients all-reduced by NCCL in device memory,
 //!   against a one-process fit on the GPU (CI runs it on the CPU stand-in
-//!   driver and NCCL of `scripts/fake-cuda`).
+//!   driver and NCCL of `scripts/fake-cuda`). Outside mpirun it runs NCCL
+//!   over one process (world size 1), for a GPU machine without MPI.
 //! - `mpi_check kill`: rank 1 kills itself (`kill -9`) in the second
 //!   epoch; the others must not hang (mpirun ends the job).
 //! - `mpi_check checkpoint DIR`, then `mpi_check resume DIR`: the first
@@ -182,13 +183,18 @@ fn checkpoint_and_resume(group: &Arc<dyn Collective>, resume: bool, dir: &str) -
 }
 
 fn main() -> Fallible<()> {
-    let group: Arc<dyn Collective> =
-        hebb_distributed::init()?.ok_or("run me under mpirun -np 2")?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `nccl` outside mpirun: NCCL over one process (world size 1), which
+    // needs no MPI (a GPU machine without OpenMPI; scripts/gpu-check.sh).
+    let group: Arc<dyn Collective> = match hebb_distributed::init()? {
+        Some(g) => g,
+        None if args == ["nccl"] => Arc::new(hebb_distributed::Single),
+        None => return Err("run me under mpirun -np 2".into()),
+    };
     let rank = group.rank();
     if rank == 0 {
         println!("{}", hebb_distributed::describe(group.as_ref()));
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mlp = Job {
         build: model,
         data,
@@ -214,7 +220,7 @@ fn main() -> Fallible<()> {
             if rank == 0 {
                 println!("{line}");
             }
-            if group.engine() != "MPI + NCCL" {
+            if !group.engine().ends_with("NCCL") {
                 return Err(format!("NCCL was not used: {line}").into());
             }
             let job = Job {

@@ -19,6 +19,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! On GPUs (feature `cuda`), [`on_device`] puts NCCL under the MPI group:
+//! the fused gradients are all-reduced in GPU memory (`Nccl`), one GPU
+//! per rank ([`local_device`]).
+//!
 //! The engine is MPI through the `mpi` crate (rsmpi) against the system's
 //! OpenMPI, behind the cargo feature `mpi` (Debian: `libopenmpi-dev`,
 //! `openmpi-bin`, and `libclang-dev` for rsmpi's bindings). MPI is
@@ -169,6 +173,43 @@ pub fn init() -> Result<Option<Arc<dyn Collective>>, Error> {
             });
         }
         Ok(None)
+    }
+}
+
+/// The group of one process, outside `mpirun`: every collective leaves its
+/// buffer as it is (the sum over one rank). What NCCL runs over on a
+/// single GPU (world size 1), and a stand-in where a program wants a group
+/// either way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Single;
+
+impl Collective for Single {
+    fn rank(&self) -> usize {
+        0
+    }
+
+    fn size(&self) -> usize {
+        1
+    }
+
+    fn engine(&self) -> &str {
+        "one process"
+    }
+
+    fn all_reduce_sum(&self, _: &mut [f32]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn all_reduce_sum_f64(&self, _: &mut [f64]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn broadcast(&self, _: &mut [f32], _: usize) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn broadcast_bytes(&self, _: &mut Vec<u8>, _: usize) -> Result<(), Error> {
+        Ok(())
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Nccl {
     device: Device,
     comm: Mutex<SendComm>,
     version: i32,
+    /// `"MPI + NCCL"`: the host engine's name and NCCL.
+    engine: String,
 }
 
 impl fmt::Debug for Nccl {
@@ -117,11 +119,13 @@ impl Nccl {
             .map_err(|e| failed("ncclCommInitRank", &e))?;
         let version =
             cudarc::nccl::result::get_nccl_version().map_err(|e| failed("ncclGetVersion", &e))?;
+        let engine = format!("{} + NCCL", host.engine());
         Ok(Self {
             host,
             device,
             comm: Mutex::new(SendComm(comm)),
             version,
+            engine,
         })
     }
 
@@ -148,7 +152,7 @@ impl Collective for Nccl {
     }
 
     fn engine(&self) -> &str {
-        "MPI + NCCL"
+        &self.engine
     }
 
     fn all_reduce_sum(&self, buffer: &mut [f32]) -> Result<()> {
