@@ -35,7 +35,7 @@ build)
     # CUDA code, in release mode (smaller, and the MNIST epoch runs at speed);
     # cargo prints their paths as JSON. The other tests need the source tree.
     cargo test --release --no-run --features cuda \
-        -p hebb-tensor -p hebb-autograd -p hebb-optim -p hebb-models \
+        -p hebb-tensor -p hebb-autograd -p hebb-layers -p hebb-optim -p hebb-models \
         --message-format=json |
         python3 -c '
 import json, sys

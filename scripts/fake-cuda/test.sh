@@ -35,7 +35,7 @@ echo "fake-cuda: NCCL self-test passed ($(grep -c '^ok ' "$nccl_log") checks on 
 export LD_LIBRARY_PATH="$root/target/fake-cuda:$nvrtc${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 log=target/fake-cuda/tests.log
-cargo test --features cuda -p hebb-tensor -p hebb-autograd -p hebb-optim -p hebb-models \
+cargo test --features cuda -p hebb-tensor -p hebb-autograd -p hebb-layers -p hebb-optim -p hebb-models \
     -- --nocapture >"$log" 2>&1 || { tail -60 "$log"; echo "fake-cuda: tests FAILED (log: $log)" >&2; exit 1; }
 if grep -q "skipped" "$log"; then
     grep "skipped" "$log" | sort | uniq -c >&2
