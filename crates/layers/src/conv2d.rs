@@ -9,11 +9,24 @@
 //! padding row/column at the bottom/right); see
 //! [`hebb_tensor::ops::conv`] for the formula and the kernels.
 //!
-//! The training step runs on the layer's own buffers: the output, the
-//! im2col columns ([`Conv2dScratch`]) and the gradients are made at the
-//! first batch and reused; the activation is applied to each block of
-//! output rows while it is in cache, and its derivative likewise in the
+//! The training step runs on the CPU on the layer's own buffers: the
+//! output, the im2col columns ([`Conv2dScratch`]) and the gradients are made
+//! at the first batch and reused; the activation is applied to each block
+//! of output rows while it is in cache, and its derivative likewise in the
 //! backward pass.
+//!
+//! On a GPU the step runs with tensor ops on the device, on the output
+//! pixels as a `[rows · out_h · out_w, filters]` matrix (reshapes share
+//! storage, nothing is copied):
+//!
+//! ```text
+//! forward   cols = im2col(X),  Z = cols·K + b,  Y = f(Z)
+//! backward  G ← G ⊙ f'(·) (from Y),  dK = colsᵀ·G (+ regulariser),  db = Σ_rows G,
+//!           dX = col2im(G·Kᵀ)   (only when the input gradient is asked for)
+//! ```
+//!
+//! with `K` the kernel read as `[kh · kw · c, filters]`, the products on
+//! cuBLAS, and the columns of a training pass kept for its backward pass.
 
 use hebb_autograd::{GradientTape, Var, Variable};
 use hebb_tensor::ops::Padding;
@@ -42,6 +55,11 @@ const CLASS: &str = "Conv2D";
 /// `glorot_uniform` (fans `kh·kw·c` and `kh·kw·filters`, as Keras'
 /// `compute_fans`), bias `zeros`, no regulariser, trainable. Only
 /// `data_format="channels_last"` and `groups=1` exist in hebb.
+///
+/// The layer computes on its input's device: on the CPU with its own
+/// reused buffers, on a GPU (feature `cuda`; its weights moved there, e.g.
+/// by `model.to_device`) with im2col and col2im kernels and cuBLAS products,
+/// every result staying on the device (see the module docs).
 ///
 /// ```
 /// use hebb_layers::{Activation, Conv2D, Layer, Pass};
@@ -78,6 +96,9 @@ pub struct Conv2D {
     grads: Vec<Tensor>,
     out: Tensor,
     scratch: Conv2dScratch,
+    /// On a GPU: the im2col columns of the last training pass, for its
+    /// backward pass (which takes them).
+    cols: Option<Tensor>,
 }
 
 impl Conv2D {
@@ -104,6 +125,7 @@ impl Conv2D {
             grads: Vec::new(),
             out: Tensor::zeros(&[0]),
             scratch: Conv2dScratch::new(),
+            cols: None,
         }
     }
 
@@ -226,7 +248,6 @@ impl Conv2D {
         let g = self
             .geometry
             .ok_or_else(|| self.shape_error("the layer is not built yet".into()))?;
-        self.base.cpu_only(x.device())?;
         let [h, w, c] = g.input_hwc();
         match x.shape() {
             &[rows, xh, xw, xc] if [xh, xw, xc] == [h, w, c] => Ok((g, rows)),
@@ -234,6 +255,105 @@ impl Conv2D {
                 "expected input [rows, {h}, {w}, {c}] (built for ({h}, {w}, {c})), got {other:?}"
             ))),
         }
+    }
+
+    /// The kernel, checked to be on `device` (the input's).
+    fn kernel_on(&self, device: Device) -> Result<&Tensor> {
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| self.shape_error("the layer is not built yet".into()))?
+            .value();
+        if kernel.device() != device {
+            return Err(Error::Unsupported {
+                layer: self.base.label().into_owned(),
+                class: CLASS.into(),
+                detail: format!(
+                    "the input is on {device} but the kernel on {}; move the layer's weights \
+                     to the input's device (model.to_device)",
+                    kernel.device()
+                ),
+            });
+        }
+        Ok(kernel)
+    }
+
+    /// The forward pass with tensor ops on `x`'s device (GPUs): see the
+    /// module docs. `x` was checked against `g`; it has `rows` images.
+    fn forward_ops(
+        &mut self,
+        g: Conv2dGeometry,
+        rows: usize,
+        x: &Tensor,
+        pass: Pass,
+    ) -> Result<()> {
+        let [oh, ow, filters] = g.output_hwc();
+        let kernel = self
+            .kernel_on(x.device())?
+            .reshape(&[g.patch_len(), filters])?;
+        let cols = g.im2col(x)?;
+        let mut z = cols.matmul(&kernel)?;
+        if let Some(b) = &self.bias {
+            z = z.add(b.value())?;
+        }
+        if !pass.logits {
+            z = self.activation.call(&z)?;
+        }
+        self.out = z.reshape(&[rows, oh, ow, filters])?;
+        self.cols = pass.training.then_some(cols);
+        Ok(())
+    }
+
+    /// The backward pass with tensor ops on `x`'s device (GPUs): see the
+    /// module docs. The columns of the last training pass are used when
+    /// they fit, else im2col runs again.
+    fn backward_ops(
+        &mut self,
+        g: Conv2dGeometry,
+        rows: usize,
+        x: &Tensor,
+        grad_out: &Tensor,
+        grad_in: Option<&mut Tensor>,
+        pass: Pass,
+    ) -> Result<()> {
+        let [oh, ow, filters] = g.output_hwc();
+        let (pixels, patch) = (rows * oh * ow, g.patch_len());
+        let kernel = self.kernel_on(x.device())?.clone();
+        let gy = grad_out.reshape(&[pixels, filters])?;
+        let delta = if pass.logits || self.activation == Activation::Linear {
+            gy
+        } else {
+            let y = self.out.reshape(&[pixels, filters])?;
+            self.activation.backprop(&y, &gy)?
+        };
+        let cols = self.cols.take();
+        if self.base.trainable {
+            let cols = match cols {
+                Some(c) if c.shape() == [pixels, patch] && c.device() == x.device() => c,
+                _ => g.im2col(x)?,
+            };
+            let mut dk = cols
+                .matmul_with(&delta, true, false)?
+                .reshape(kernel.shape())?;
+            if let Some(r) = &self.kernel_regularizer {
+                // l1 · sign(w) + 2 · l2 · w, as Regularizer::add_gradient.
+                let reg = kernel
+                    .sign()
+                    .mul_scalar(r.l1)
+                    .add(&kernel.mul_scalar(2.0 * r.l2))?;
+                dk = dk.add(&reg)?;
+            }
+            let mut grads = vec![dk];
+            if self.bias.is_some() {
+                grads.push(delta.sum(0, false)?);
+            }
+            self.grads = grads;
+        }
+        if let Some(grad_in) = grad_in {
+            let k = kernel.reshape(&[patch, filters])?;
+            *grad_in = g.col2im(&delta.matmul_with(&k, false, true)?)?;
+        }
+        Ok(())
     }
 
     /// Reads Keras' configuration (`layer.get_config()`), as a `.keras`
@@ -393,6 +513,7 @@ impl Layer for Conv2D {
         };
         self.geometry = Some(g);
         self.grads.clear();
+        self.cols = None;
         Ok(())
     }
 
@@ -407,6 +528,11 @@ impl Layer for Conv2D {
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
         let (g, rows) = self.check_input(x)?;
         self.activation.validate()?;
+        if x.device() != Device::Cpu {
+            self.forward_ops(g, rows, x, pass)?;
+            return Ok(&self.out);
+        }
+        self.cols = None;
         let [oh, ow, filters] = g.output_hwc();
         let not_built = self.shape_error("the layer is not built yet".into());
         let Self {
@@ -459,7 +585,17 @@ impl Layer for Conv2D {
                 x.shape()
             )));
         }
-        self.base.cpu_only(grad_out.device())?;
+        if grad_out.device() != x.device() {
+            return Err(hebb_tensor::Error::DeviceMismatch {
+                op: "Conv2D backward",
+                lhs: x.device(),
+                rhs: grad_out.device(),
+            }
+            .into());
+        }
+        if x.device() != Device::Cpu {
+            return self.backward_ops(g, rows, x, grad_out, grad_in, pass);
+        }
         let trainable = self.base.trainable;
         let not_built = self.shape_error("the layer is not built yet".into());
         let Self {
@@ -557,6 +693,11 @@ impl Layer for Conv2D {
             y = y.add(tape.watch(b))?;
         }
         self.activation.apply(y)
+    }
+
+    /// The CPU, and GPUs (im2col and col2im kernels, cuBLAS products).
+    fn supports(&self, _device: Device) -> bool {
+        true
     }
 }
 

@@ -151,6 +151,19 @@ pub(super) fn im2col_batch(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
         .for_each(|(cols, image)| im2col(g, image, cols));
 }
 
+/// col2im of every image: `gx` (`[batch, h, w, c]`) from `dcols`
+/// (`[batch · out_h · out_w, patch]`), in parallel over images.
+pub(super) fn col2im_batch(g: &Conv2dGeometry, dcols: &[f32], gx: &mut [f32]) {
+    let (x_img, _, cols_img) = g.per_image();
+    if x_img == 0 || cols_img == 0 {
+        gx.fill(0.0);
+        return;
+    }
+    gx.par_chunks_mut(x_img)
+        .zip(dcols.par_chunks(cols_img))
+        .for_each(|(image, dcols)| col2im(g, dcols, image));
+}
+
 /// The forward pass (see `Conv2dGeometry::forward`): per group, im2col into
 /// its part of `cols`, `out = cols · K`, `+ bias`, then
 /// `epilogue(first_row, rows)` on the group's output rows.

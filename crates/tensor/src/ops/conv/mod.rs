@@ -31,11 +31,25 @@
 //! buffers the caller owns ([`Conv2dScratch`] keeps the column matrix from
 //! the forward to the backward pass); [`Tensor::conv2d`] and
 //! [`Tensor::conv2d_backward`] are the allocating forms (the tape's).
+//!
+//! On a GPU (feature `cuda`) the same design runs on the whole batch at
+//! once, on the device: [`Conv2dGeometry::im2col`] is a kernel with one
+//! thread per column element (zeros for taps in the padding) writing the
+//! `[batch · out_h · out_w, kh · kw · c]` column matrix, the three products
+//! are cuBLAS `sgemm`s ([`Tensor::matmul_with`], transposes without copies),
+//! and [`Conv2dGeometry::col2im`] is a gather with one thread per input
+//! element, which sums the column entries copied from it in the CPU's order
+//! (no atomics: the same bits on every run). The results stay on the
+//! device; they match the CPU's to rounding (cuBLAS sums the products in
+//! another order than the CPU's blocked GEMM). A pointwise convolution (1×1
+//! kernel, strides 1) needs no im2col: its columns are the input itself.
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::ops::Padding;
-use crate::{Device, Error, Result, Tensor};
+use crate::{Error, Result, Tensor};
 
 /// The shapes of one 2-D convolution, checked: input `[h, w, c]` per image,
 /// kernel `[kh, kw, c, filters]`, strides, dilation and padding, and the
@@ -202,6 +216,12 @@ impl Conv2dGeometry {
     /// (`batch · out_h · out_w · kh · kw · c · filters`).
     pub fn forward_macs(&self, batch: usize) -> usize {
         self.out_rows(batch) * self.patch_len() * self.filters
+    }
+
+    /// A 1×1 kernel with strides 1 (and so no padding): the column matrix
+    /// is the input itself, `[batch · h · w, c]`.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.strides == [1, 1]
     }
 
     fn out_rows(&self, batch: usize) -> usize {
@@ -374,6 +394,96 @@ impl Conv2dGeometry {
     }
 }
 
+impl Conv2dGeometry {
+    /// im2col of a batch of images (Chellapilla, Puri & Simard 2006; the
+    /// lowering of Caffe's and TensorFlow's convolutions): `x`
+    /// `[batch, h, w, c]` to its column matrix `[batch · out_h · out_w,
+    /// kh · kw · c]`, one row per output pixel (NHWC order) holding its
+    /// receptive field in the kernel's HWIO order, 0 for taps in the
+    /// padding. The convolution is then `cols · K` with the kernel read as
+    /// `[kh · kw · c, filters]`. The result is on `x`'s device (on a GPU, one
+    /// kernel launch); for a pointwise convolution (1×1 kernel, strides 1)
+    /// it is `x` reshaped, sharing its storage.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] unless `x` is `[batch, h, w, c]` with this
+    /// geometry's `[h, w, c]`; [`Error::Allocation`] or [`Error::Cuda`]
+    /// naming the size when the columns cannot be allocated.
+    pub fn im2col(&self, x: &Tensor) -> Result<Tensor> {
+        let [h, w, c] = self.input;
+        let batch = match x.shape() {
+            &[b, xh, xw, xc] if [xh, xw, xc] == [h, w, c] => b,
+            other => {
+                return Err(Error::ShapeMismatch {
+                    op: "im2col",
+                    lhs: other.to_vec(),
+                    rhs: vec![h, w, c],
+                    detail: "the images must be [batch, h, w, c] for the geometry's [h, w, c]"
+                        .into(),
+                });
+            }
+        };
+        let shape = [self.out_rows(batch), self.patch_len()];
+        if self.is_pointwise() {
+            return x.reshape(&shape);
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(xc) = x.cuda() {
+            return cuda_kernel::im2col(self, batch, xc);
+        }
+        let mut cols = Vec::new();
+        crate::tensor::try_grow(&mut cols, self.columns_len(batch), "im2col", &shape)?;
+        cpu_kernel::im2col_batch(self, x.as_slice(), &mut cols);
+        Ok(Tensor::from_parts(cols, shape.to_vec()))
+    }
+
+    /// col2im, the adjoint of [`im2col`](Self::im2col): `cols`
+    /// `[batch · out_h · out_w, kh · kw · c]` to images `[batch, h, w, c]`
+    /// whose every element is the sum of the column entries im2col copies
+    /// from it (0 where none does). With `cols = dL/dcols` this is the
+    /// convolution's input gradient. The sums run in one fixed order (output
+    /// pixels row-major), so the CPU and a GPU (one thread per input
+    /// element gathering its entries, no atomics) give the same bits. The
+    /// result is on `cols`' device; for a pointwise convolution it is
+    /// `cols` reshaped, sharing its storage.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] unless `cols` is `[batch · out_h · out_w,
+    /// kh · kw · c]` for some batch; [`Error::Allocation`] or
+    /// [`Error::Cuda`] naming the size when the images cannot be allocated.
+    pub fn col2im(&self, cols: &Tensor) -> Result<Tensor> {
+        let [h, w, c] = self.input;
+        let pixels = self.out[0] * self.out[1];
+        let patch = self.patch_len();
+        let batch = match cols.shape() {
+            &[rows, p] if p == patch && rows % pixels == 0 => rows / pixels,
+            other => {
+                return Err(Error::ShapeMismatch {
+                    op: "col2im",
+                    lhs: other.to_vec(),
+                    rhs: vec![pixels, patch],
+                    detail: format!(
+                        "the columns must be [batch · {pixels}, {patch}] (out_h · out_w = \
+                         {pixels} rows per image, kh · kw · c = {patch} columns)"
+                    ),
+                });
+            }
+        };
+        let shape = [batch, h, w, c];
+        if self.is_pointwise() {
+            return cols.reshape(&shape);
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(cc) = cols.cuda() {
+            return cuda_kernel::col2im(self, batch, cc);
+        }
+        let mut images = Vec::new();
+        crate::tensor::try_grow(&mut images, batch * h * w * c, "col2im", &shape)?;
+        cpu_kernel::col2im_batch(self, cols.as_slice(), &mut images);
+        Ok(Tensor::from_parts(images, shape.to_vec()))
+    }
+}
+
 /// The geometry of `x.conv2d(kernel, ..)` for tensors, checking ranks,
 /// channels and devices.
 fn tensor_geometry(
@@ -386,12 +496,6 @@ fn tensor_geometry(
     x.expect_rank(4, "conv2d")?;
     kernel.expect_rank(4, "conv2d")?;
     x.same_device(kernel, "conv2d")?;
-    if x.device() != Device::Cpu {
-        return Err(invalid(format!(
-            "conv2d has no kernel for {} yet; copy the tensors to the CPU (to_device(Device::Cpu))",
-            x.device()
-        )));
-    }
     let (xs, ks) = (x.shape(), kernel.shape());
     if xs[3] != ks[2] {
         return Err(Error::ShapeMismatch {
@@ -434,12 +538,15 @@ impl Tensor {
     /// # Ok::<(), hebb_tensor::Error>(())
     /// ```
     ///
+    /// On a GPU the result stays on the device: im2col, then one cuBLAS
+    /// product (see the module docs).
+    ///
     /// # Errors
     /// [`Error::Rank`] unless both are rank 4; [`Error::ShapeMismatch`] if
     /// the channels differ; [`Error::InvalidArgument`] for a stride or
-    /// dilation of 0, an empty axis, a kernel larger than the image with
-    /// `Padding::Valid`, or tensors on a GPU (no GPU kernel yet);
-    /// [`Error::DeviceMismatch`] for operands on different devices.
+    /// dilation of 0, an empty axis, or a kernel larger than the image with
+    /// `Padding::Valid`; [`Error::DeviceMismatch`] for operands on different
+    /// devices; [`Error::Cuda`] if a launch or cuBLAS fails on a GPU.
     pub fn conv2d(
         &self,
         kernel: &Tensor,
@@ -450,6 +557,11 @@ impl Tensor {
         let (batch, g) = tensor_geometry(self, kernel, strides, padding, dilation)?;
         let [oh, ow, f] = g.output_hwc();
         let shape = vec![batch, oh, ow, f];
+        #[cfg(feature = "cuda")]
+        if self.cuda().is_some() {
+            let k = kernel.reshape(&[g.patch_len(), f])?;
+            return g.im2col(self)?.matmul(&k)?.reshape(&shape);
+        }
         let mut out = vec![0.0; batch * oh * ow * f];
         g.forward(
             batch,
@@ -466,7 +578,10 @@ impl Tensor {
     /// The gradients of [`conv2d`](Self::conv2d) (`self` the input `x`),
     /// from `grad_out` = `dL/dy` `[batch, out_h, out_w, filters]`:
     /// `(dL/dx, dL/dK)`, each computed only when its flag in `need`
-    /// (`[input, kernel]`) is set.
+    /// (`[input, kernel]`) is set: `dK = colsᵀ · dL/dy` and `dL/dx` =
+    /// col2im(`dL/dy · Kᵀ`) (TensorFlow's `Conv2DBackpropFilter` and
+    /// `Conv2DBackpropInput`). On a GPU both stay on the device (two
+    /// cuBLAS products, im2col and col2im kernels).
     ///
     /// # Errors
     /// As [`conv2d`](Self::conv2d), and [`Error::ShapeMismatch`] when
@@ -492,6 +607,23 @@ impl Tensor {
             });
         }
         self.same_device(grad_out, "conv2d_backward")?;
+        #[cfg(feature = "cuda")]
+        if self.cuda().is_some() {
+            let gy = grad_out.reshape(&[g.out_rows(batch), f])?;
+            let dk = if need[1] {
+                let dk = g.im2col(self)?.matmul_with(&gy, true, false)?;
+                Some(dk.reshape(kernel.shape())?)
+            } else {
+                None
+            };
+            let dx = if need[0] {
+                let k = kernel.reshape(&[g.patch_len(), f])?;
+                Some(g.col2im(&gy.matmul_with(&k, false, true)?)?)
+            } else {
+                None
+            };
+            return Ok((dx, dk));
+        }
         let mut scratch = Conv2dScratch::new();
         g.fill_columns(batch, self.as_slice(), &mut scratch)?;
         let mut dx = need[0].then(|| vec![0.0; self.len()]);
@@ -697,10 +829,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn named_cases_match_the_loops() {
+    fn named_cases() -> Vec<Case> {
         use Padding::{Same, Valid};
-        let cases = [
+        vec![
             // The MNIST convnet's layers, on two images.
             case(2, [28, 28, 1], [3, 3], 8, [1, 1], [1, 1], Valid),
             case(2, [11, 11, 32], [3, 3], 64, [1, 1], [1, 1], Valid),
@@ -723,10 +854,63 @@ mod tests {
             case(2, [3, 4, 5], [1, 1], 6, [1, 1], [1, 1], Valid),
             // Several groups of images, the last one short.
             case(7, [12, 11, 16], [3, 3], 16, [1, 1], [1, 1], Valid),
-        ];
-        for (i, c) in cases.iter().enumerate() {
+        ]
+    }
+
+    #[test]
+    fn named_cases_match_the_loops() {
+        for (i, c) in named_cases().iter().enumerate() {
             check_case(c, i as u64);
         }
+    }
+
+    /// The tensor forms of im2col and col2im: im2col gives the forward
+    /// pass's columns, col2im is its adjoint (`<im2col(x), C> = <x,
+    /// col2im(C)>`), and a pointwise convolution's columns are its input.
+    #[test]
+    fn tensor_im2col_and_col2im_are_adjoint() {
+        for (i, c) in named_cases().iter().enumerate() {
+            let g = c.geometry().unwrap();
+            let [h, w, ch] = c.input;
+            let [oh, ow, f] = g.output_hwc();
+            let x = values(c.batch * h * w * ch, i as u64);
+            let k = values(g.patch_len() * f, 100 + i as u64);
+            let mut scratch = Conv2dScratch::new();
+            let mut y = vec![0.0; c.batch * oh * ow * f];
+            g.forward(c.batch, &x, &k, None, &mut y, &mut scratch, |_, _| {})
+                .unwrap();
+            let xt = Tensor::from_vec(x.clone(), &[c.batch, h, w, ch]).unwrap();
+            let cols = g.im2col(&xt).unwrap();
+            assert_eq!(cols.shape(), &[c.batch * oh * ow, g.patch_len()]);
+            assert_eq!(Some(cols.as_slice()), scratch.columns(), "{c:?}");
+            let dcols = values(cols.len(), 200 + i as u64);
+            let dt = Tensor::from_vec(dcols.clone(), cols.shape()).unwrap();
+            let back = g.col2im(&dt).unwrap();
+            assert_eq!(back.shape(), xt.shape());
+            let dot = |a: &[f32], b: &[f32]| -> f64 {
+                a.iter()
+                    .zip(b)
+                    .map(|(p, q)| f64::from(*p) * f64::from(*q))
+                    .sum()
+            };
+            let (lhs, rhs) = (dot(cols.as_slice(), &dcols), dot(&x, back.as_slice()));
+            assert!(
+                (lhs - rhs).abs() <= 1e-4 * (1.0 + lhs.abs()),
+                "{lhs} vs {rhs} in {c:?}"
+            );
+        }
+        let g = Conv2dGeometry::new([3, 4, 5], [1, 1], 2, [1, 1], [1, 1], Padding::Same).unwrap();
+        let x = Tensor::from_vec(values(2 * 60, 9), &[2, 3, 4, 5]).unwrap();
+        let cols = g.im2col(&x).unwrap();
+        assert_eq!(cols.shape(), &[24, 5]);
+        assert_eq!(cols.as_slice().as_ptr(), x.as_slice().as_ptr());
+        assert_eq!(
+            g.col2im(&cols).unwrap().as_slice().as_ptr(),
+            x.as_slice().as_ptr()
+        );
+        assert!(g.im2col(&Tensor::zeros(&[2, 3, 4, 4])).is_err());
+        assert!(g.col2im(&Tensor::zeros(&[25, 5])).is_err());
+        assert!(g.col2im(&Tensor::zeros(&[24, 4])).is_err());
     }
 
     fn any_case() -> impl Strategy<Value = Case> {
