@@ -47,7 +47,9 @@
 //! IEEE operations in the same order (the backward passes gather, for each
 //! input cell, from the outputs whose windows cover it, in output order,
 //! where the CPU scatters in output order), so GPU and CPU agree bit for
-//! bit; nothing is copied to the host.
+//! bit (checked on an H200), except for the payload of a NaN that an
+//! average computes, which IEEE 754 leaves to the hardware; nothing is
+//! copied to the host.
 //!
 //! ```
 //! use hebb_tensor::{Tensor, ops::Padding};
