@@ -12,13 +12,14 @@
 //!   [rows, c]` (or `[rows, 1, 1, c]` with `keepdims`), the mean or maximum
 //!   of each channel over the whole image.
 //!
-//! They have no weights. Their training step runs the kernels of
-//! [`hebb_tensor::ops::pool`] on buffers the layer owns (the output and max
-//! pooling's arg-max indices, reused while the batch size stays the same);
-//! max pooling's gradient goes to each window's maximum (the first one in
-//! scan order at ties, as TensorFlow's CPU kernel). There are no GPU
-//! kernels yet: [`Layer::supports`] says `false` for a GPU and a GPU tensor
-//! is an [`Error::Unsupported`].
+//! They have no weights. On the CPU their training step runs the kernels
+//! of [`hebb_tensor::ops::pool`] on buffers the layer owns (the output and
+//! max pooling's arg-max indices, reused while the batch size stays the
+//! same); on a GPU (feature `cuda`) it runs the pooling tensor ops, whose
+//! kernels keep the output, the arg-max indices and the input's gradient in
+//! device memory (nothing is copied to the host). Both give the same bits.
+//! Max pooling's gradient goes to each window's maximum (the first one in
+//! scan order at ties, as TensorFlow's CPU kernel).
 //!
 //! ```
 //! use hebb_layers::{Layer, MaxPooling2D, Pass};
@@ -36,7 +37,7 @@
 
 use hebb_autograd::{GradientTape, Var};
 use hebb_tensor::ops::Padding;
-use hebb_tensor::ops::pool::{self, Pool2d};
+use hebb_tensor::ops::pool::{self, Pool2d, PoolArgmax};
 use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
@@ -77,6 +78,16 @@ impl Common {
             .shape_error(format!("{}: {detail}", self.base.class()))
     }
 
+    /// The error for a backward pass without the forward pass of `x`
+    /// (another shape, or another device) before it.
+    fn no_forward(&self, x: &Tensor) -> Error {
+        self.shape_error(format!(
+            "backward needs the forward pass of the same input first; got x {:?} on {}",
+            x.shape(),
+            x.device()
+        ))
+    }
+
     /// Checks a per-sample input shape `[h, w, c]`.
     fn check_rank(&self, input_shape: &[usize]) -> Result<[usize; 3]> {
         <[usize; 3]>::try_from(input_shape).map_err(|_| {
@@ -92,9 +103,8 @@ impl Common {
         })
     }
 
-    /// Checks that `x` is a CPU tensor `[rows, ..built]` (when built).
+    /// Checks that `x` is a batch `[rows, ..built]` (when built).
     fn check_input(&self, x: &Tensor) -> Result<()> {
-        self.base.cpu_only(x.device())?;
         if x.rank() != 4 {
             return Err(self.shape_error(format!(
                 "the input must be a batch of images [rows, height, width, channels], got {:?}",
@@ -141,7 +151,10 @@ struct Windowed {
     padding: Padding,
     /// The geometry of the last forward pass.
     geometry: Option<Pool2d>,
+    /// Max pooling's arg-max indices of the last forward pass on the CPU.
     argmax: Vec<u32>,
+    /// Those of the last forward pass on a GPU (in device memory).
+    device_argmax: Option<PoolArgmax>,
 }
 
 impl Windowed {
@@ -154,6 +167,7 @@ impl Windowed {
             padding: Padding::Valid,
             geometry: None,
             argmax: Vec::new(),
+            device_argmax: None,
         }
     }
 
@@ -215,6 +229,22 @@ impl Windowed {
 
     fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let g = self.geometry(x)?;
+        self.geometry = None;
+        self.device_argmax = None;
+        if x.device() != Device::Cpu {
+            // The tensor ops on x's device; the output and the indices stay there.
+            let (pool, strides, padding) = (self.pool_size, self.strides(), self.padding);
+            self.common.out = match self.mode {
+                Mode::Max => {
+                    let (y, argmax) = x.max_pool2d_with_argmax(pool, strides, padding)?;
+                    self.device_argmax = Some(argmax);
+                    y
+                }
+                Mode::Average => x.avg_pool2d(pool, strides, padding)?,
+            };
+            self.geometry = Some(g);
+            return Ok(&self.common.out);
+        }
         let out = reuse(&mut self.common.out, &g.output_shape())?;
         match self.mode {
             Mode::Max => {
@@ -235,18 +265,14 @@ impl Windowed {
     ) -> Result<()> {
         let g = match self.geometry {
             Some(g) if g.input_shape().as_slice() == x.shape() => g,
-            _ => {
-                return Err(self.common.shape_error(format!(
-                    "backward needs the forward pass of the same input first; got x {:?}",
-                    x.shape()
-                )));
-            }
+            _ => return Err(self.common.no_forward(x)),
         };
-        if grad_out.shape() != g.output_shape().as_slice() || grad_out.device() != Device::Cpu {
+        if grad_out.shape() != g.output_shape().as_slice() || grad_out.device() != x.device() {
             return Err(self.common.shape_error(format!(
-                "the output gradient must be a CPU tensor {:?} (the output of x {:?}), got {:?} \
-                 on {}",
+                "the output gradient must be a tensor {:?} on {} (the output of x {:?}), got \
+                 {:?} on {}",
                 g.output_shape(),
+                x.device(),
                 x.shape(),
                 grad_out.shape(),
                 grad_out.device()
@@ -255,6 +281,19 @@ impl Windowed {
         let Some(grad_in) = grad_in else {
             return Ok(());
         };
+        if x.device() != Device::Cpu {
+            *grad_in = match (self.mode, &self.device_argmax) {
+                (Mode::Max, Some(argmax)) => x.max_pool2d_backward(grad_out, argmax)?,
+                (Mode::Max, None) => return Err(self.common.no_forward(x)),
+                (Mode::Average, _) => {
+                    x.avg_pool2d_backward(grad_out, self.pool_size, self.strides(), self.padding)?
+                }
+            };
+            return Ok(());
+        }
+        if self.mode == Mode::Max && self.device_argmax.is_some() {
+            return Err(self.common.no_forward(x));
+        }
         let gi = reuse(grad_in, x.shape())?;
         match self.mode {
             Mode::Max => g.max_backward(grad_out.as_slice(), &self.argmax, gi)?,
@@ -325,7 +364,10 @@ struct Global {
     keepdims: bool,
     /// The input shape of the last forward pass.
     last: Option<[usize; 4]>,
+    /// Max pooling's arg-max indices of the last forward pass on the CPU.
     argmax: Vec<u32>,
+    /// Those of the last forward pass on a GPU (in device memory).
+    device_argmax: Option<PoolArgmax>,
 }
 
 impl Global {
@@ -336,6 +378,7 @@ impl Global {
             keepdims: false,
             last: None,
             argmax: Vec::new(),
+            device_argmax: None,
         }
     }
 
@@ -374,6 +417,22 @@ impl Global {
         self.check(&x.shape()[1..])?;
         let s = [x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]];
         let (shape, rank) = self.batch_shape(s[0], s[3]);
+        self.last = None;
+        self.device_argmax = None;
+        if x.device() != Device::Cpu {
+            // The tensor ops on x's device ([rows, c]; reshaping shares the storage).
+            let y = match self.mode {
+                Mode::Max => {
+                    let (y, argmax) = x.global_max_pool2d_with_argmax()?;
+                    self.device_argmax = Some(argmax);
+                    y
+                }
+                Mode::Average => x.global_avg_pool2d()?,
+            };
+            self.common.out = y.reshape(&shape[..rank])?;
+            self.last = Some(s);
+            return Ok(&self.common.out);
+        }
         let out = reuse(&mut self.common.out, &shape[..rank])?;
         match self.mode {
             Mode::Max => {
@@ -395,19 +454,15 @@ impl Global {
     ) -> Result<()> {
         let s = match self.last {
             Some(s) if s.as_slice() == x.shape() => s,
-            _ => {
-                return Err(self.common.shape_error(format!(
-                    "backward needs the forward pass of the same input first; got x {:?}",
-                    x.shape()
-                )));
-            }
+            _ => return Err(self.common.no_forward(x)),
         };
         let (want, rank) = self.batch_shape(s[0], s[3]);
         let want = &want[..rank];
-        if grad_out.shape() != want || grad_out.device() != Device::Cpu {
+        if grad_out.shape() != want || grad_out.device() != x.device() {
             return Err(self.common.shape_error(format!(
-                "the output gradient must be a CPU tensor {want:?} (the output of x {:?}), got \
+                "the output gradient must be a tensor {want:?} on {} (the output of x {:?}), got \
                  {:?} on {}",
+                x.device(),
                 x.shape(),
                 grad_out.shape(),
                 grad_out.device()
@@ -416,6 +471,17 @@ impl Global {
         let Some(grad_in) = grad_in else {
             return Ok(());
         };
+        if x.device() != Device::Cpu {
+            *grad_in = match (self.mode, &self.device_argmax) {
+                (Mode::Max, Some(argmax)) => x.max_pool2d_backward(grad_out, argmax)?,
+                (Mode::Max, None) => return Err(self.common.no_forward(x)),
+                (Mode::Average, _) => x.global_avg_pool2d_backward(grad_out)?,
+            };
+            return Ok(());
+        }
+        if self.mode == Mode::Max && self.device_argmax.is_some() {
+            return Err(self.common.no_forward(x));
+        }
         let gi = reuse(grad_in, x.shape())?;
         match self.mode {
             Mode::Max => Pool2d::global(&s)?.max_backward(grad_out.as_slice(), &self.argmax, gi)?,
@@ -504,6 +570,11 @@ macro_rules! pooling_layer {
                 _training: bool,
             ) -> Result<Var<'t>> {
                 self.0.call(x)
+            }
+
+            /// Every device: the CPU's kernels, and a GPU's (feature `cuda`).
+            fn supports(&self, _device: Device) -> bool {
+                true
             }
         }
     };
@@ -1023,10 +1094,10 @@ mod tests {
         );
     }
 
-    /// No GPU kernels yet: the layers say so (a GPU tensor is refused with
-    /// `Error::Unsupported`; tests/cuda_pooling.rs checks it on a device).
+    /// The layers run on every device (tests/cuda_pooling.rs checks a GPU's
+    /// results against the CPU's).
     #[test]
-    fn cpu_only() {
+    fn every_device_is_supported() {
         let layers: Vec<Box<dyn Layer>> = vec![
             Box::new(MaxPooling2D::default()),
             Box::new(AveragePooling2D::default()),
@@ -1036,7 +1107,7 @@ mod tests {
         for layer in &layers {
             assert!(layer.supports(Device::Cpu));
             #[cfg(feature = "cuda")]
-            assert!(!layer.supports(Device::Cuda(0)));
+            assert!(layer.supports(Device::Cuda(0)));
         }
     }
 }

@@ -18,11 +18,15 @@ const CLASS: &str = "Reshape";
 /// element count. MNIST's `(28, 28)` images go into a `Conv2D` through
 /// `Reshape::new(&[28, 28, 1])`.
 ///
-/// The step's [`forward`](Layer::forward) and
+/// On the CPU the step's [`forward`](Layer::forward) and
 /// [`backward`](Layer::backward) copy into buffers the layer owns rather
 /// than returning a reshaped clone of the input: a clone would share the
 /// previous layer's output buffer, so that layer's next
-/// [`reuse`] would have to copy it (a hidden allocation every step).
+/// [`reuse`] would have to copy it (a hidden allocation every step). On a
+/// GPU (feature `cuda`) layers make new device tensors every step instead
+/// of reusing buffers, so there the output is the input reshaped, sharing
+/// its device memory (no copy, no launch), and the input's gradient is the
+/// output's gradient reshaped back.
 ///
 /// ```
 /// use hebb_layers::{Layer, Reshape};
@@ -204,9 +208,12 @@ impl Layer for Reshape {
     }
 
     fn forward(&mut self, x: &Tensor, _pass: Pass) -> Result<&Tensor> {
-        self.base.cpu_only(x.device())?;
         self.step_shape(x.shape())?;
-        reuse(&mut self.out, &self.batched)?.copy_from_slice(x.as_slice());
+        if x.device() == Device::Cpu {
+            reuse(&mut self.out, &self.batched)?.copy_from_slice(x.as_slice());
+        } else {
+            self.out = x.reshape(&self.batched)?;
+        }
         Ok(&self.out)
     }
 
@@ -217,18 +224,22 @@ impl Layer for Reshape {
         grad_in: Option<&mut Tensor>,
         _pass: Pass,
     ) -> Result<()> {
-        self.base.cpu_only(x.device())?;
-        self.base.cpu_only(grad_out.device())?;
         self.step_shape(x.shape())?;
-        if grad_out.shape() != self.batched.as_slice() {
+        if grad_out.shape() != self.batched.as_slice() || grad_out.device() != x.device() {
             return Err(self.base.shape_error(format!(
-                "backward: gradient {:?} does not match the output {:?}",
+                "backward: gradient {:?} on {} does not match the output {:?} on {}",
                 grad_out.shape(),
-                self.batched
+                grad_out.device(),
+                self.batched,
+                x.device()
             )));
         }
-        if let Some(grad_in) = grad_in {
-            reuse(grad_in, x.shape())?.copy_from_slice(grad_out.as_slice());
+        match grad_in {
+            Some(grad_in) if x.device() == Device::Cpu => {
+                reuse(grad_in, x.shape())?.copy_from_slice(grad_out.as_slice());
+            }
+            Some(grad_in) => *grad_in = grad_out.reshape(x.shape())?,
+            None => {}
         }
         Ok(())
     }
@@ -238,8 +249,9 @@ impl Layer for Reshape {
         Ok(x.reshape(&shape)?)
     }
 
-    fn supports(&self, device: Device) -> bool {
-        device == Device::Cpu
+    /// Every device: a copy on the CPU, a reshape sharing the storage on a GPU.
+    fn supports(&self, _device: Device) -> bool {
+        true
     }
 }
 

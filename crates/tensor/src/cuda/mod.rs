@@ -187,12 +187,13 @@ pub struct CudaSource {
 /// The CUDA C sources of this crate's ops, one per op folder (each is
 /// compiled at its first use on a device; [`compile_check`] compiles one
 /// without a GPU).
-pub const SOURCES: [&CudaSource; 8] = [
+pub const SOURCES: [&CudaSource; 9] = [
     &crate::ops::binary::cuda_kernel::SOURCE,
     &crate::ops::conv::cuda_kernel::SOURCE,
     &crate::ops::index::cuda_kernel::SOURCE,
     &crate::ops::matmul::cuda_kernel::SOURCE,
     &crate::ops::pack::cuda_kernel::SOURCE,
+    &crate::ops::pool::cuda_kernel::SOURCE,
     &crate::ops::reduce::cuda_kernel::SOURCE,
     &crate::ops::softmax::cuda_kernel::SOURCE,
     &crate::ops::unary::cuda_kernel::SOURCE,

@@ -32,14 +32,24 @@
 //! `[n, h, w, c] -> [n, c]`. The global average sums in `f64` (in scan
 //! order) and rounds once.
 //!
-//! [`Pool2d`] holds the geometry and runs the kernels on slices the caller
-//! owns (a layer's reused buffers); max pooling keeps the arg-max indices
-//! its backward pass needs. The allocating forms are
+//! [`Pool2d`] holds the geometry and runs the host kernels on slices the
+//! caller owns (a layer's reused buffers); max pooling keeps the arg-max
+//! indices its backward pass needs. The tensor forms run on the tensor's
+//! device (CPU or GPU, feature `cuda`) and allocate their results there:
 //! [`Tensor::max_pool2d`], [`Tensor::avg_pool2d`],
-//! [`Tensor::global_avg_pool2d`] and [`Tensor::global_max_pool2d`]. The
-//! kernels split the work between rayon's threads and give the same bits
-//! for any number of threads. There are no GPU kernels yet: a tensor on a
-//! GPU is an error, never a silent copy to the host.
+//! [`Tensor::global_avg_pool2d`], [`Tensor::global_max_pool2d`], the
+//! forms that also return the arg-max indices ([`PoolArgmax`], kept in
+//! device memory on a GPU) and the backward passes
+//! [`Tensor::max_pool2d_backward`], [`Tensor::avg_pool2d_backward`] and
+//! [`Tensor::global_avg_pool2d_backward`]. The host kernels split the work
+//! between rayon's threads and give the same bits for any number of
+//! threads. The GPU kernels (`pool.cu`) compute each element with the same
+//! IEEE operations in the same order (the backward passes gather, for each
+//! input cell, from the outputs whose windows cover it, in output order,
+//! where the CPU scatters in output order), so GPU and CPU agree bit for
+//! bit (checked on an H200), except for the payload of a NaN that an
+//! average computes, which IEEE 754 leaves to the hardware; nothing is
+//! copied to the host.
 //!
 //! ```
 //! use hebb_tensor::{Tensor, ops::Padding};
@@ -56,6 +66,8 @@
 //! ```
 
 mod cpu_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_kernel;
 
 use crate::ops::Padding;
 use crate::{Device, Error, Result, Tensor};
@@ -366,94 +378,381 @@ fn check_global_lens(op: &'static str, s: [usize; 4], image: usize, reduced: usi
     })
 }
 
-impl Tensor {
-    fn expect_cpu(&self, op: &'static str) -> Result<()> {
-        if self.device() == Device::Cpu {
-            return Ok(());
+/// Where max pooling's maxima were: for each output element, the index of
+/// its window's maximum within its sample, `(iy · w + ix) · c + ch` (the
+/// first maximum in scan order at ties, the first NaN if any), with the
+/// geometry that made them. Returned by [`Tensor::max_pool2d_with_argmax`]
+/// and [`Tensor::global_max_pool2d_with_argmax`] (as
+/// `tf.nn.max_pool_with_argmax`, whose indices count from the start of the
+/// sample too with `include_batch_in_index=False`) and consumed by
+/// [`Tensor::max_pool2d_backward`]. The indices stay on the input's device
+/// (device memory on a GPU); cloning shares them.
+#[derive(Clone)]
+pub struct PoolArgmax {
+    geometry: Pool2d,
+    indices: Indices,
+}
+
+/// The indices on the host or on a GPU.
+#[derive(Clone)]
+enum Indices {
+    Host(std::sync::Arc<Vec<u32>>),
+    #[cfg(feature = "cuda")]
+    Cuda(std::sync::Arc<cuda_kernel::DeviceIndices>),
+}
+
+impl std::fmt::Debug for PoolArgmax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolArgmax")
+            .field("geometry", &self.geometry)
+            .field("device", &self.device())
+            .finish()
+    }
+}
+
+impl PoolArgmax {
+    /// The geometry of the forward pass (its input and output shapes).
+    pub fn geometry(&self) -> Pool2d {
+        self.geometry
+    }
+
+    /// The device the indices are on (the forward pass's input's).
+    pub fn device(&self) -> Device {
+        match &self.indices {
+            Indices::Host(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Indices::Cuda(d) => Device::Cuda(d.backend.ordinal),
         }
-        Err(Error::InvalidArgument {
-            op,
-            reason: format!(
-                "{op} has no GPU kernel yet; the tensor is on {} (move it with \
-                 to_device(Device::Cpu))",
-                self.device()
-            ),
-        })
+    }
+
+    /// The number of indices: the forward pass's output elements.
+    pub fn len(&self) -> usize {
+        self.geometry.output_len()
+    }
+
+    /// Whether there are no indices (an empty output).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The indices on the host, in output order (a GPU's are copied, which
+    /// waits for the device).
+    ///
+    /// # Errors
+    /// [`Error::Cuda`] if the copy from a GPU fails.
+    pub fn to_vec(&self) -> Result<Vec<u32>> {
+        match &self.indices {
+            Indices::Host(v) => Ok(v.as_ref().clone()),
+            #[cfg(feature = "cuda")]
+            Indices::Cuda(d) => d.download(self.len()),
+        }
+    }
+}
+
+impl Tensor {
+    /// The tensor as a buffer on its device and the backend it needs.
+    #[cfg(feature = "cuda")]
+    fn pool_cuda(
+        &self,
+    ) -> Option<(
+        &std::sync::Arc<crate::cuda::Backend>,
+        &cudarc::driver::CudaSlice<f32>,
+    )> {
+        self.cuda().map(|c| (&c.backend, c.data.as_ref()))
     }
 
     /// Max pooling of a channels-last batch `[n, h, w, c]` (`tf.nn.max_pool2d`,
-    /// Keras `MaxPooling2D`) to `[n, out_h, out_w, c]`; see the
-    /// [module docs](crate::ops::pool).
+    /// Keras `MaxPooling2D`) to `[n, out_h, out_w, c]`, on the tensor's
+    /// device; see the [module docs](crate::ops::pool).
     ///
     /// # Errors
-    /// As [`Pool2d::new`]; [`Error::InvalidArgument`] for a tensor on a GPU.
+    /// As [`Pool2d::new`]; [`Error::Cuda`] if a launch fails on a GPU.
     pub fn max_pool2d(
         &self,
         pool: [usize; 2],
         strides: [usize; 2],
         padding: Padding,
     ) -> Result<Tensor> {
-        const OP: &str = "max_pool2d";
-        self.expect_cpu(OP)?;
-        let g = Pool2d::for_op(OP, self.shape(), pool, strides, padding)?;
+        let g = Pool2d::for_op("max_pool2d", self.shape(), pool, strides, padding)?;
+        Ok(self.max_pool_with(g, g.output_shape().to_vec())?.0)
+    }
+
+    /// [`max_pool2d`](Self::max_pool2d) and where each maximum was
+    /// (`tf.nn.max_pool_with_argmax`), for
+    /// [`max_pool2d_backward`](Self::max_pool2d_backward). Both stay on
+    /// the tensor's device.
+    ///
+    /// ```
+    /// use hebb_tensor::{Tensor, ops::Padding};
+    ///
+    /// // A 3×3 image with a tie: windows 2×2, strides 1.
+    /// let x = Tensor::from_vec(vec![1., 4., 2., 4., 0., 3., 1., 5., 1.], &[1, 3, 3, 1])?;
+    /// let (y, argmax) = x.max_pool2d_with_argmax([2, 2], [1, 1], Padding::Valid)?;
+    /// assert_eq!(y.to_vec(), [4., 4., 5., 5.]);
+    /// // The first maximum in scan order wins the tie of the first window.
+    /// assert_eq!(argmax.to_vec()?, [1, 1, 7, 7]);
+    /// let g = Tensor::from_vec(vec![1., 2., 3., 4.], &[1, 2, 2, 1])?;
+    /// let dx = x.max_pool2d_backward(&g, &argmax)?;
+    /// assert_eq!(dx.to_vec(), [0., 3., 0., 0., 0., 0., 0., 7., 0.]);
+    /// # Ok::<(), hebb_tensor::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`max_pool2d`](Self::max_pool2d).
+    pub fn max_pool2d_with_argmax(
+        &self,
+        pool: [usize; 2],
+        strides: [usize; 2],
+        padding: Padding,
+    ) -> Result<(Tensor, PoolArgmax)> {
+        let g = Pool2d::for_op("max_pool2d", self.shape(), pool, strides, padding)?;
+        self.max_pool_with(g, g.output_shape().to_vec())
+    }
+
+    /// Max pooling with geometry `g` (of this tensor's shape), the output
+    /// shaped `shape` (`output_len` elements).
+    fn max_pool_with(&self, g: Pool2d, shape: Vec<usize>) -> Result<(Tensor, PoolArgmax)> {
+        #[cfg(feature = "cuda")]
+        if let Some((backend, x)) = self.pool_cuda() {
+            let (out, indices) = cuda_kernel::max_forward(backend, &g, x)?;
+            let argmax = PoolArgmax {
+                geometry: g,
+                indices: Indices::Cuda(std::sync::Arc::new(indices)),
+            };
+            return Ok((Tensor::from_cuda(out, shape, backend.clone()), argmax));
+        }
         let mut out = vec![0.0; g.output_len()];
         let mut argmax = vec![0; g.output_len()];
         g.max_forward(self.as_slice(), &mut out, &mut argmax)?;
-        Ok(Tensor::from_parts(out, g.output_shape().to_vec()))
+        let argmax = PoolArgmax {
+            geometry: g,
+            indices: Indices::Host(std::sync::Arc::new(argmax)),
+        };
+        Ok((Tensor::from_parts(out, shape), argmax))
+    }
+
+    /// The gradient of max pooling (TensorFlow's `MaxPoolGrad`), `self`
+    /// being the forward pass's input `x` `[n, h, w, c]`: each value of
+    /// `grad_out` goes to the input its `argmax` names, values sent to one
+    /// input are added in output order, and inputs that were no window's
+    /// maximum get 0. Returns `[n, h, w, c]` on the tensors' device. On a
+    /// GPU each input element gathers from the outputs whose windows cover
+    /// it, in that same order, so the result is the CPU's bit for bit.
+    ///
+    /// Shapes: `grad_out` has the forward output's shape, `[n, out_h,
+    /// out_w, c]`, or `[n, c]` when `out_h = out_w = 1` (global max
+    /// pooling).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `x` is not the input `argmax` was made
+    /// for or `grad_out` does not have the output's shape;
+    /// [`Error::DeviceMismatch`] unless `x`, `grad_out` and `argmax` are on
+    /// one device; [`Error::Cuda`] if a launch fails on a GPU.
+    pub fn max_pool2d_backward(&self, grad_out: &Tensor, argmax: &PoolArgmax) -> Result<Tensor> {
+        const OP: &str = "max_pool2d_backward";
+        let g = argmax.geometry;
+        self.check_pool_grad(OP, &g, grad_out)?;
+        if argmax.device() != self.device() {
+            return Err(Error::DeviceMismatch {
+                op: OP,
+                lhs: self.device(),
+                rhs: argmax.device(),
+            });
+        }
+        match &argmax.indices {
+            Indices::Host(indices) => {
+                let mut grad = vec![0.0; g.input_len()];
+                g.max_backward(grad_out.as_slice(), indices, &mut grad)?;
+                Ok(Tensor::from_parts(grad, g.input_shape().to_vec()))
+            }
+            #[cfg(feature = "cuda")]
+            Indices::Cuda(indices) => {
+                let (backend, go) = grad_out.pool_cuda().ok_or(Error::DeviceMismatch {
+                    op: OP,
+                    lhs: self.device(),
+                    rhs: grad_out.device(),
+                })?;
+                let grad = cuda_kernel::max_backward(backend, &g, go, &indices.data)?;
+                Ok(Tensor::from_cuda(
+                    grad,
+                    g.input_shape().to_vec(),
+                    backend.clone(),
+                ))
+            }
+        }
+    }
+
+    /// Checks that `self` is the input of geometry `g` and `grad_out` has
+    /// its output's shape (or `[n, c]` for a 1×1 output), both on one device.
+    fn check_pool_grad(&self, op: &'static str, g: &Pool2d, grad_out: &Tensor) -> Result<()> {
+        if self.shape() != g.input_shape() {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().to_vec(),
+                rhs: g.input_shape().to_vec(),
+                detail: "x must be the input of the forward pass".into(),
+            });
+        }
+        let [n, oh, ow, c] = g.output_shape();
+        let fits = grad_out.shape() == [n, oh, ow, c]
+            || (oh == 1 && ow == 1 && grad_out.shape() == [n, c]);
+        if !fits {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: grad_out.shape().to_vec(),
+                rhs: g.output_shape().to_vec(),
+                detail: format!(
+                    "the output gradient must have the output's shape (the pooling of x {:?})",
+                    self.shape()
+                ),
+            });
+        }
+        self.same_device(grad_out, op)
     }
 
     /// Average pooling of a channels-last batch `[n, h, w, c]`
     /// (`tf.nn.avg_pool2d`, Keras `AveragePooling2D`) to
-    /// `[n, out_h, out_w, c]`; 'same' padding averages only the cells inside
-    /// the image. See the [module docs](crate::ops::pool).
+    /// `[n, out_h, out_w, c]`, on the tensor's device; 'same' padding
+    /// averages only the cells inside the image. See the
+    /// [module docs](crate::ops::pool).
     ///
     /// # Errors
-    /// As [`Pool2d::new`]; [`Error::InvalidArgument`] for a tensor on a GPU.
+    /// As [`Pool2d::new`]; [`Error::Cuda`] if a launch fails on a GPU.
     pub fn avg_pool2d(
         &self,
         pool: [usize; 2],
         strides: [usize; 2],
         padding: Padding,
     ) -> Result<Tensor> {
-        const OP: &str = "avg_pool2d";
-        self.expect_cpu(OP)?;
-        let g = Pool2d::for_op(OP, self.shape(), pool, strides, padding)?;
+        let g = Pool2d::for_op("avg_pool2d", self.shape(), pool, strides, padding)?;
+        #[cfg(feature = "cuda")]
+        if let Some((backend, x)) = self.pool_cuda() {
+            let out = cuda_kernel::avg_forward(backend, &g, x)?;
+            return Ok(Tensor::from_cuda(
+                out,
+                g.output_shape().to_vec(),
+                backend.clone(),
+            ));
+        }
         let mut out = vec![0.0; g.output_len()];
         g.avg_forward(self.as_slice(), &mut out)?;
         Ok(Tensor::from_parts(out, g.output_shape().to_vec()))
     }
 
+    /// The gradient of [`avg_pool2d`](Self::avg_pool2d) (TensorFlow's
+    /// `AvgPoolGrad`), `self` being the forward pass's input `x`
+    /// `[n, h, w, c]`: each output's gradient divided by its window's count
+    /// of image cells, added (in output order) to every image cell of the
+    /// window. Returns `[n, h, w, c]` on the tensors' device; a GPU gathers
+    /// in the CPU's order, bit for bit.
+    ///
+    /// # Errors
+    /// As [`Pool2d::new`]; [`Error::ShapeMismatch`] unless `grad_out` has
+    /// the output's shape `[n, out_h, out_w, c]`; [`Error::DeviceMismatch`]
+    /// unless both are on one device; [`Error::Cuda`] if a launch fails.
+    pub fn avg_pool2d_backward(
+        &self,
+        grad_out: &Tensor,
+        pool: [usize; 2],
+        strides: [usize; 2],
+        padding: Padding,
+    ) -> Result<Tensor> {
+        const OP: &str = "avg_pool2d_backward";
+        let g = Pool2d::for_op(OP, self.shape(), pool, strides, padding)?;
+        self.check_pool_grad(OP, &g, grad_out)?;
+        #[cfg(feature = "cuda")]
+        if let Some((backend, go)) = grad_out.pool_cuda() {
+            let grad = cuda_kernel::avg_backward(backend, &g, go)?;
+            return Ok(Tensor::from_cuda(
+                grad,
+                g.input_shape().to_vec(),
+                backend.clone(),
+            ));
+        }
+        let mut grad = vec![0.0; g.input_len()];
+        g.avg_backward(grad_out.as_slice(), &mut grad)?;
+        Ok(Tensor::from_parts(grad, g.input_shape().to_vec()))
+    }
+
     /// Global average pooling `[n, h, w, c] -> [n, c]` (Keras
-    /// `GlobalAveragePooling2D`): each `(sample, channel)`'s mean over the
-    /// image, summed in `f64`.
+    /// `GlobalAveragePooling2D`), on the tensor's device: each
+    /// `(sample, channel)`'s mean over the image, summed in `f64` in scan
+    /// order and rounded once (on a GPU too, so both agree bit for bit).
     ///
     /// # Errors
     /// [`Error::Rank`] unless the tensor has rank 4;
-    /// [`Error::InvalidArgument`] for an image without cells, or a tensor on
-    /// a GPU.
+    /// [`Error::InvalidArgument`] for an image without cells;
+    /// [`Error::Cuda`] if a launch fails on a GPU.
     pub fn global_avg_pool2d(&self) -> Result<Tensor> {
         const OP: &str = "global_avg_pool2d";
-        self.expect_cpu(OP)?;
         let s = global_shape(OP, self.shape())?;
+        #[cfg(feature = "cuda")]
+        if let Some((backend, x)) = self.pool_cuda() {
+            let out = cuda_kernel::global_avg_forward(backend, s, x)?;
+            return Ok(Tensor::from_cuda(out, vec![s[0], s[3]], backend.clone()));
+        }
         let mut out = vec![0.0; s[0] * s[3]];
         global_avg_pool2d_forward(&s, self.as_slice(), &mut out)?;
         Ok(Tensor::from_parts(out, vec![s[0], s[3]]))
     }
 
+    /// The gradient of [`global_avg_pool2d`](Self::global_avg_pool2d),
+    /// `self` being its input `x` `[n, h, w, c]`: every cell of
+    /// `[n, h, w, c]` gets `grad_out[n, c] / (h · w)`, on the tensors'
+    /// device.
+    ///
+    /// Shapes: `grad_out` is `[n, c]` (or `[n, 1, 1, c]`, Keras'
+    /// `keepdims`).
+    ///
+    /// # Errors
+    /// As [`global_avg_pool2d`](Self::global_avg_pool2d);
+    /// [`Error::ShapeMismatch`] for another `grad_out` shape;
+    /// [`Error::DeviceMismatch`] unless both are on one device.
+    pub fn global_avg_pool2d_backward(&self, grad_out: &Tensor) -> Result<Tensor> {
+        const OP: &str = "global_avg_pool2d_backward";
+        let s = global_shape(OP, self.shape())?;
+        let [n, _, _, c] = s;
+        if grad_out.shape() != [n, c] && grad_out.shape() != [n, 1, 1, c] {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: grad_out.shape().to_vec(),
+                rhs: vec![n, c],
+                detail: format!(
+                    "the output gradient must have the output's shape (the pooling of x {:?})",
+                    self.shape()
+                ),
+            });
+        }
+        self.same_device(grad_out, OP)?;
+        #[cfg(feature = "cuda")]
+        if let Some((backend, go)) = grad_out.pool_cuda() {
+            let grad = cuda_kernel::global_avg_backward(backend, s, go)?;
+            return Ok(Tensor::from_cuda(grad, s.to_vec(), backend.clone()));
+        }
+        let mut grad = vec![0.0; self.len()];
+        global_avg_pool2d_backward(&s, grad_out.as_slice(), &mut grad)?;
+        Ok(Tensor::from_parts(grad, s.to_vec()))
+    }
+
     /// Global max pooling `[n, h, w, c] -> [n, c]` (Keras
-    /// `GlobalMaxPooling2D`): each `(sample, channel)`'s maximum over the
-    /// image (max pooling with a window of the whole image).
+    /// `GlobalMaxPooling2D`), on the tensor's device: each
+    /// `(sample, channel)`'s maximum over the image (max pooling with a
+    /// window of the whole image).
     ///
     /// # Errors
     /// As [`global_avg_pool2d`](Self::global_avg_pool2d).
     pub fn global_max_pool2d(&self) -> Result<Tensor> {
-        const OP: &str = "global_max_pool2d";
-        self.expect_cpu(OP)?;
-        let g = Pool2d::global_for_op(OP, self.shape())?;
-        let mut out = vec![0.0; g.output_len()];
-        let mut argmax = vec![0; g.output_len()];
-        g.max_forward(self.as_slice(), &mut out, &mut argmax)?;
-        Ok(Tensor::from_parts(out, vec![g.batch, g.channels]))
+        Ok(self.global_max_pool2d_with_argmax()?.0)
+    }
+
+    /// [`global_max_pool2d`](Self::global_max_pool2d) (`[n, c]`) and where
+    /// each maximum was, for [`max_pool2d_backward`](Self::max_pool2d_backward).
+    ///
+    /// # Errors
+    /// As [`global_avg_pool2d`](Self::global_avg_pool2d).
+    pub fn global_max_pool2d_with_argmax(&self) -> Result<(Tensor, PoolArgmax)> {
+        let g = Pool2d::global_for_op("global_max_pool2d", self.shape())?;
+        self.max_pool_with(g, vec![g.batch, g.channels])
     }
 }
 
