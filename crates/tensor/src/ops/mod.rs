@@ -4,8 +4,10 @@
 
 pub mod binary;
 pub mod conv;
+pub mod dropout;
 pub mod index;
 pub mod matmul;
+mod output;
 pub mod pack;
 pub mod padding;
 pub mod pool;
