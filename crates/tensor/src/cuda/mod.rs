@@ -187,7 +187,8 @@ pub struct CudaSource {
 /// The CUDA C sources of this crate's ops, one per op folder (each is
 /// compiled at its first use on a device; [`compile_check`] compiles one
 /// without a GPU).
-pub const SOURCES: [&CudaSource; 8] = [
+pub const SOURCES: [&CudaSource; 9] = [
+    &crate::ops::batch_norm::cuda_kernel::SOURCE,
     &crate::ops::binary::cuda_kernel::SOURCE,
     &crate::ops::dropout::cuda_kernel::SOURCE,
     &crate::ops::index::cuda_kernel::SOURCE,

@@ -2,6 +2,7 @@
 //! and tests; `cpu_kernel.rs` holds the host implementation. A CUDA backend
 //! adds `cuda_kernel.rs` beside it and a match arm in `mod.rs`.
 
+pub mod batch_norm;
 pub mod binary;
 pub mod conv;
 pub mod dropout;
