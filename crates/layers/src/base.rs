@@ -12,7 +12,6 @@
 use std::borrow::Cow;
 
 use hebb_autograd::Variable;
-use hebb_tensor::Device;
 use serde_json::{Map, Value};
 
 use crate::keras::{self, base_config};
@@ -79,22 +78,6 @@ impl LayerBase {
             let weight = w.name().rsplit('/').next().unwrap_or_default();
             *w = Variable::new(self.weight_name(weight), w.value().clone());
         }
-    }
-
-    /// `Ok` for a tensor on the CPU; [`Error::Unsupported`] naming the layer
-    /// and the device otherwise (a layer without GPU kernels yet).
-    pub(crate) fn cpu_only(&self, device: Device) -> Result<()> {
-        if device == Device::Cpu {
-            return Ok(());
-        }
-        Err(Error::Unsupported {
-            layer: self.label().into_owned(),
-            class: self.class.to_string(),
-            detail: format!(
-                "{} has no GPU kernels yet and got a tensor on {device}; run the model on the CPU",
-                self.class
-            ),
-        })
     }
 
     /// The keys of Keras' base `Layer.get_config`: `name`, `trainable`,

@@ -25,27 +25,29 @@
 //! `dx = γ / sqrt(σ² + ε) · (dy - dβ / N - x̂ · dγ / N)`;
 //! of the inference pass (an affine map): `dx = dy · a`, same `dγ`, `dβ`.
 //!
-//! The sums run in `f64` over blocks of [`ROWS_PER_BLOCK`] rows (of `C`
-//! values each) and the block sums are added in block order, so the result
-//! is the same bits for any number of threads.
+//! The step's forward and backward are hebb-tensor's
+//! [`ops::batch_norm`](hebb_tensor::ops::batch_norm) op, on the input's
+//! device: the sums run in `f64` over blocks of
+//! [`ROWS_PER_BLOCK`](hebb_tensor::ops::batch_norm::ROWS_PER_BLOCK) rows (of
+//! `C` values each) and the block sums are added in block order, so the
+//! result is the same bits for any number of threads, and the same bits on
+//! the CPU and on a GPU. On a GPU the statistics, the moving statistics'
+//! update and the gradients stay in device memory: nothing is copied to
+//! the host.
 
 use hebb_autograd::{GradientTape, Var, Variable};
+use hebb_tensor::ops::batch_norm::{BatchNorm, BatchNormStats, Gradients, Statistics};
 use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
-use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::base::{LayerBase, base_builders, layer_base_methods};
 use crate::keras::{self, config_error, initializer_to_keras, keras_shape};
-use crate::layer::{Layer, Pass, reuse};
+use crate::layer::{Layer, Pass};
 use crate::weights::make_weight;
 use crate::{Error, Initializer, Regularizer, Result};
 
 const CLASS: &str = "BatchNormalization";
-
-/// Rows (each of `C` features) per block of the statistics' sums; fixed,
-/// so the order of the additions does not depend on the thread count.
-pub const ROWS_PER_BLOCK: usize = 256;
 
 /// Normalises the last axis with batch statistics in training and moving
 /// statistics otherwise (Keras `keras.layers.BatchNormalization`: `axis=-1`,
@@ -58,6 +60,9 @@ pub const ROWS_PER_BLOCK: usize = 256;
 /// non-trainable (`non_trainable_weight_count() == 2`), each `[C]`. A frozen
 /// layer (`trainable(false)`) runs in inference mode even in `fit`, as in
 /// Keras 2.1+.
+///
+/// The step runs on its input's device (the CPU or a CUDA GPU, with the
+/// weights on the same device), with the same results on both.
 ///
 /// On the tape ([`Layer::call`], which takes `&self`), `training = true`
 /// normalises with the batch statistics but does not update the moving
@@ -103,19 +108,9 @@ pub struct BatchNormalization {
     weights: Vec<Variable>,
     grads: Vec<Tensor>,
     out: Tensor,
-    /// The statistics the last forward pass used, per feature.
-    mean: Vec<f64>,
-    inv_std: Vec<f64>,
-    /// `a_c` and `β_c - μ_c a_c` of the last forward pass.
-    coef_a: Vec<f32>,
-    coef_b: Vec<f32>,
-    /// Per-block partial sums (two arrays of `C` per block).
-    partial: Vec<f64>,
-    /// Per-feature sums of the last statistics pass.
-    sum0: Vec<f64>,
-    sum1: Vec<f64>,
-    /// Whether the last forward pass used the batch statistics.
-    used_batch_stats: bool,
+    /// What the last forward pass computed per feature (on its device),
+    /// for the backward pass.
+    stats: BatchNormStats,
 }
 
 impl Default for BatchNormalization {
@@ -146,14 +141,7 @@ impl BatchNormalization {
             weights: Vec::new(),
             grads: Vec::new(),
             out: Tensor::zeros(&[0]),
-            mean: Vec::new(),
-            inv_std: Vec::new(),
-            coef_a: Vec::new(),
-            coef_b: Vec::new(),
-            partial: Vec::new(),
-            sum0: Vec::new(),
-            sum1: Vec::new(),
-            used_batch_stats: false,
+            stats: BatchNormStats::new(),
         }
     }
 
@@ -353,53 +341,6 @@ impl BatchNormalization {
     fn batch_mode(&self, training: bool) -> bool {
         training && self.base.trainable
     }
-
-    fn weight(&self, index: Option<usize>, c: usize, default: f32) -> f32 {
-        index.map_or(default, |i| self.weights[i].value().as_slice()[c])
-    }
-}
-
-/// Two per-feature sums over the rows of `x` (`[n, c]` row-major) in blocks
-/// of [`ROWS_PER_BLOCK`] rows, added in block order: `Σ f(x, j).0` and
-/// `Σ f(x, j).1` for feature `j`, into `s0` and `s1`. `partial` is scratch.
-fn blocked_sums(
-    x: &[f32],
-    g: Option<&[f32]>,
-    c: usize,
-    partial: &mut Vec<f64>,
-    s0: &mut [f64],
-    s1: &mut [f64],
-    f: impl Fn(f32, f32, usize) -> (f64, f64) + Sync,
-) {
-    let block = ROWS_PER_BLOCK * c;
-    let blocks = x.len().div_ceil(block);
-    partial.clear();
-    partial.resize(blocks * 2 * c, 0.0);
-    partial
-        .par_chunks_mut(2 * c)
-        .enumerate()
-        .for_each(|(b, acc)| {
-            let start = b * block;
-            let end = (start + block).min(x.len());
-            let (a0, a1) = acc.split_at_mut(c);
-            for (k, row) in x[start..end].chunks_exact(c).enumerate() {
-                let offset = start + k * c;
-                for (j, &v) in row.iter().enumerate() {
-                    let gv = g.map_or(0.0, |g| g[offset + j]);
-                    let (p, q) = f(v, gv, j);
-                    a0[j] += p;
-                    a1[j] += q;
-                }
-            }
-        });
-    s0.fill(0.0);
-    s1.fill(0.0);
-    for acc in partial.chunks_exact(2 * c) {
-        for j in 0..c {
-            s0[j] += acc[j];
-            s1[j] += acc[c + j];
-        }
-    }
 }
 
 base_builders!(BatchNormalization, base);
@@ -494,12 +435,7 @@ impl Layer for BatchNormalization {
             })
             .collect::<Result<_>>()?;
         self.grads = vec![Tensor::zeros(&[c]); self.moving_index()];
-        self.mean = vec![0.0; c];
-        self.inv_std = vec![0.0; c];
-        self.coef_a = vec![0.0; c];
-        self.coef_b = vec![0.0; c];
-        self.sum0 = vec![0.0; c];
-        self.sum1 = vec![0.0; c];
+        self.stats = BatchNormStats::new();
         Ok(())
     }
 
@@ -516,74 +452,29 @@ impl Layer for BatchNormalization {
     }
 
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
-        self.base.cpu_only(x.device())?;
-        let (n, c) = self.rows_and_channels(x.shape())?;
-        let batch = self.batch_mode(pass.training) && n > 0;
-        self.used_batch_stats = batch;
-        let xs = x.as_slice();
-        let m = self.moving_index();
-        if batch {
-            let inv_n = 1.0 / n as f64;
-            blocked_sums(
-                xs,
-                None,
-                c,
-                &mut self.partial,
-                &mut self.sum0,
-                &mut self.sum1,
-                |v, _, _| (f64::from(v), 0.0),
-            );
-            for (mu, s) in self.mean.iter_mut().zip(&self.sum0) {
-                *mu = s * inv_n;
-            }
-            let mean = &self.mean;
-            blocked_sums(
-                xs,
-                None,
-                c,
-                &mut self.partial,
-                &mut self.sum0,
-                &mut self.sum1,
-                |v, _, j| {
-                    let d = f64::from(v) - mean[j];
-                    (d * d, 0.0)
-                },
-            );
-            // Keras: moving = moving · momentum + batch · (1 - momentum), in float32.
-            let (keep, take) = (self.momentum as f32, (1.0 - self.momentum) as f32);
-            let (mm, mv) = self.weights[m..].split_at_mut(1);
-            let mm = mm[0].value_mut().as_mut_slice();
-            let mv = mv[0].value_mut().as_mut_slice();
-            for j in 0..c {
-                let var = self.sum0[j] * inv_n;
-                self.inv_std[j] = 1.0 / (var + self.epsilon).sqrt();
-                mm[j] = mm[j] * keep + self.mean[j] as f32 * take;
-                mv[j] = mv[j] * keep + var as f32 * take;
+        self.rows_and_channels(x.shape())?;
+        let batch = self.batch_mode(pass.training);
+        let (gi, bi, m) = (self.gamma_index(), self.beta_index(), self.moving_index());
+        let (params, moving) = self.weights.split_at_mut(m);
+        let bn = BatchNorm {
+            gamma: gi.map(|i| params[i].value()),
+            beta: bi.map(|i| params[i].value()),
+            epsilon: self.epsilon,
+        };
+        let (mm, mv) = moving.split_at_mut(1);
+        let statistics = if batch {
+            Statistics::Batch {
+                moving_mean: mm[0].value_mut(),
+                moving_variance: mv[0].value_mut(),
+                momentum: self.momentum,
             }
         } else {
-            let mm = self.weights[m].value().as_slice();
-            let mv = self.weights[m + 1].value().as_slice();
-            for j in 0..c {
-                self.mean[j] = f64::from(mm[j]);
-                self.inv_std[j] = 1.0 / (f64::from(mv[j]) + self.epsilon).sqrt();
+            Statistics::Moving {
+                moving_mean: mm[0].value(),
+                moving_variance: mv[0].value(),
             }
-        }
-        for j in 0..c {
-            let a = self.inv_std[j] as f32 * self.weight(self.gamma_index(), j, 1.0);
-            self.coef_a[j] = a;
-            self.coef_b[j] = self.weight(self.beta_index(), j, 0.0) - self.mean[j] as f32 * a;
-        }
-        let (a, b) = (&self.coef_a, &self.coef_b);
-        reuse(&mut self.out, x.shape())?
-            .par_chunks_mut(ROWS_PER_BLOCK * c)
-            .zip(xs.par_chunks(ROWS_PER_BLOCK * c))
-            .for_each(|(y, x)| {
-                for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    for j in 0..c {
-                        y[j] = x[j] * a[j] + b[j];
-                    }
-                }
-            });
+        };
+        bn.forward(x, statistics, &mut self.out, &mut self.stats)?;
         Ok(&self.out)
     }
 
@@ -594,9 +485,7 @@ impl Layer for BatchNormalization {
         grad_in: Option<&mut Tensor>,
         _pass: Pass,
     ) -> Result<()> {
-        self.base.cpu_only(x.device())?;
-        self.base.cpu_only(grad_out.device())?;
-        let (n, c) = self.rows_and_channels(x.shape())?;
+        self.rows_and_channels(x.shape())?;
         if grad_out.shape() != x.shape() {
             return Err(self.base.shape_error(format!(
                 "backward: gradient {:?} does not match the input {:?}",
@@ -604,77 +493,37 @@ impl Layer for BatchNormalization {
                 x.shape()
             )));
         }
-        let batch = self.used_batch_stats;
-        let (xs, gs) = (x.as_slice(), grad_out.as_slice());
-        if self.base.trainable || batch {
-            // sum0 = Σ dy, sum1 = Σ dy · x̂ per feature.
-            let (mean, inv_std) = (&self.mean, &self.inv_std);
-            blocked_sums(
-                xs,
-                Some(gs),
-                c,
-                &mut self.partial,
-                &mut self.sum0,
-                &mut self.sum1,
-                |v, g, j| {
-                    let g = f64::from(g);
-                    (g, g * (f64::from(v) - mean[j]) * inv_std[j])
-                },
-            );
-        }
-        if self.base.trainable {
-            for (index, sums, reg) in [
-                (self.gamma_index(), &self.sum1, self.gamma_regularizer),
-                (self.beta_index(), &self.sum0, self.beta_regularizer),
-            ] {
-                let Some(i) = index else { continue };
-                let grad = reuse(&mut self.grads[i], &[c])?;
-                for (g, s) in grad.iter_mut().zip(sums) {
-                    *g = *s as f32;
-                }
-                if let Some(r) = reg {
-                    r.add_gradient(self.weights[i].value().as_slice(), grad);
+        let trainable = self.base.trainable;
+        let (gi, bi) = (self.gamma_index(), self.beta_index());
+        let bn = BatchNorm {
+            gamma: gi.map(|i| self.weights[i].value()),
+            beta: bi.map(|i| self.weights[i].value()),
+            epsilon: self.epsilon,
+        };
+        // `grads` is `[dγ?, dβ?]`; a frozen layer computes neither.
+        let mut grads = self.grads.iter_mut().filter(|_| trainable);
+        let dgamma = if self.scale { grads.next() } else { None };
+        let dbeta = if self.center { grads.next() } else { None };
+        let want = Gradients {
+            dx: grad_in,
+            dgamma,
+            dbeta,
+        };
+        bn.backward(x, grad_out, &mut self.stats, want)?;
+        if trainable {
+            for (index, reg) in [(gi, self.gamma_regularizer), (bi, self.beta_regularizer)] {
+                let (Some(i), Some(r)) = (index, reg) else {
+                    continue;
+                };
+                let w = self.weights[i].value();
+                if w.device() == Device::Cpu {
+                    r.add_gradient(w.as_slice(), self.grads[i].as_mut_slice());
+                } else {
+                    // l1 · sign(w) + 2 · l2 · w, as Regularizer::add_gradient.
+                    let penalty = w.sign().mul_scalar(r.l1).add(&w.mul_scalar(2.0 * r.l2))?;
+                    self.grads[i] = self.grads[i].add(&penalty)?;
                 }
             }
-        }
-        let Some(grad_in) = grad_in else {
-            return Ok(());
-        };
-        let dst = reuse(grad_in, x.shape())?;
-        let block = ROWS_PER_BLOCK * c;
-        if batch {
-            let inv_n = 1.0 / n as f64;
-            let gamma = self
-                .gamma_index()
-                .map(|i| self.weights[i].value().as_slice());
-            let (mean, inv_std, sdy, sdyx) = (&self.mean, &self.inv_std, &self.sum0, &self.sum1);
-            dst.par_chunks_mut(block)
-                .zip(xs.par_chunks(block).zip(gs.par_chunks(block)))
-                .for_each(|(d, (x, g))| {
-                    for ((d, x), g) in d
-                        .chunks_exact_mut(c)
-                        .zip(x.chunks_exact(c))
-                        .zip(g.chunks_exact(c))
-                    {
-                        for j in 0..c {
-                            let k = gamma.map_or(1.0, |gm| f64::from(gm[j])) * inv_std[j];
-                            let xhat = (f64::from(x[j]) - mean[j]) * inv_std[j];
-                            let v = f64::from(g[j]) - sdy[j] * inv_n - xhat * sdyx[j] * inv_n;
-                            d[j] = (k * v) as f32;
-                        }
-                    }
-                });
-        } else {
-            let a = &self.coef_a;
-            dst.par_chunks_mut(block)
-                .zip(gs.par_chunks(block))
-                .for_each(|(d, g)| {
-                    for (d, g) in d.chunks_exact_mut(c).zip(g.chunks_exact(c)) {
-                        for j in 0..c {
-                            d[j] = g[j] * a[j];
-                        }
-                    }
-                });
         }
         Ok(())
     }
@@ -711,18 +560,9 @@ impl Layer for BatchNormalization {
             centered.div(var.add_scalar(eps).sqrt())?
         } else {
             let m = self.moving_index();
-            let mm = self.weights[m]
-                .value()
-                .reshape(&[1, c])?
-                .to_device(device)?;
-            let std: Vec<f32> = self.weights[m + 1]
-                .value()
-                .as_slice()
-                .iter()
-                .map(|&v| (f64::from(v) + self.epsilon).sqrt() as f32)
-                .collect();
-            let std = Tensor::from_vec(std, &[1, c])?.to_device(device)?;
-            x2.sub(tape.constant(mm))?.div(tape.constant(std))?
+            let moving = |k: usize| self.weights[k].value().reshape(&[1, c])?.to_device(device);
+            let std = moving(m + 1)?.add_scalar(eps).sqrt();
+            x2.sub(tape.constant(moving(m)?))?.div(tape.constant(std))?
         };
         let y = match self.gamma_index() {
             Some(i) => y.mul(tape.watch(&self.weights[i]))?,
@@ -735,8 +575,9 @@ impl Layer for BatchNormalization {
         Ok(y.reshape(&shape)?)
     }
 
-    fn supports(&self, device: Device) -> bool {
-        device == Device::Cpu
+    /// Every device: the step is hebb-tensor's batch-norm op.
+    fn supports(&self, _device: Device) -> bool {
+        true
     }
 }
 
@@ -745,6 +586,7 @@ mod tests {
     use super::*;
     use crate::testing::{run_step, tape_reference, uniform};
     use hebb_autograd::gradcheck::GradCheck;
+    use hebb_tensor::ops::batch_norm::ROWS_PER_BLOCK;
     use hebb_tensor::random::chacha;
     use proptest::prelude::*;
 

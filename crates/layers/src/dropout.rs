@@ -24,7 +24,17 @@
 //!
 //! (all arithmetic wrapping on `u64`), so an element is dropped with
 //! probability `ceil(rate · 2^24) / 2^24`, which is `rate` up to `2^-24`.
-//! [`Dropout::keeps`] computes one bit of it.
+//! [`Dropout::keeps`] computes one bit of it. The hash (`u_i` and `keep`)
+//! is hebb-tensor's [`ops::dropout`](hebb_tensor::ops::dropout) op, whose
+//! CPU and CUDA kernels compute the same function: **the same seed gives
+//! the same mask, and the same outputs bit for bit, on the CPU and on a
+//! GPU**, so a model trained on either draws the same masks.
+//!
+//! # Devices
+//!
+//! The layer computes on its input's device: on a GPU, a training pass
+//! (forward or backward) is one kernel launch on the device's stream,
+//! nothing copied to the host; an inference pass shares its input.
 //!
 //! A training [`forward`](crate::Layer::forward) and a training
 //! [`call`](crate::Layer::call) on the tape both use the mask of the current
@@ -38,9 +48,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hebb_autograd::{GradientTape, Var};
+use hebb_tensor::ops::dropout::{DropoutMask, GAMMA, dropout_into, kept, mix};
 use hebb_tensor::{Device, Tensor};
 use rand::RngCore;
-use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::base::{LayerBase, base_builders, layer_base_methods};
@@ -49,32 +59,16 @@ use crate::layer::{Layer, Pass, reuse};
 use crate::{Error, Result};
 
 const CLASS: &str = "Dropout";
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-/// Elements per parallel task of the mask (fixed; the result does not
-/// depend on it, only the speed).
-const CHUNK: usize = 1 << 14;
-
-/// SplitMix64's output function (Steele, Lea and Flood 2014).
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// The per-pass key of `seed` and `step` (see the module docs).
 fn step_key(seed: u64, step: u64) -> u64 {
     mix(seed ^ mix(step.wrapping_add(GAMMA)))
 }
 
-/// The 24-bit threshold an element's draw must reach to be kept.
-fn threshold(rate: f64) -> u64 {
-    (rate * f64::from(1u32 << 24)).ceil() as u64
-}
-
-/// Whether element `index` is kept under `key` and `threshold`.
-fn kept(key: u64, index: usize, threshold: u64) -> bool {
-    let bits = mix(key.wrapping_add((index as u64).wrapping_add(1).wrapping_mul(GAMMA)));
-    (bits >> 40) >= threshold
+/// The 24-bit threshold an element's draw must reach to be kept (at most
+/// `2^24` for a rate in `[0, 1)`).
+fn threshold(rate: f64) -> u32 {
+    (rate * f64::from(1u32 << 24)).ceil() as u32
 }
 
 /// Inverted dropout (Keras `keras.layers.Dropout(rate, noise_shape=None,
@@ -163,7 +157,7 @@ impl Dropout {
     /// training pass `step` of a layer seeded with `seed` dropping `rate`
     /// (see the module docs).
     pub fn keeps(seed: u64, step: u64, index: usize, rate: f64) -> bool {
-        kept(step_key(seed, step), index, threshold(rate))
+        kept(step_key(seed, step), index as u64, threshold(rate))
     }
 
     /// Checks the rate.
@@ -240,13 +234,15 @@ impl Dropout {
         }
     }
 
-    /// The mask values (`0` or `1 / (1 - rate)`) of `step` for `n` elements.
-    fn mask(&self, step: u64, n: usize) -> Result<Vec<f32>> {
-        let key = self.key(step)?;
-        let (t, scale) = (threshold(self.rate), self.scale());
-        Ok((0..n)
-            .map(|i| if kept(key, i, t) { scale } else { 0.0 })
-            .collect())
+    /// The mask of training pass `step` over a tensor whose element 0 has
+    /// the global index `first`.
+    fn mask(&self, step: u64, first: usize) -> Result<DropoutMask> {
+        Ok(DropoutMask {
+            key: self.key(step)?,
+            first: first as u64,
+            threshold: threshold(self.rate),
+            scale: self.scale(),
+        })
     }
 
     /// The index in the global batch of the first element of a pass whose
@@ -258,24 +254,6 @@ impl Dropout {
     fn scale(&self) -> f32 {
         (1.0 / (1.0 - self.rate)) as f32
     }
-}
-
-/// `dst[i] = src[i] · (kept(first + i) ? scale : 0)`, in parallel over
-/// fixed chunks (`first`: the global index of element 0).
-fn apply_mask(src: &[f32], dst: &mut [f32], first: usize, key: u64, t: u64, scale: f32) {
-    dst.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .enumerate()
-        .for_each(|(c, (d, s))| {
-            let base = first + c * CHUNK;
-            for (j, (d, &s)) in d.iter_mut().zip(s).enumerate() {
-                *d = if kept(key, base + j, t) {
-                    s * scale
-                } else {
-                    0.0
-                };
-            }
-        });
 }
 
 base_builders!(Dropout, base);
@@ -346,21 +324,22 @@ impl Layer for Dropout {
     }
 
     fn forward(&mut self, x: &Tensor, pass: Pass) -> Result<&Tensor> {
-        self.base.cpu_only(x.device())?;
         self.check_input(x.shape())?;
         self.validate()?;
         if pass.training {
             let step = self.step.fetch_add(1, Ordering::Relaxed);
             self.last_step = step;
-            let key = self.key(step)?;
-            let (t, scale) = (threshold(self.rate), self.scale());
             self.last_first = Self::first_element(pass, x.shape());
-            let out = reuse(&mut self.out, x.shape())?;
-            apply_mask(x.as_slice(), out, self.last_first, key, t, scale);
-        } else {
+            let mask = self.mask(step, self.last_first)?;
+            // On the input's device, into the layer's buffer when it is free.
+            dropout_into(x, &mut self.out, &mask)?;
+        } else if x.device() == Device::Cpu {
             // A copy, not a clone of `x`: a clone would share the previous
             // layer's output buffer, whose next `reuse` would then copy it.
             reuse(&mut self.out, x.shape())?.copy_from_slice(x.as_slice());
+        } else {
+            // GPU layers write fresh (or unshared) buffers: sharing is free.
+            self.out = x.clone();
         }
         Ok(&self.out)
     }
@@ -372,31 +351,25 @@ impl Layer for Dropout {
         grad_in: Option<&mut Tensor>,
         pass: Pass,
     ) -> Result<()> {
-        self.base.cpu_only(x.device())?;
-        self.base.cpu_only(grad_out.device())?;
-        if grad_out.shape() != x.shape() {
+        if grad_out.shape() != x.shape() || grad_out.device() != x.device() {
             return Err(self.base.shape_error(format!(
-                "backward: gradient {:?} does not match the input {:?}",
+                "backward: gradient {:?} on {} does not match the input {:?} on {}",
                 grad_out.shape(),
-                x.shape()
+                grad_out.device(),
+                x.shape(),
+                x.device()
             )));
         }
         let Some(grad_in) = grad_in else {
             return Ok(());
         };
-        let dst = reuse(grad_in, x.shape())?;
         if pass.training {
-            let key = self.key(self.last_step)?;
-            apply_mask(
-                grad_out.as_slice(),
-                dst,
-                self.last_first,
-                key,
-                threshold(self.rate),
-                self.scale(),
-            );
+            let mask = self.mask(self.last_step, self.last_first)?;
+            dropout_into(grad_out, grad_in, &mask)?;
+        } else if x.device() == Device::Cpu {
+            reuse(grad_in, x.shape())?.copy_from_slice(grad_out.as_slice());
         } else {
-            dst.copy_from_slice(grad_out.as_slice());
+            *grad_in = grad_out.clone();
         }
         Ok(())
     }
@@ -409,8 +382,9 @@ impl Layer for Dropout {
             return Ok(x);
         }
         let step = self.step.fetch_add(1, Ordering::Relaxed);
-        let mask = Tensor::from_vec(self.mask(step, shape.iter().product())?, &shape)?
-            .to_device(x.value().device())?;
+        // The mask's values (`0` or `1 / (1 - rate)`) on `x`'s device.
+        let ones = Tensor::full_on(&shape, 1.0, x.value().device())?;
+        let mask = ones.dropout(&self.mask(step, 0)?)?;
         Ok(x.mul(tape.constant(mask))?)
     }
 
@@ -418,8 +392,9 @@ impl Layer for Dropout {
         self.step.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn supports(&self, device: Device) -> bool {
-        device == Device::Cpu
+    /// Every device: the mask is hebb-tensor's dropout op.
+    fn supports(&self, _device: Device) -> bool {
+        true
     }
 }
 
@@ -563,14 +538,14 @@ mod tests {
 
     #[test]
     fn same_result_for_any_thread_count() {
-        let x = ramp(&[3, CHUNK + 17]);
+        let x = ramp(&[3, (1 << 14) + 17]);
         let run = |threads| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
             pool.install(|| {
-                let mut d = built(0.4, 99, &[CHUNK + 17]);
+                let mut d = built(0.4, 99, &[(1 << 14) + 17]);
                 d.forward(&x, Pass::TRAIN).unwrap().clone()
             })
         };
@@ -679,10 +654,10 @@ mod tests {
     }
 
     #[test]
-    fn refuses_gpu_tensors_in_words() {
+    fn supports_every_device() {
         let d = Dropout::new(0.5);
         assert!(d.supports(Device::Cpu));
         #[cfg(feature = "cuda")]
-        assert!(!d.supports(Device::Cuda(0)));
+        assert!(d.supports(Device::Cuda(0)));
     }
 }

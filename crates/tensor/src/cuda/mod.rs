@@ -187,9 +187,11 @@ pub struct CudaSource {
 /// The CUDA C sources of this crate's ops, one per op folder (each is
 /// compiled at its first use on a device; [`compile_check`] compiles one
 /// without a GPU).
-pub const SOURCES: [&CudaSource; 9] = [
+pub const SOURCES: [&CudaSource; 11] = [
+    &crate::ops::batch_norm::cuda_kernel::SOURCE,
     &crate::ops::binary::cuda_kernel::SOURCE,
     &crate::ops::conv::cuda_kernel::SOURCE,
+    &crate::ops::dropout::cuda_kernel::SOURCE,
     &crate::ops::index::cuda_kernel::SOURCE,
     &crate::ops::matmul::cuda_kernel::SOURCE,
     &crate::ops::pack::cuda_kernel::SOURCE,
