@@ -63,3 +63,24 @@ if ! grep -qxF -- "--device auto: cuda:0, a usable GPU" "$auto"; then
     exit 1
 fi
 echo "fake-cuda: --device auto chose cuda:0"
+
+# Keras' MNIST convnet (the image layers) on --device cuda, shortened: the
+# printed figures are the CPU's within 2e-4 (their 4 decimals, as the
+# devices sum in other orders) and the misclassified test images within 2.
+cpu=target/fake-cuda/convnet-cpu.txt gpu=target/fake-cuda/convnet-cuda.txt
+target/release/xtask reproduce convnet --subset 1000 --epochs 1 --verbose 2 --device cpu --out target/fake-cuda/convnet-cpu >"$cpu"
+target/release/xtask reproduce convnet --subset 1000 --epochs 1 --verbose 2 --device cuda --out target/fake-cuda/convnet-cuda >"$gpu"
+python3 - "$cpu" "$gpu" <<'PY'
+import re, sys
+def figures(path):
+    lines = [l for l in open(path) if re.match(r"(\d+/\d+ - |Test |  \[|\d+ of \d+ test images)", l)]
+    nums = [[float(v) for v in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", re.sub(r" - \d+m?s - ", " - ", l))] for l in lines]
+    wrong = [int(l.split()[0]) for l in lines if "misclassified" in l]
+    return lines, nums, wrong
+(lc, nc, wc), (lg, ng, wg) = figures(sys.argv[1]), figures(sys.argv[2])
+assert len(lc) == len(lg) > 5, f"the outputs differ in their lines:\n{''.join(lc)}\n{''.join(lg)}"
+worst = max((abs(a - b) for x, y in zip(nc, ng) for a, b in zip(x, y)), default=0.0)
+assert worst <= 2e-4, f"figures differ by {worst}:\n{''.join(lc)}\n{''.join(lg)}"
+assert abs(wc[0] - wg[0]) <= 2, f"misclassified: cpu {wc[0]}, gpu {wg[0]}"
+print(f"fake-cuda: the convnet on --device cuda prints the CPU's figures (largest difference {worst:.1e}, misclassified {wc[0]} / {wg[0]})")
+PY

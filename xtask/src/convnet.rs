@@ -482,16 +482,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_keeps_the_convnet_off_a_gpu_without_its_kernels() {
+    fn every_layer_of_the_convnet_has_gpu_kernels() {
         assert_eq!(refuses(hebb_tensor::Device::Cpu), None);
         #[cfg(feature = "cuda")]
         {
-            let why =
-                refuses(hebb_tensor::Device::Cuda(0)).expect("no image-layer GPU kernels yet");
-            assert!(
-                why.starts_with("layer conv2d (Conv2D): the layer has no kernels for cuda:0 yet"),
-                "{why}"
-            );
+            // Where no GPU is usable, moving is refused for that reason;
+            // never for a layer without kernels.
+            if let Some(why) = refuses(hebb_tensor::Device::Cuda(0)) {
+                assert!(!why.contains("has no kernels"), "{why}");
+            }
         }
     }
 
