@@ -111,7 +111,7 @@ run)
         status=1
     fi
     echo "== 3. Chapter 13 (13.4 Iris, 13.5 MNIST) on the GPU =="
-    bin/xtask reproduce ch13 --section 13.4 --device cuda --verbose 2 --out out/ch13 >ch13.4.txt || status=1
+    bin/xtask reproduce ch13 --section 13.4 --device cuda --out out/ch13 >ch13.4.txt || status=1
     tail -4 ch13.4.txt
     bin/xtask reproduce ch13 --section 13.5 --device cuda --verbose 2 --out out/ch13 >ch13.5.txt || status=1
     grep -E "^Epoch|loss|accuracy|test" ch13.5.txt || true
