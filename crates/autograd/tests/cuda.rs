@@ -3,17 +3,8 @@
 #![cfg(feature = "cuda")]
 
 use hebb_autograd::{GradientTape, Result, Var};
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::{Device, Tensor};
-
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// Deterministic values in about [-2, 2], none exactly 0 (kinks of relu, abs).
 fn values(n: usize, seed: usize) -> Vec<f32> {

@@ -25,21 +25,11 @@
 
 use hebb_autograd::GradientTape;
 use hebb_layers::{Activation, Conv2D, Error, Layer, Pass, Regularizer};
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::ops::Padding;
 use hebb_tensor::random::chacha;
 use hebb_tensor::{Device, Tensor};
 use rand::Rng;
-
-/// `cuda:0`, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// Uniform values in `[-1, 1)` of `shape` from `seed`.
 fn random(shape: &[usize], seed: u64) -> Tensor {

@@ -25,19 +25,9 @@
 
 use hebb_autograd::GradientTape;
 use hebb_layers::{BatchNormalization, Dropout, Layer, Pass, Regularizer};
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::random::{RandomState, chacha};
 use hebb_tensor::{Device, Tensor};
-
-/// `cuda:0`, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipped: no CUDA device ({e})");
-            None
-        }
-    }
-}
 
 /// Normal values of deviation `scale` around `shift`.
 fn randn(shape: &[usize], seed: u32, scale: f64, shift: f64) -> Tensor {

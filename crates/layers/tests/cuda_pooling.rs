@@ -15,20 +15,10 @@ use hebb_autograd::GradientTape;
 use hebb_layers::{
     AveragePooling2D, Error, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, MaxPooling2D, Pass,
 };
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::ops::Padding;
 use hebb_tensor::random::{RandomState, chacha};
 use hebb_tensor::{Device, Tensor};
-
-/// `cuda:0`, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 fn bits(t: &Tensor) -> Vec<u32> {
     t.to_vec().iter().map(|v| v.to_bits()).collect()

@@ -13,19 +13,9 @@
 
 use hebb_autograd::GradientTape;
 use hebb_layers::{Flatten, Layer, Pass, Reshape};
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::random::{RandomState, chacha};
 use hebb_tensor::{Device, Tensor};
-
-/// `cuda:0`, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// Whether `a` and `b` share their storage (see the module docs).
 fn shared(a: &Tensor, b: &Tensor) -> bool {

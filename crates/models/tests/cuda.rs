@@ -11,16 +11,7 @@ use hebb_models::sequential::layers::{Dense, Flatten};
 use hebb_models::sequential::{FitOptions, Sequential};
 use hebb_optim::Adam;
 use hebb_tensor::Device;
-
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 
 /// The largest `|a - b|`, and the index where it is.
 fn max_diff(a: &[f32], b: &[f32]) -> (f32, usize) {

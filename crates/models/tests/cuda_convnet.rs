@@ -21,18 +21,9 @@ use hebb_models::sequential::layers::{
     GlobalAveragePooling2D, MaxPooling2D, Reshape,
 };
 use hebb_models::sequential::{FitOptions, Sequential};
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::ops::Padding;
 use hebb_tensor::{Device, Tensor};
-
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// The largest `|a - b|`, and the index where it is.
 fn max_diff(a: &[f32], b: &[f32]) -> (f32, usize) {

@@ -19,18 +19,8 @@
 use hebb_autograd::Variable;
 use hebb_optim::{Adadelta, Adagrad, Adam, CUDA_SOURCES, Error, Optimizer, RmsProp, Sgd};
 use hebb_tensor::cuda::compile_check;
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::{Device, Tensor};
-
-/// The first CUDA device, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(device) => Some(device),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// The kernels the optimisers launch, by source name.
 const KERNELS: [(&str, &[&str]); 5] = [

@@ -16,24 +16,10 @@
 //! Every test needs a GPU and prints `skipped: no CUDA device ...` without one.
 #![cfg(feature = "cuda")]
 
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::ops::batch_norm::{BatchNorm, BatchNormStats, Gradients, Statistics};
 use hebb_tensor::random::RandomState;
 use hebb_tensor::{Device, Error, Tensor};
-
-/// `cuda:0`, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(Error::NoCudaDevice { reason }) => {
-            eprintln!("skipped: no CUDA device ({reason})");
-            None
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// Normal values of mean `shift` and deviation `scale`.
 fn randn(shape: &[usize], seed: u32, scale: f64, shift: f64) -> Tensor {

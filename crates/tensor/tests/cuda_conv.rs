@@ -31,25 +31,11 @@
 //!   against the CPU.
 #![cfg(feature = "cuda")]
 
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::ops::Padding;
 use hebb_tensor::ops::conv::Conv2dGeometry;
 use hebb_tensor::random::RandomState;
 use hebb_tensor::{Device, Error, Tensor};
-
-/// The GPU, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(Error::NoCudaDevice { reason }) => {
-            eprintln!("skipped: no CUDA device ({reason})");
-            None
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 const U: f64 = 1.0 / (1u64 << 24) as f64;
 

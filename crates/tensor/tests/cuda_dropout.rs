@@ -15,24 +15,10 @@
 //! Every test needs a GPU and prints `skipped: no CUDA device ...` without one.
 #![cfg(feature = "cuda")]
 
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::ops::dropout::{DropoutMask, dropout_into};
 use hebb_tensor::random::RandomState;
-use hebb_tensor::{Device, Error, Tensor};
-
-/// `cuda:0`, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(Error::NoCudaDevice { reason }) => {
-            eprintln!("skipped: no CUDA device ({reason})");
-            None
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
+use hebb_tensor::{Device, Tensor};
 
 /// Standard normal values, `len` of them, from `seed`, with a few IEEE
 /// specials mixed in.

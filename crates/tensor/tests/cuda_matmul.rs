@@ -25,23 +25,9 @@
 //!   of their sum, with a margin of five at the largest `k`.
 #![cfg(feature = "cuda")]
 
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::random::RandomState;
 use hebb_tensor::{Device, Error, Tensor};
-
-/// The GPU, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(Error::NoCudaDevice { reason }) => {
-            eprintln!("skipped: no CUDA device ({reason})");
-            None
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// Normal samples of `shape` scaled by `scale`.
 fn randn(seed: u32, shape: &[usize], scale: f32) -> Tensor {

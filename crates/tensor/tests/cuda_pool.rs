@@ -33,25 +33,11 @@
 //! NaNs keep their bits and are compared as they are.
 #![cfg(feature = "cuda")]
 
+use hebb_tensor::cuda::gpu_or_skip as gpu;
 use hebb_tensor::ops::Padding;
 use hebb_tensor::ops::pool::Pool2d;
 use hebb_tensor::random::RandomState;
 use hebb_tensor::{Device, Error, Tensor};
-
-/// `cuda:0`, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    match Device::cuda(0) {
-        Ok(d) => Some(d),
-        Err(Error::NoCudaDevice { reason }) => {
-            eprintln!("skipped: no CUDA device ({reason})");
-            None
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 fn bits(t: &Tensor) -> Vec<u32> {
     t.to_vec().iter().map(|v| v.to_bits()).collect()

@@ -163,6 +163,20 @@ pub fn device_buffer_mut(tensor: &mut Tensor) -> Result<Option<&mut CudaSlice<f3
     }
 }
 
+/// `cuda:0` for a test that needs a GPU, or `None` after printing
+/// `skipped: <why>` to standard error: the CPU/GPU parity tests return
+/// early with it where there is no GPU, and the runs that must not skip
+/// (`scripts/fake-cuda/test.sh`, `scripts/gpu-check.sh`) look for that line.
+pub fn gpu_or_skip() -> Option<Device> {
+    match Device::cuda(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
 /// Turns a driver, cuBLAS or NVRTC error into [`Error::Cuda`] for `op`.
 pub(crate) fn fail<E: std::fmt::Debug>(op: &'static str) -> impl Fn(E) -> Error {
     move |e| Error::Cuda {
