@@ -410,6 +410,14 @@ pub(crate) fn data_parallel(
 /// Ends the program with `code`, finalising MPI first (mpirun counts a
 /// rank that exits without `MPI_Finalize` as failed).
 fn exit(code: i32) -> ! {
+    // A rank that fails alone would wait in MPI_Finalize for the others,
+    // and they for it in their next collective call: end them all.
+    if code != 0
+        && let Some(group) = GROUP.lock().ok().and_then(|g| g.clone())
+        && group.size() > 1
+    {
+        group.abort(code);
+    }
     if let Ok(mut group) = DEVICE_GROUP.lock() {
         drop(group.take());
     }
@@ -450,6 +458,8 @@ fn main() {
                  convnet` and `bench` run data-parallel; run this command without mpirun",
                 hebb_distributed::describe(g.as_ref())
             );
+            // The other ranks may run another command (mpirun's `a : b`).
+            g.abort(1);
             drop(group);
             std::process::exit(1);
         }

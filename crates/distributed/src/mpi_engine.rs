@@ -48,6 +48,8 @@ enum Request {
     SumF64(Lent<f64>, Sender<()>),
     Broadcast(Lent<f32>, usize, Sender<()>),
     BroadcastBytes(Vec<u8>, usize, Sender<Vec<u8>>),
+    /// `MPI_Abort` with this code: ends every process of the world.
+    Abort(i32),
 }
 
 /// MPI's `MPI_COMM_WORLD`, initialised on its own thread, which makes every
@@ -154,6 +156,7 @@ fn serve(
                 root.broadcast_into(unsafe { lent.get() });
                 let _ = reply.send(());
             }
+            Request::Abort(code) => world.abort(code),
             Request::BroadcastBytes(mut bytes, root, reply) => {
                 let root = world.process_at_rank(i32::try_from(root).unwrap_or(0));
                 let mut len = [bytes.len() as u64];
@@ -204,6 +207,19 @@ impl Collective for Mpi {
         self.call("broadcast", |tx| {
             Request::Broadcast(Lent::new(buffer), root, tx)
         })
+    }
+
+    /// `MPI_Abort(MPI_COMM_WORLD, code)` on the MPI thread: mpirun ends
+    /// every rank. Waits there, as the process is about to end.
+    fn abort(&self, code: i32) {
+        if let Ok(guard) = self.requests.lock()
+            && let Some(sender) = guard.as_ref()
+            && sender.send(Request::Abort(code)).is_ok()
+        {
+            loop {
+                std::thread::park();
+            }
+        }
     }
 
     fn broadcast_bytes(&self, bytes: &mut Vec<u8>, root: usize) -> Result<()> {

@@ -171,6 +171,10 @@ impl Collective for Nccl {
         self.host.broadcast_bytes(bytes, root)
     }
 
+    fn abort(&self, code: i32) {
+        self.host.abort(code);
+    }
+
     /// On this rank's GPU: NCCL's in-place all-reduce, enqueued on the
     /// device's stream after the ops that wrote `tensor` and before those
     /// that read it (no wait on the host). Elsewhere: the host engine.

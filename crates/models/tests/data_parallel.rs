@@ -307,5 +307,10 @@ fn ranks_with_other_batch_sizes_are_refused_naming_both() {
     });
     assert!(errors[1].contains("rank 0 has") && errors[1].contains("batch_size 32,"));
     assert!(errors[1].contains("rank 1 has") && errors[1].contains("batch_size 33,"));
+    assert!(
+        errors[1].contains("first difference: `batch_size 32` on rank 0, `batch_size 33` here"),
+        "{}",
+        errors[1]
+    );
     assert!(errors[0].contains("1 of the 2 ranks"), "{}", errors[0]);
 }

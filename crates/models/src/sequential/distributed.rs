@@ -70,6 +70,16 @@ pub trait Collective: Send + Sync + fmt::Debug {
     /// As `all_reduce_sum`.
     fn broadcast_bytes(&self, bytes: &mut Vec<u8>, root: usize) -> Result<()>;
 
+    /// Ends every process of the group at once with exit status `code`
+    /// (`MPI_Abort`): what a process that fails alone calls, since the
+    /// others would otherwise wait for it in their next collective call
+    /// (and it for them, in `MPI_Finalize`). A group that cannot abort
+    /// (threads of one process) returns and leaves the exit to the caller,
+    /// the default.
+    fn abort(&self, code: i32) {
+        let _ = code;
+    }
+
     /// Sums `tensor` element-wise over the processes, in place, leaving it
     /// on its device (each step's fused gradients). The default goes
     /// through the host with [`all_reduce_sum`](Self::all_reduce_sum); an
@@ -111,10 +121,18 @@ pub(super) fn check_same_program(group: &dyn Collective, fingerprint: &str) -> R
         return Ok(());
     }
     let detail = if differs {
+        let root = String::from_utf8_lossy(&root);
+        let first = root
+            .split(", ")
+            .zip(fingerprint.split(", "))
+            .find(|(a, b)| a != b)
+            .map_or_else(String::new, |(a, b)| {
+                format!(" (first difference: `{a}` on rank 0, `{b}` here)")
+            });
         format!(
-            "rank {} runs another program than rank 0: rank 0 has {}; rank {} has {}",
+            "rank {} runs another program than rank 0{first}; start every rank with the same \
+             program and arguments. rank 0 has {root}; rank {} has {}",
             group.rank(),
-            String::from_utf8_lossy(&root),
             group.rank(),
             fingerprint
         )
