@@ -180,10 +180,7 @@ impl Collective for Nccl {
     /// that read it (no wait on the host). Elsewhere: the host engine.
     fn all_reduce_sum_tensor(&self, tensor: &mut Tensor) -> Result<()> {
         if tensor.device() != self.device {
-            let mut host = tensor.try_to_vec()?;
-            self.host.all_reduce_sum(&mut host)?;
-            *tensor = Tensor::from_vec(host, tensor.shape())?.to_device(tensor.device())?;
-            return Ok(());
+            return self.host.all_reduce_sum_tensor(tensor);
         }
         let len = tensor.len();
         // The step may run on another thread than the last call.
